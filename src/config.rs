@@ -1,0 +1,723 @@
+//! The experiment config (paper §3.4 and §4.2): one TOML file is the single source of truth for a run.
+//!
+//! Every section is a nested serde struct with `deny_unknown_fields`; defaults are the paper's
+//! CIFAR-10 recipe (§4.2). [`Config::load`] parses and validates, naming the file, the key and the
+//! allowed values in every error. CLI flags only override fields afterwards ([`Config::validate`]
+//! must then be called again).
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The whole experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Run name; defaults to the config file's stem. The run folder is `run.out_dir`.
+    #[serde(default)]
+    pub name: String,
+    pub model: ModelConfig,
+    #[serde(default)]
+    pub data: DataConfig,
+    #[serde(default)]
+    pub optimizer: OptimizerConfig,
+    #[serde(default)]
+    pub schedule: ScheduleConfig,
+    #[serde(default)]
+    pub run: RunConfig,
+}
+
+/// Which network (paper §3.3, Table 1, §4.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    /// 32×32 inputs, 3 stages of 2n layers at 16/32/64 filters (§4.2).
+    Cifar,
+    /// 224×224 inputs, Table 1's 18/34/50/101/152-layer nets.
+    Imagenet,
+}
+
+/// Residual net, or the same stack without shortcuts (the paper's "plain" baseline).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Residual,
+    Plain,
+}
+
+/// Shortcut options of §3.3 / Table 3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Shortcut {
+    /// Identity; zero-padding for increasing dimensions (parameter-free).
+    A,
+    /// Projection (1×1 conv + BN) only where dimensions change.
+    B,
+    /// Projection on every block.
+    C,
+}
+
+/// The network: a preset of the paper filled into one struct.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub family: Family,
+    pub depth: usize,
+    #[serde(default = "default_kind")]
+    pub kind: Kind,
+    /// Defaults to A for CIFAR (§4.2) and B for ImageNet (the paper's ResNet-50/101/152).
+    #[serde(default)]
+    pub shortcut: Option<Shortcut>,
+    /// Defaults to 10 for CIFAR and 1000 for ImageNet.
+    #[serde(default)]
+    pub classes: Option<usize>,
+    /// Bottleneck blocks: put the stride-2 on the first 1×1 conv, as the paper's released models
+    /// and fb.resnet.torch do (3.8 GFLOPs for ResNet-50). `false` puts it on the 3×3 conv as
+    /// torchvision does ("ResNet v1.5", 4.1 GFLOPs); parameter counts are the same.
+    #[serde(default = "default_true")]
+    pub stride_in_1x1: bool,
+}
+
+/// Which images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dataset {
+    /// The official binary CIFAR-10 (`cifar-10-binary.tar.gz`).
+    Cifar10,
+    /// `ROOT/train/<class>/*` and `ROOT/val/<class>/*` (or `test/`), JPEG or PNG; ROOT may also be
+    /// a `.tar.gz` of such a tree, extracted once into `data.cache_dir`.
+    ImageFolder,
+    /// Seeded class-dependent patterns, for tests and smoke runs.
+    Synthetic,
+}
+
+/// Training-time augmentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Augment {
+    /// §4.2: per-pixel mean subtraction, 4-pixel zero padding + random 32×32 crop, random flip.
+    Cifar,
+    /// §3.4: scale augmentation [256, 480], random 224 crop, flip, per-pixel mean, PCA colour.
+    Imagenet,
+    /// Per-pixel mean subtraction only.
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    #[serde(default = "default_dataset")]
+    pub dataset: Dataset,
+    /// Folder (or archive) with the data. For `cifar10` the folder holding (or receiving)
+    /// `cifar-10-batches-bin/`.
+    #[serde(default = "default_data_path")]
+    pub path: PathBuf,
+    #[serde(default = "default_augment")]
+    pub augment: Augment,
+    /// Training images held out as a validation split (the paper's 45k/5k split uses 5000);
+    /// 0 evaluates on the test split.
+    #[serde(default)]
+    pub validation: usize,
+    /// Where archives are extracted and decoded caches are kept.
+    #[serde(default = "default_cache_dir")]
+    pub cache_dir: PathBuf,
+    /// Skip corrupt or non-image files with a warning (counted) instead of failing.
+    #[serde(default)]
+    pub skip_corrupt: bool,
+    /// Decoding threads for image folders; 0 = all cores.
+    #[serde(default)]
+    pub workers: usize,
+    /// Size of the synthetic dataset (only for `dataset = "synthetic"`).
+    #[serde(default)]
+    pub synthetic: SyntheticConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyntheticConfig {
+    #[serde(default = "default_syn_train")]
+    pub train: usize,
+    #[serde(default = "default_syn_test")]
+    pub test: usize,
+    /// Square image side in pixels.
+    #[serde(default = "default_syn_size")]
+    pub image_size: usize,
+}
+
+/// SGD as in §3.4 / §4.2 (PyTorch `SGD` semantics: coupled weight decay, dampening 0).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptimizerConfig {
+    #[serde(default = "default_lr")]
+    pub lr: f64,
+    #[serde(default = "default_momentum")]
+    pub momentum: f64,
+    #[serde(default = "default_weight_decay")]
+    pub weight_decay: f64,
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    #[serde(default)]
+    pub nesterov: bool,
+}
+
+/// How the learning rate is lowered: at fixed iterations (CIFAR, §4.2) or when the error
+/// plateaus (ImageNet, §3.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScheduleMode {
+    Milestones,
+    Plateau,
+}
+
+/// Learning-rate schedule, in iterations as the paper counts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    #[serde(default = "default_mode")]
+    pub mode: ScheduleMode,
+    /// Iterations at which lr is multiplied by `gamma` (mode = "milestones").
+    #[serde(default = "default_milestones")]
+    pub milestones: Vec<u64>,
+    #[serde(default = "default_gamma")]
+    pub gamma: f64,
+    /// Last iteration (training stops after it).
+    #[serde(default = "default_iterations")]
+    pub iterations: u64,
+    /// mode = "plateau": lower lr when the evaluated error has not improved by `plateau_threshold`
+    /// (absolute, in error fraction) for `plateau_patience` consecutive evaluations.
+    #[serde(default = "default_patience")]
+    pub plateau_patience: u32,
+    #[serde(default = "default_plateau_threshold")]
+    pub plateau_threshold: f64,
+    /// ResNet-110's warm-up (§4.2): train at `warmup.lr` until the training error falls below
+    /// `warmup.until_train_error`, then go back to `optimizer.lr`.
+    #[serde(default)]
+    pub warmup: Option<WarmupConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarmupConfig {
+    #[serde(default = "default_warmup_lr")]
+    pub lr: f64,
+    /// Training error (fraction, over the last `check_every` iterations) below which warm-up ends.
+    #[serde(default = "default_warmup_err")]
+    pub until_train_error: f64,
+    /// How often the training error is read for this rule (a device sync on GPU).
+    #[serde(default = "default_warmup_check")]
+    pub check_every: u64,
+    /// Warm-up ends here at the latest.
+    #[serde(default = "default_warmup_max")]
+    pub max_iterations: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceChoice {
+    Auto,
+    Cpu,
+    Cuda,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    Fp32,
+    Bf16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MemoryFormat {
+    Nchw,
+    Nhwc,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default = "default_device")]
+    pub device: DeviceChoice,
+    /// Run folder; empty means `runs/<name>`.
+    #[serde(default)]
+    pub out_dir: PathBuf,
+    /// One `curves.csv` row (training loss/error over the interval) every this many iterations.
+    #[serde(default = "default_log_every")]
+    pub log_every: u64,
+    /// Test (or validation) error every this many iterations, and always at the end.
+    #[serde(default = "default_eval_every")]
+    pub eval_every: u64,
+    /// Checkpoint every this many iterations, and always at the end.
+    #[serde(default = "default_ckpt_every")]
+    pub checkpoint_every: u64,
+    /// Intra-op CPU threads; 0 = libtorch's default (all cores).
+    #[serde(default)]
+    pub threads: usize,
+    /// CUDA only: "bf16" runs forward/backward under bfloat16 autocast.
+    #[serde(default = "default_precision")]
+    pub precision: Precision,
+    /// "nhwc" gives activations (and conv weights) channels-last strides.
+    #[serde(default = "default_memory_format")]
+    pub memory_format: MemoryFormat,
+    /// Evaluation batch size.
+    #[serde(default = "default_eval_batch")]
+    pub eval_batch_size: usize,
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_kind() -> Kind {
+    Kind::Residual
+}
+fn default_dataset() -> Dataset {
+    Dataset::Cifar10
+}
+fn default_data_path() -> PathBuf {
+    PathBuf::from("data/cifar10")
+}
+fn default_augment() -> Augment {
+    Augment::Cifar
+}
+fn default_cache_dir() -> PathBuf {
+    PathBuf::from(".cache")
+}
+fn default_syn_train() -> usize {
+    2048
+}
+fn default_syn_test() -> usize {
+    512
+}
+fn default_syn_size() -> usize {
+    32
+}
+fn default_lr() -> f64 {
+    0.1
+}
+fn default_momentum() -> f64 {
+    0.9
+}
+fn default_weight_decay() -> f64 {
+    1e-4
+}
+fn default_batch() -> usize {
+    128
+}
+fn default_mode() -> ScheduleMode {
+    ScheduleMode::Milestones
+}
+fn default_milestones() -> Vec<u64> {
+    vec![32_000, 48_000]
+}
+fn default_gamma() -> f64 {
+    0.1
+}
+fn default_iterations() -> u64 {
+    64_000
+}
+fn default_patience() -> u32 {
+    3
+}
+fn default_plateau_threshold() -> f64 {
+    0.001
+}
+fn default_warmup_lr() -> f64 {
+    0.01
+}
+fn default_warmup_err() -> f64 {
+    0.8
+}
+fn default_warmup_check() -> u64 {
+    20
+}
+fn default_warmup_max() -> u64 {
+    2_000
+}
+fn default_device() -> DeviceChoice {
+    DeviceChoice::Auto
+}
+fn default_log_every() -> u64 {
+    100
+}
+fn default_eval_every() -> u64 {
+    1_000
+}
+fn default_ckpt_every() -> u64 {
+    1_000
+}
+fn default_precision() -> Precision {
+    Precision::Fp32
+}
+fn default_memory_format() -> MemoryFormat {
+    MemoryFormat::Nchw
+}
+fn default_eval_batch() -> usize {
+    500
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("empty data config")
+    }
+}
+impl Default for SyntheticConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("empty synthetic config")
+    }
+}
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("empty optimizer config")
+    }
+}
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("empty schedule config")
+    }
+}
+impl Default for RunConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("empty run config")
+    }
+}
+impl Default for WarmupConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("empty warmup config")
+    }
+}
+
+/// Depths of Table 1.
+pub const IMAGENET_DEPTHS: [usize; 5] = [18, 34, 50, 101, 152];
+
+impl ModelConfig {
+    /// A CIFAR-10 net of §4.2 (option A shortcuts, 10 classes).
+    pub fn cifar(depth: usize, kind: Kind) -> Self {
+        ModelConfig {
+            family: Family::Cifar,
+            depth,
+            kind,
+            shortcut: Some(Shortcut::A),
+            classes: Some(10),
+            stride_in_1x1: true,
+        }
+    }
+
+    /// An ImageNet net of Table 1 with the given shortcut option.
+    pub fn imagenet(depth: usize, kind: Kind, shortcut: Shortcut) -> Self {
+        ModelConfig {
+            family: Family::Imagenet,
+            depth,
+            kind,
+            shortcut: Some(shortcut),
+            classes: Some(1000),
+            stride_in_1x1: true,
+        }
+    }
+
+    /// Shortcut option after defaults (A for CIFAR, B for ImageNet).
+    pub fn shortcut(&self) -> Shortcut {
+        self.shortcut.unwrap_or(match self.family {
+            Family::Cifar => Shortcut::A,
+            Family::Imagenet => Shortcut::B,
+        })
+    }
+
+    pub fn classes(&self) -> usize {
+        self.classes.unwrap_or(match self.family {
+            Family::Cifar => 10,
+            Family::Imagenet => 1000,
+        })
+    }
+
+    /// Input side length the family is designed for.
+    pub fn image_size(&self) -> usize {
+        match self.family {
+            Family::Cifar => 32,
+            Family::Imagenet => 224,
+        }
+    }
+
+    /// A short display name, e.g. `resnet56`, `plain20`, `resnet34-C`.
+    pub fn display_name(&self) -> String {
+        let base = match self.kind {
+            Kind::Residual => "resnet",
+            Kind::Plain => "plain",
+        };
+        let default_sc = match self.family {
+            Family::Cifar => Shortcut::A,
+            Family::Imagenet => Shortcut::B,
+        };
+        if self.kind == Kind::Residual && self.shortcut() != default_sc {
+            format!("{base}{}-{:?}", self.depth, self.shortcut())
+        } else {
+            format!("{base}{}", self.depth)
+        }
+    }
+
+    /// Checks the depth and class count; errors name the key and the allowed values.
+    pub fn validate(&self) -> Result<()> {
+        match self.family {
+            Family::Cifar => {
+                if self.depth < 8 || !(self.depth - 2).is_multiple_of(6) {
+                    bail!(
+                        "model.depth = {}: a CIFAR net has depth 6n+2 with n >= 1 \
+                         (20, 32, 44, 56, 110, 1202, ...)",
+                        self.depth
+                    );
+                }
+            }
+            Family::Imagenet => {
+                if !IMAGENET_DEPTHS.contains(&self.depth) {
+                    bail!(
+                        "model.depth = {}: an ImageNet net has depth 18, 34, 50, 101 or 152 (Table 1)",
+                        self.depth
+                    );
+                }
+            }
+        }
+        if self.classes() < 2 {
+            bail!(
+                "model.classes = {}: need at least 2 classes",
+                self.classes()
+            );
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates a config file. Errors name the file, the key and the value.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        let mut cfg = Config::from_toml(&text)
+            .with_context(|| format!("in config file {}", path.display()))?;
+        if cfg.name.is_empty() {
+            cfg.name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "run".into());
+        }
+        cfg.validate()
+            .with_context(|| format!("in config file {}", path.display()))?;
+        Ok(cfg)
+    }
+
+    /// Parses TOML text (no validation, no file name).
+    pub fn from_toml(text: &str) -> Result<Config> {
+        toml::from_str::<Config>(text)
+            .map_err(|e| anyhow::anyhow!("{}", describe_toml_error(&e, text)))
+    }
+
+    /// The resolved config as TOML (every default written out), as stored first in a run folder.
+    pub fn to_toml(&self) -> Result<String> {
+        let mut resolved = self.clone();
+        resolved.model.shortcut = Some(self.model.shortcut());
+        resolved.model.classes = Some(self.model.classes());
+        resolved.run.out_dir = self.out_dir();
+        Ok(toml::to_string_pretty(&resolved)?)
+    }
+
+    /// The run folder: `run.out_dir`, or `runs/<name>`.
+    pub fn out_dir(&self) -> PathBuf {
+        if self.run.out_dir.as_os_str().is_empty() {
+            PathBuf::from("runs").join(&self.name)
+        } else {
+            self.run.out_dir.clone()
+        }
+    }
+
+    /// Cross-field checks. Every message names the key, the bad value and what is allowed.
+    pub fn validate(&self) -> Result<()> {
+        self.model.validate()?;
+        let o = &self.optimizer;
+        if !(o.lr > 0.0 && o.lr.is_finite()) {
+            bail!("optimizer.lr = {}: must be a positive number", o.lr);
+        }
+        if !(0.0..1.0).contains(&o.momentum) {
+            bail!("optimizer.momentum = {}: must be in [0, 1)", o.momentum);
+        }
+        if !(o.weight_decay >= 0.0 && o.weight_decay.is_finite()) {
+            bail!("optimizer.weight_decay = {}: must be >= 0", o.weight_decay);
+        }
+        if o.batch_size == 0 {
+            bail!("optimizer.batch_size = 0: must be at least 1");
+        }
+        if o.nesterov && o.momentum == 0.0 {
+            bail!("optimizer.nesterov = true needs optimizer.momentum > 0");
+        }
+        let s = &self.schedule;
+        if s.iterations == 0 {
+            bail!("schedule.iterations = 0: must be at least 1");
+        }
+        if s.milestones.windows(2).any(|w| w[0] >= w[1]) {
+            bail!(
+                "schedule.milestones = {:?}: must be strictly increasing",
+                s.milestones
+            );
+        }
+        if let Some(m) = s.milestones.iter().find(|&&m| m == 0 || m > s.iterations) {
+            bail!(
+                "schedule.milestones contains {m}: each must be in 1..={} (schedule.iterations)",
+                s.iterations
+            );
+        }
+        if !(s.gamma > 0.0 && s.gamma <= 1.0) {
+            bail!("schedule.gamma = {}: must be in (0, 1]", s.gamma);
+        }
+        if let Some(w) = &s.warmup {
+            if !(w.lr > 0.0 && w.lr.is_finite()) {
+                bail!("schedule.warmup.lr = {}: must be a positive number", w.lr);
+            }
+            if !(w.until_train_error > 0.0 && w.until_train_error <= 1.0) {
+                bail!(
+                    "schedule.warmup.until_train_error = {}: must be a fraction in (0, 1]",
+                    w.until_train_error
+                );
+            }
+            if w.check_every == 0 {
+                bail!("schedule.warmup.check_every = 0: must be at least 1");
+            }
+        }
+        let r = &self.run;
+        for (key, v) in [
+            ("run.log_every", r.log_every),
+            ("run.eval_every", r.eval_every),
+            ("run.checkpoint_every", r.checkpoint_every),
+        ] {
+            if v == 0 {
+                bail!("{key} = 0: must be at least 1");
+            }
+        }
+        if !r.checkpoint_every.is_multiple_of(r.log_every) {
+            bail!(
+                "run.checkpoint_every = {} must be a multiple of run.log_every = {} \
+                 (checkpoints are taken at curve rows)",
+                r.checkpoint_every,
+                r.log_every
+            );
+        }
+        if r.eval_batch_size == 0 {
+            bail!("run.eval_batch_size = 0: must be at least 1");
+        }
+        let d = &self.data;
+        if d.dataset == Dataset::Synthetic {
+            let syn = &d.synthetic;
+            if syn.train == 0 || syn.test == 0 {
+                bail!("data.synthetic.train and data.synthetic.test must be at least 1");
+            }
+            if syn.image_size < 8 {
+                bail!(
+                    "data.synthetic.image_size = {}: must be at least 8",
+                    syn.image_size
+                );
+            }
+        }
+        if d.dataset == Dataset::Cifar10 && self.model.classes() != 10 {
+            bail!(
+                "model.classes = {} but data.dataset = \"cifar10\" has 10 classes",
+                self.model.classes()
+            );
+        }
+        if d.augment == Augment::Imagenet && self.model.family == Family::Cifar {
+            bail!("data.augment = \"imagenet\" crops 224x224 and does not fit model.family = \"cifar\"; allowed: \"cifar\", \"none\"");
+        }
+        Ok(())
+    }
+}
+
+/// Turns a toml/serde error into one line: where (line and the line's own text, which names the
+/// key), what is wrong, and serde's list of the allowed values or keys.
+fn describe_toml_error(e: &toml::de::Error, text: &str) -> String {
+    let msg = e.message().trim().replace('\n', " ");
+    match e.span() {
+        Some(span) if span.start <= text.len() => {
+            let line_no = text[..span.start].matches('\n').count() + 1;
+            let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
+            // The nearest [table] header above names the section of a key.
+            let section = text
+                .lines()
+                .take(line_no)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .map(str::trim)
+                .find(|l| l.starts_with('['));
+            match section {
+                Some(sec) if sec != line => format!("line {line_no} `{line}` in {sec}: {msg}"),
+                _ => format!("line {line_no} `{line}`: {msg}"),
+            }
+        }
+        _ => msg,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: &str = "[model]\nfamily = \"cifar\"\ndepth = 20\n";
+
+    #[test]
+    fn defaults_are_the_papers_cifar_recipe() {
+        let c = Config::from_toml(MIN).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.optimizer.lr, 0.1);
+        assert_eq!(c.optimizer.momentum, 0.9);
+        assert_eq!(c.optimizer.weight_decay, 1e-4);
+        assert_eq!(c.optimizer.batch_size, 128);
+        assert_eq!(c.schedule.milestones, vec![32_000, 48_000]);
+        assert_eq!(c.schedule.iterations, 64_000);
+        assert_eq!(c.model.shortcut(), Shortcut::A);
+        assert_eq!(c.model.classes(), 10);
+        assert_eq!(c.data.augment, Augment::Cifar);
+    }
+
+    #[test]
+    fn resolved_toml_round_trips() {
+        let mut c = Config::from_toml(MIN).unwrap();
+        c.name = "x".into();
+        let back = Config::from_toml(&c.to_toml().unwrap()).unwrap();
+        assert_eq!(back.model.shortcut, Some(Shortcut::A));
+        assert_eq!(back.run.out_dir, PathBuf::from("runs/x"));
+        assert_eq!(back.optimizer, c.optimizer);
+    }
+
+    #[test]
+    fn typo_names_the_key_and_the_allowed_ones() {
+        let e = Config::from_toml(&format!("{MIN}\n[optimizer]\nlrr = 0.1\n")).unwrap_err();
+        let s = format!("{e:#}");
+        assert!(
+            s.contains("unknown field `lrr`") && s.contains("[optimizer]"),
+            "{s}"
+        );
+        assert!(s.contains("`lr`") && s.contains("`momentum`"), "{s}");
+    }
+
+    #[test]
+    fn bad_depths_are_refused_with_the_rule() {
+        let e = Config::from_toml("[model]\nfamily = \"cifar\"\ndepth = 21\n")
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(format!("{e}").contains("model.depth = 21") && format!("{e}").contains("6n+2"));
+        let e = Config::from_toml("[model]\nfamily = \"imagenet\"\ndepth = 20\n")
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(format!("{e}").contains("18, 34, 50, 101 or 152"));
+    }
+
+    #[test]
+    fn unknown_option_lists_allowed_values() {
+        let e = Config::from_toml("[model]\nfamily = \"cifar\"\ndepth = 20\nshortcut = \"D\"\n")
+            .unwrap_err();
+        let s = format!("{e}");
+        assert!(
+            s.contains("unknown variant `D`") && s.contains("`A`, `B`"),
+            "{s}"
+        );
+        let e = Config::from_toml("[model]\nfamily = \"mnist\"\ndepth = 20\n").unwrap_err();
+        assert!(format!("{e}").contains("`cifar` or `imagenet`"));
+    }
+}

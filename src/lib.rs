@@ -1,0 +1,11 @@
+//! `resnet`: the experiments of *Deep Residual Learning for Image Recognition* (He, Zhang, Ren,
+//! Sun, 2015) on libtorch through `tch`.
+//!
+//! Library modules hold all logic; `main.rs` only parses arguments and dispatches.
+pub mod arch;
+pub mod config;
+pub mod data;
+pub mod device;
+pub mod info;
+pub mod model;
+pub mod table;
