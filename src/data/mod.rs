@@ -90,6 +90,7 @@ pub fn open_quiet(
         let table = count_table(
             &set.class_names,
             &label_counts(&set.train_labels, set.class_names.len()),
+            "test",
             &label_counts(&set.test_labels, set.class_names.len()),
         );
         let src = InMemory::new(set, d.augment, d.validation, cfg.run.seed, device)?;
@@ -147,6 +148,7 @@ pub fn open_quiet(
                 let table = count_table(
                     &index.class_names,
                     &index.train.counts(classes),
+                    &index.eval.name,
                     &index.eval.counts(classes),
                 );
                 let src = stream::Streaming::new(
@@ -174,9 +176,10 @@ pub fn label_counts(labels: &Tensor, classes: usize) -> Vec<usize> {
         .collect()
 }
 
-/// The per-class count table (class, train, eval) with a total row.
-pub fn count_table(names: &[String], train: &[usize], eval: &[usize]) -> Table {
-    let mut t = Table::new(["class", "train", "eval"]);
+/// The per-class count table (class, train, `eval_name`) of the splits as found on disk (before
+/// any validation hold-out), with a total row.
+pub fn count_table(names: &[String], train: &[usize], eval_name: &str, eval: &[usize]) -> Table {
+    let mut t = Table::new(["class", "train", eval_name]);
     for (i, n) in names.iter().enumerate() {
         t.push(vec![
             n.clone(),
@@ -271,6 +274,14 @@ impl InMemory {
         device: Device,
     ) -> Result<Self> {
         let n = set.train_images.size()[0] as usize;
+        if augment == Augment::Imagenet {
+            bail!(
+                "data.augment = \"imagenet\" crops 224x224 from large images; these are {}x{}, \
+                 use \"cifar\" or \"none\"",
+                set.train_images.size()[3],
+                set.train_images.size()[2]
+            );
+        }
         if validation >= n {
             bail!("data.validation = {validation}: must be smaller than the {n} training images");
         }
@@ -396,7 +407,7 @@ impl DataSource for InMemory {
         let images = match self.augment {
             Augment::Cifar => pad_crop_flip(&images, &params.narrow(0, 1, 3), pad),
             Augment::None => images,
-            Augment::Imagenet => bail!("data.augment = \"imagenet\" needs an image-folder source"),
+            Augment::Imagenet => unreachable!("refused by InMemory::new"),
         };
         Ok(Batch { images, labels })
     }
@@ -495,6 +506,77 @@ mod tests {
             .map(|b| b.unwrap().labels.size()[0])
             .sum();
         assert_eq!(n, 16);
+    }
+
+    fn cfg(extra: &str) -> Config {
+        let mut c = Config::from_toml(&format!(
+            "[model]\nfamily = \"cifar\"\ndepth = 8\nclasses = 2\n[data]\n{extra}"
+        ))
+        .unwrap();
+        c.name = "t".into();
+        c
+    }
+
+    #[test]
+    fn open_synthetic_reports_counts() {
+        let c = cfg(
+            "dataset = \"synthetic\"\n[data.synthetic]\ntrain = 40\ntest = 10\nimage_size = 8\n",
+        );
+        let (src, t) = open_quiet(&c, Device::Cpu, false).unwrap();
+        assert_eq!((src.train_len(), src.eval_len()), (40, 10));
+        assert_eq!(t.headers, vec!["class", "train", "test"]);
+        assert_eq!(t.rows.last().unwrap(), &vec!["total", "40", "10"]);
+    }
+
+    #[test]
+    fn open_small_image_folder_from_an_archive() {
+        let d = tempfile::tempdir().unwrap();
+        let tree = d.path().join("tree/set");
+        folder::tests::write_tree(&tree, &[("train", 3), ("test", 2)], &["x", "y"], 8, 8);
+        let ar = d.path().join("set.tar.gz");
+        let mut b = tar::Builder::new(flate2::write::GzEncoder::new(
+            std::fs::File::create(&ar).unwrap(),
+            flate2::Compression::fast(),
+        ));
+        b.append_dir_all("set", &tree).unwrap();
+        b.into_inner().unwrap().finish().unwrap();
+        let c = cfg(&format!(
+            "dataset = \"image_folder\"\npath = {:?}\ncache_dir = {:?}\n",
+            ar,
+            d.path().join("cache")
+        ));
+        let (mut src, t) = open_quiet(&c, Device::Cpu, false).unwrap();
+        assert_eq!(src.class_names(), ["x", "y"]);
+        assert_eq!(t.rows[0], vec!["x", "3", "2"]);
+        assert_eq!(
+            src.train_batch(0, 4).unwrap().images.size(),
+            vec![4, 3, 8, 8]
+        );
+        // The wrong class count is named.
+        let mut c3 = c.clone();
+        c3.model.classes = Some(3);
+        let e = open_quiet(&c3, Device::Cpu, false).err().unwrap();
+        assert!(format!("{e:#}").contains("model.classes = 3 but the data has 2 classes"));
+    }
+
+    #[test]
+    fn open_large_image_folder_streams_224_crops() {
+        let d = tempfile::tempdir().unwrap();
+        folder::tests::write_tree(d.path(), &[("train", 2), ("val", 1)], &["p", "q"], 260, 300);
+        let mut c = Config::from_toml(&format!(
+            "[model]\nfamily = \"imagenet\"\ndepth = 18\nclasses = 2\n[data]\n\
+             dataset = \"image_folder\"\naugment = \"imagenet\"\npath = {:?}\n",
+            d.path()
+        ))
+        .unwrap();
+        c.name = "t".into();
+        let (mut src, t) = open_quiet(&c, Device::Cpu, false).unwrap();
+        assert_eq!(t.headers, vec!["class", "train", "val"]);
+        assert_eq!(
+            src.train_batch(0, 2).unwrap().images.size(),
+            vec![2, 3, 224, 224]
+        );
+        assert_eq!(src.eval_split(), "validation");
     }
 
     #[test]

@@ -392,6 +392,13 @@ impl Streaming {
     }
 }
 
+/// AlexNet's colour augmentation: for coefficients `alpha` [B, 3], the RGB offset
+/// `[p1 p2 p3] [a1 l1, a2 l2, a3 l3]^T` [B, 3] for eigenvectors p_j (the columns of `eigvec`) and
+/// eigenvalues l_j of the RGB covariance.
+pub fn pca_shift(alpha: &Tensor, eigval: &Tensor, eigvec: &Tensor) -> Tensor {
+    (alpha * eigval).matmul(&eigvec.tr())
+}
+
 /// Mean image [3, 224, 224] and RGB covariance [3, 3] (float64) over a seeded sample of up to
 /// [`STATS_SAMPLE`] training images at the eval view.
 fn statistics(sh: &Shared) -> Result<(Tensor, Tensor)> {
@@ -480,7 +487,7 @@ impl DataSource for Streaming {
             let alpha = Tensor::from_slice(&hb.alphas)
                 .view([b, 3])
                 .to_device(self.device);
-            let shift = (alpha * &self.eigval).matmul(&self.eigvec.tr()); // [B, 3]
+            let shift = pca_shift(&alpha, &self.eigval, &self.eigvec);
             x - &self.mean + shift.view([b, 3, 1, 1])
         } else {
             x - &self.mean
@@ -500,5 +507,129 @@ impl DataSource for Streaming {
         batch_size: usize,
     ) -> Result<Box<dyn Iterator<Item = Result<Batch>> + '_>> {
         self.eval_iter(batch_size, true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::folder::tests::write_tree;
+
+    fn source(root: &std::path::Path, augment: Augment, skip: bool) -> Result<Streaming> {
+        let index = folder::scan(root)?;
+        Streaming::new(index, augment, 0, 5, 2, skip, Device::Cpu)
+    }
+
+    fn tree() -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        write_tree(d.path(), &[("train", 3), ("val", 2)], &["a", "b"], 300, 260);
+        d
+    }
+
+    #[test]
+    fn resize_keeps_aspect_and_crop_copies_the_window() {
+        let img = RgbImage::from_fn(300, 260, |x, y| image::Rgb([x as u8, y as u8, 7]));
+        assert_eq!(resize_shorter(&img, 256).dimensions(), (295, 256));
+        assert_eq!(resize_shorter(&img, 480).dimensions(), (554, 480));
+        let mut out = vec![0u8; 3 * 4];
+        crop_chw(&img, 10, 20, 2, &mut out);
+        assert_eq!(out, vec![20, 21, 20, 21, 10, 10, 11, 11, 7, 7, 7, 7]);
+    }
+
+    #[test]
+    fn train_batches_are_deterministic_and_survive_a_jump() {
+        let d = tree();
+        let mut a = source(d.path(), Augment::Imagenet, false).unwrap();
+        let mut b = source(d.path(), Augment::Imagenet, false).unwrap();
+        let a0 = a.train_batch(0, 4).unwrap();
+        let a1 = a.train_batch(1, 4).unwrap();
+        assert_eq!(a0.images.size(), vec![4, 3, 224, 224]);
+        // b starts at iteration 1 directly (as a resumed run would).
+        let b1 = b.train_batch(1, 4).unwrap();
+        assert!(a1.images.equal(&b1.images) && a1.labels.equal(&b1.labels));
+        assert!(!a0.images.equal(&a1.images));
+        // Positions 0..6 are one epoch: every training image once.
+        let mut order = EpochOrder::new(5, 6);
+        let mut seen = order.indices(0, 6);
+        seen.sort();
+        assert_eq!(seen, (0..6).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn eval_is_the_centre_crop_and_ten_crop_adds_the_flips() {
+        let d = tree();
+        let mut s = source(d.path(), Augment::Imagenet, false).unwrap();
+        assert_eq!(
+            (s.train_len(), s.eval_len(), s.eval_split()),
+            (6, 4, "validation")
+        );
+        assert_eq!(s.mean().size(), vec![3, 224, 224]);
+        let ev: Vec<Batch> = s.eval_batches(3).unwrap().map(|b| b.unwrap()).collect();
+        assert_eq!(ev.len(), 2);
+        assert_eq!(ev[1].images.size(), vec![1, 3, 224, 224]);
+        let ten: Vec<Batch> = s.eval_ten_crop(3).unwrap().map(|b| b.unwrap()).collect();
+        let t0 = &ten[0].images;
+        assert_eq!(t0.size(), vec![3, 10, 3, 224, 224]);
+        // View 4 is the centre crop; views 5..10 mirror views 0..5.
+        assert!(t0.select(1, 4).equal(&ev[0].images));
+        for v in 0..5 {
+            assert!(t0.select(1, v + 5).equal(&t0.select(1, v).flip([3])));
+        }
+        assert!(ten[0].labels.equal(&ev[0].labels));
+    }
+
+    #[test]
+    fn pca_shift_sums_eigenvectors_weighted_by_alpha_times_eigenvalue() {
+        // Columns p0 = (0,0,1), p1 = (1,0,0), p2 = (0,1,0); alpha = 1, eigenvalues (1,2,3):
+        // 1*p0 + 2*p1 + 3*p2 = (2, 3, 1).
+        let eigvec = Tensor::from_slice(&[0f32, 1., 0., 0., 0., 1., 1., 0., 0.]).view([3, 3]);
+        let eigval = Tensor::from_slice(&[1f32, 2., 3.]);
+        let alpha = Tensor::from_slice(&[1f32, 1., 1., 0., 0., 0.5]).view([2, 3]);
+        let s: Vec<f32> = Vec::try_from(pca_shift(&alpha, &eigval, &eigvec).view([-1])).unwrap();
+        assert_eq!(s, vec![2., 3., 1., 0., 1.5, 0.]);
+    }
+
+    #[test]
+    fn augment_none_trains_on_the_mean_subtracted_eval_view() {
+        let d = tree();
+        let mut s = source(d.path(), Augment::Imagenet, false).unwrap();
+        let ev = s.eigenvalues();
+        assert!(ev.min().double_value(&[]) >= 0.0 && ev.max().double_value(&[]) > 0.0);
+        // With augment = none the training view is the eval view of the same images.
+        let mut n = source(d.path(), Augment::None, false).unwrap();
+        let b = n.train_batch(0, 6).unwrap();
+        let mut order = EpochOrder::new(5, 6);
+        let idx = order.indices(0, 6);
+        let x = &b.images;
+        let img = folder::decode_rgb(&n.shared.train[idx[0] as usize].0).unwrap();
+        let mut want = vec![0u8; (3 * CROP * CROP) as usize];
+        centre_view(&img, &mut want);
+        let want = Tensor::from_slice(&want)
+            .view([3, 224, 224])
+            .to_kind(Kind::Float)
+            / 255.0
+            - n.mean();
+        assert!(x.get(0).allclose(&want, 1e-6, 1e-6, false));
+    }
+
+    #[test]
+    fn corrupt_large_image_is_named_or_skipped() {
+        let d = tree();
+        std::fs::write(d.path().join("train/a/001.jpg"), b"\xff\xd8garbage").unwrap();
+        let e = source(d.path(), Augment::Imagenet, false)
+            .and_then(|mut s| (0..3).try_for_each(|i| s.train_batch(i, 2).map(|_| ())));
+        let msg = format!("{:#}", e.unwrap_err());
+        assert!(msg.contains("train/a/001.jpg"), "{msg}");
+        let mut s = source(d.path(), Augment::Imagenet, true).unwrap();
+        for i in 0..3 {
+            assert_eq!(s.train_batch(i, 2).unwrap().images.size()[0], 2);
+        }
+    }
+
+    #[test]
+    fn cifar_augmentation_on_large_images_is_refused() {
+        let d = tree();
+        let e = source(d.path(), Augment::Cifar, false).err().unwrap();
+        assert!(format!("{e:#}").contains("data.augment = \"cifar\""));
     }
 }
