@@ -592,7 +592,7 @@ mod tests {
     #[test]
     fn augment_none_trains_on_the_mean_subtracted_eval_view() {
         let d = tree();
-        let mut s = source(d.path(), Augment::Imagenet, false).unwrap();
+        let s = source(d.path(), Augment::Imagenet, false).unwrap();
         let ev = s.eigenvalues();
         assert!(ev.min().double_value(&[]) >= 0.0 && ev.max().double_value(&[]) > 0.0);
         // With augment = none the training view is the eval view of the same images.
