@@ -127,7 +127,19 @@ pub fn open_quiet(
                         size.1
                     );
                 }
-                let (set, skipped) = folder::decode_small(&index, d.skip_corrupt, d.workers)?;
+                let t = std::time::Instant::now();
+                let (set, skipped, hit) =
+                    folder::decode_small_cached(&index, d.skip_corrupt, d.workers, &d.cache_dir)?;
+                if progress {
+                    eprintln!(
+                        "{} {} images of {}x{} in {:.1} s",
+                        if hit { "read cached" } else { "decoded" },
+                        set.train_labels.size()[0] + set.test_labels.size()[0],
+                        size.0,
+                        size.1,
+                        t.elapsed().as_secs_f64()
+                    );
+                }
                 if !skipped.is_empty() {
                     eprintln!(
                         "warning: skipped {} unreadable files (data.skip_corrupt = true), e.g. {}",
