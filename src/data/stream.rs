@@ -127,7 +127,7 @@ impl Shared {
                 }
                 Err(e) => {
                     if !self.skip_corrupt {
-                        return Err(e.context("set data.skip_corrupt = true to skip such files"));
+                        bail!("{e:#} (set data.skip_corrupt = true to skip such files)");
                     }
                     eprintln!("warning: skipping {e:#}");
                     first_err.get_or_insert(e);
@@ -247,8 +247,7 @@ fn make_eval_batch(sh: &Shared, b: u64, batch_size: usize, ten: bool) -> Result<
             .par_chunks_mut(per)
             .enumerate()
             .map(|(k, out)| {
-                let (path, label) = &sh.eval[start + k];
-                let img = folder::decode_rgb(path)?;
+                let (img, label) = sh.decode(&sh.eval, start + k)?;
                 if ten {
                     let r = resize_shorter(&img, EVAL_SCALE);
                     let (w, h) = r.dimensions();
@@ -266,7 +265,7 @@ fn make_eval_batch(sh: &Shared, b: u64, batch_size: usize, ten: bool) -> Result<
                 } else {
                     centre_view(&img, out);
                 }
-                Ok(*label)
+                Ok(label)
             })
             .collect()
     });
