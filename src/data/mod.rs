@@ -8,7 +8,11 @@
 //! Small images (CIFAR, synthetic) live in [`InMemory`]: one `u8` tensor on the device; the batch
 //! index, crop offsets and flips are drawn on the host from a counter-based RNG and sent as one
 //! small tensor; gathering, mean subtraction, padding, cropping and flipping are a handful of
-//! tensor ops on the device.
+//! tensor ops on the device. Large images (ImageNet) are streamed by [`stream::Streaming`].
+//!
+//! Sources ([`open`]): the official CIFAR-10 binary archive ([`cifar`], downloaded and verified by
+//! [`fetch`]), image folders in the ImageNet layout ([`folder`], a folder or a `.tar.gz` extracted
+//! safely by [`archive`]), and seeded synthetic images ([`synthetic`]).
 pub mod archive;
 pub mod bench;
 pub mod cifar;
