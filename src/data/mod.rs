@@ -8,12 +8,23 @@
 //! Small images (CIFAR, synthetic) live in [`InMemory`]: one `u8` tensor on the device; the batch
 //! index, crop offsets and flips are drawn on the host from a counter-based RNG and sent as one
 //! small tensor; gathering, mean subtraction, padding, cropping and flipping are a handful of
-//! tensor ops on the device.
+//! tensor ops on the device. Large images (ImageNet) are streamed by [`stream::Streaming`].
+//!
+//! Sources ([`open`]): the official CIFAR-10 binary archive ([`cifar`], downloaded and verified by
+//! [`fetch`]), image folders in the ImageNet layout ([`folder`], a folder or a `.tar.gz` extracted
+//! safely by [`archive`]), and seeded synthetic images ([`synthetic`]).
+pub mod archive;
+pub mod bench;
+pub mod cifar;
+pub mod fetch;
+pub mod folder;
 pub mod rng;
+pub mod stream;
 pub mod synthetic;
 
 use crate::config::{Augment, Config, Dataset};
-use anyhow::{bail, Result};
+use crate::table::Table;
+use anyhow::{bail, Context, Result};
 use rng::SplitMix64;
 use tch::{Device, Kind, Tensor};
 
@@ -55,31 +66,193 @@ pub trait DataSource {
     }
 }
 
-/// Opens the data source the config describes, on `device`.
+/// Opens the data source the config describes, on `device`, and prints per-class image counts:
+/// `cifar10` (downloaded first when missing), `image_folder` (a folder or a `.tar.gz` of one;
+/// small images in memory, large ones streamed) or `synthetic`.
 pub fn open(cfg: &Config, device: Device) -> Result<Box<dyn DataSource>> {
-    match cfg.data.dataset {
+    let (source, counts) = open_quiet(cfg, device, true)?;
+    print!("{}", counts.to_text());
+    Ok(source)
+}
+
+/// [`open`] without printing: the source and its per-class count table.
+pub fn open_quiet(
+    cfg: &Config,
+    device: Device,
+    progress: bool,
+) -> Result<(Box<dyn DataSource>, Table)> {
+    let d = &cfg.data;
+    let in_memory = |set: ImageSet| -> Result<(Box<dyn DataSource>, Table)> {
+        if set.class_names.len() != cfg.model.classes() {
+            bail!(
+                "model.classes = {} but the data has {} classes ({})",
+                cfg.model.classes(),
+                set.class_names.len(),
+                set.class_names.join(", ")
+            );
+        }
+        let table = count_table(
+            &set.class_names,
+            &label_counts(&set.train_labels, set.class_names.len()),
+            "test",
+            &label_counts(&set.test_labels, set.class_names.len()),
+        );
+        let src = InMemory::new(set, d.augment, d.validation, cfg.run.seed, device)?;
+        Ok((Box::new(src), table))
+    };
+    match d.dataset {
         Dataset::Synthetic => {
-            let s = &cfg.data.synthetic;
-            let data = synthetic::generate(
+            let s = &d.synthetic;
+            in_memory(synthetic::generate(
                 cfg.model.classes(),
                 s.train,
                 s.test,
                 s.image_size,
                 cfg.run.seed,
-            );
-            Ok(Box::new(InMemory::new(
-                data,
-                cfg.data.augment,
-                cfg.data.validation,
-                cfg.run.seed,
-                device,
-            )?))
+            ))
         }
-        other => bail!("data.dataset = {other:?} is not available in this build yet"),
+        Dataset::Cifar10 => {
+            let set = cifar::load(&d.path, progress)
+                .with_context(|| format!("data.path = {} (cifar10)", d.path.display()))?;
+            in_memory(set)
+        }
+        Dataset::ImageFolder => {
+            let root = folder::resolve_root(&d.path, &d.cache_dir)?;
+            let index = folder::scan(&root)
+                .with_context(|| format!("data.path = {} (image_folder)", d.path.display()))?;
+            let size = folder::first_size(&index.train, d.skip_corrupt)?;
+            if size.0 <= folder::SMALL_MAX && size.1 <= folder::SMALL_MAX {
+                if d.augment == Augment::Imagenet {
+                    bail!(
+                        "data.augment = \"imagenet\" crops 224x224, but {} holds {}x{} images; \
+                         use \"cifar\" or \"none\"",
+                        root.display(),
+                        size.0,
+                        size.1
+                    );
+                }
+                let t = std::time::Instant::now();
+                let (set, skipped, hit) =
+                    folder::decode_small_cached(&index, d.skip_corrupt, d.workers, &d.cache_dir)?;
+                if progress {
+                    eprintln!(
+                        "{} {} images of {}x{} in {:.1} s",
+                        if hit { "read cached" } else { "decoded" },
+                        set.train_labels.size()[0] + set.test_labels.size()[0],
+                        size.0,
+                        size.1,
+                        t.elapsed().as_secs_f64()
+                    );
+                }
+                if !skipped.is_empty() {
+                    eprintln!(
+                        "warning: skipped {} unreadable files (data.skip_corrupt = true), e.g. {}",
+                        skipped.len(),
+                        skipped[0].1
+                    );
+                }
+                in_memory(set)
+            } else {
+                let classes = index.class_names.len();
+                if classes != cfg.model.classes() {
+                    bail!(
+                        "model.classes = {} but {} has {classes} class folders",
+                        cfg.model.classes(),
+                        root.display()
+                    );
+                }
+                let table = count_table(
+                    &index.class_names,
+                    &index.train.counts(classes),
+                    &index.eval.name,
+                    &index.eval.counts(classes),
+                );
+                let src = stream::Streaming::new(
+                    index,
+                    d.augment,
+                    d.validation,
+                    cfg.run.seed,
+                    d.workers,
+                    d.skip_corrupt,
+                    device,
+                )?;
+                Ok((Box::new(src), table))
+            }
+        }
+    }
+}
+
+/// Images per class of a label tensor.
+pub fn label_counts(labels: &Tensor, classes: usize) -> Vec<usize> {
+    let c = labels.bincount(None::<Tensor>, classes as i64);
+    Vec::<i64>::try_from(&c)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| v as usize)
+        .collect()
+}
+
+/// The per-class count table (class, train, `eval_name`) of the splits as found on disk (before
+/// any validation hold-out), with a total row.
+pub fn count_table(names: &[String], train: &[usize], eval_name: &str, eval: &[usize]) -> Table {
+    let mut t = Table::new(["class", "train", eval_name]);
+    for (i, n) in names.iter().enumerate() {
+        t.push(vec![
+            n.clone(),
+            train.get(i).copied().unwrap_or(0).to_string(),
+            eval.get(i).copied().unwrap_or(0).to_string(),
+        ]);
+    }
+    t.push(vec![
+        "total".into(),
+        train.iter().sum::<usize>().to_string(),
+        eval.iter().sum::<usize>().to_string(),
+    ]);
+    t
+}
+
+/// Which training image each position of the endless stream of per-epoch permutations holds.
+/// Epoch `e` is a shuffle seeded by (seed, e); the last permutation is cached.
+pub struct EpochOrder {
+    seed: u64,
+    n: usize,
+    perm: Option<(u64, Vec<i64>)>,
+}
+
+impl EpochOrder {
+    pub fn new(seed: u64, n: usize) -> Self {
+        EpochOrder {
+            seed,
+            n,
+            perm: None,
+        }
+    }
+
+    /// The permutation of epoch `epoch`.
+    pub fn epoch(&mut self, epoch: u64) -> &[i64] {
+        if self.perm.as_ref().map(|(e, _)| *e) != Some(epoch) {
+            let mut p: Vec<i64> = (0..self.n as i64).collect();
+            SplitMix64::new(rng::mix(self.seed, epoch ^ 0xe90c)).shuffle(&mut p);
+            self.perm = Some((epoch, p));
+        }
+        &self.perm.as_ref().expect("just set").1
+    }
+
+    /// Image indices of positions `[it*B, (it+1)*B)`.
+    pub fn indices(&mut self, iteration: u64, batch_size: usize) -> Vec<i64> {
+        let n = self.n as u64;
+        let start = iteration * batch_size as u64;
+        (0..batch_size as u64)
+            .map(|k| {
+                let pos = start + k;
+                self.epoch(pos / n)[(pos % n) as usize]
+            })
+            .collect()
     }
 }
 
 /// Decoded images of a small-image dataset, on the host.
+#[derive(Debug)]
 pub struct ImageSet {
     pub class_names: Vec<String>,
     /// [N, 3, H, W] uint8.
@@ -103,8 +276,7 @@ pub struct InMemory {
     augment: Augment,
     seed: u64,
     device: Device,
-    /// (epoch, permutation) cache for `train_batch`.
-    perm: Option<(u64, Vec<i64>)>,
+    order: EpochOrder,
 }
 
 impl InMemory {
@@ -118,6 +290,14 @@ impl InMemory {
         device: Device,
     ) -> Result<Self> {
         let n = set.train_images.size()[0] as usize;
+        if augment == Augment::Imagenet {
+            bail!(
+                "data.augment = \"imagenet\" crops 224x224 from large images; these are {}x{}, \
+                 use \"cifar\" or \"none\"",
+                set.train_images.size()[3],
+                set.train_images.size()[2]
+            );
+        }
         if validation >= n {
             bail!("data.validation = {validation}: must be smaller than the {n} training images");
         }
@@ -158,7 +338,7 @@ impl InMemory {
             augment,
             seed,
             device,
-            perm: None,
+            order: EpochOrder::new(seed, n - validation),
         })
     }
 
@@ -171,22 +351,20 @@ impl InMemory {
         u8_images.to_kind(Kind::Float) / 255.0 - &self.mean
     }
 
+    #[cfg(test)]
     fn epoch_perm(&mut self, epoch: u64) -> &[i64] {
-        let n = self.train_len();
-        if self.perm.as_ref().map(|(e, _)| *e) != Some(epoch) {
-            let mut p: Vec<i64> = (0..n as i64).collect();
-            SplitMix64::new(rng::mix(self.seed, epoch ^ 0xe90c)).shuffle(&mut p);
-            self.perm = Some((epoch, p));
-        }
-        &self.perm.as_ref().expect("just set").1
+        self.order.epoch(epoch)
     }
 }
 
 /// §4.2's augmentation of a normalized batch: zero-pad by `pad`, take the crop at (`oy`, `ox`)
 /// of each image, mirrored where `flip` is 1. `x`: [B, C, H, W]; `params`: [3, B] int64 rows
-/// (oy, ox, flip) on x's device. One gather kernel after the pad.
+/// (oy, ox, flip) on x's device. One `gather` kernel after the pad, on a flat per-image index
+/// (measured 6x faster on the CPU than advanced indexing with broadcast row/column indices:
+/// 0.36 vs 2.9 ms for 128 CIFAR images on one core); the result is contiguous NCHW.
 pub fn pad_crop_flip(x: &Tensor, params: &Tensor, pad: i64) -> Tensor {
-    let (b, _c, h, w) = x.size4().expect("4-d batch");
+    let (b, c, h, w) = x.size4().expect("4-d batch");
+    let (hp, wp) = (h + 2 * pad, w + 2 * pad);
     let dev = x.device();
     let padded = x.constant_pad_nd([pad, pad, pad, pad]);
     let oy = params.get(0).unsqueeze(1);
@@ -197,12 +375,13 @@ pub fn pad_crop_flip(x: &Tensor, params: &Tensor, pad: i64) -> Tensor {
     let rows = (&oy + &ar_h).view([b, h, 1]);
     let cols =
         (&ox + ar_w.where_self(&flip.logical_not(), &(ar_w.neg() + (w - 1)))).view([b, 1, w]);
-    let bi = Tensor::arange(b, (Kind::Int64, dev)).view([b, 1, 1]);
-    // Advanced indices around a full slice: result [B, H, W, C], i.e. NHWC memory; the permute
-    // gives the NCHW view of it (channels-last strides).
+    let flat = (rows * wp + cols)
+        .view([b, 1, h * w])
+        .expand([b, c, h * w], false);
     padded
-        .index(&[Some(bi), None, Some(rows), Some(cols)])
-        .permute([0, 3, 1, 2])
+        .view([b, c, hp * wp])
+        .gather(2, &flat, false)
+        .view([b, c, h, w])
 }
 
 impl DataSource for InMemory {
@@ -220,14 +399,9 @@ impl DataSource for InMemory {
     }
 
     fn train_batch(&mut self, iteration: u64, batch_size: usize) -> Result<Batch> {
-        let n = self.train_len() as u64;
-        let start = iteration * batch_size as u64;
         // Host side: indices of the batch, then crop offsets and flips, all from (seed, iteration).
         let mut host = Vec::with_capacity(4 * batch_size);
-        for k in 0..batch_size as u64 {
-            let pos = start + k;
-            host.push(self.epoch_perm(pos / n)[(pos % n) as usize]);
-        }
+        host.extend(self.order.indices(iteration, batch_size));
         let mut r = SplitMix64::new(rng::mix(self.seed, iteration));
         let pad = 4;
         for _ in 0..batch_size {
@@ -249,7 +423,7 @@ impl DataSource for InMemory {
         let images = match self.augment {
             Augment::Cifar => pad_crop_flip(&images, &params.narrow(0, 1, 3), pad),
             Augment::None => images,
-            Augment::Imagenet => bail!("data.augment = \"imagenet\" needs an image-folder source"),
+            Augment::Imagenet => unreachable!("refused by InMemory::new"),
         };
         Ok(Batch { images, labels })
     }
@@ -323,6 +497,23 @@ mod tests {
     }
 
     #[test]
+    fn pad_crop_flip_matches_a_per_image_reference() {
+        tch::manual_seed(0);
+        let x = Tensor::randn([6, 3, 5, 7], (Kind::Float, Device::Cpu));
+        let host: Vec<i64> = vec![0, 4, 2, 1, 3, 4, 4, 0, 1, 2, 3, 0, 1, 0, 1, 1, 0, 0];
+        let p = Tensor::from_slice(&host).view([3, 6]);
+        let y = pad_crop_flip(&x, &p, 2);
+        for i in 0..6usize {
+            let padded = x.get(i as i64).constant_pad_nd([2, 2, 2, 2]);
+            let mut want = padded.narrow(1, host[i], 5).narrow(2, host[6 + i], 7);
+            if host[12 + i] == 1 {
+                want = want.flip([2]);
+            }
+            assert!(y.get(i as i64).equal(&want), "image {i}");
+        }
+    }
+
+    #[test]
     fn eval_covers_the_split_in_order() {
         let mut a = small();
         let n: i64 = a
@@ -331,6 +522,77 @@ mod tests {
             .map(|b| b.unwrap().labels.size()[0])
             .sum();
         assert_eq!(n, 16);
+    }
+
+    fn cfg(extra: &str) -> Config {
+        let mut c = Config::from_toml(&format!(
+            "[model]\nfamily = \"cifar\"\ndepth = 8\nclasses = 2\n[data]\n{extra}"
+        ))
+        .unwrap();
+        c.name = "t".into();
+        c
+    }
+
+    #[test]
+    fn open_synthetic_reports_counts() {
+        let c = cfg(
+            "dataset = \"synthetic\"\n[data.synthetic]\ntrain = 40\ntest = 10\nimage_size = 8\n",
+        );
+        let (src, t) = open_quiet(&c, Device::Cpu, false).unwrap();
+        assert_eq!((src.train_len(), src.eval_len()), (40, 10));
+        assert_eq!(t.headers, vec!["class", "train", "test"]);
+        assert_eq!(t.rows.last().unwrap(), &vec!["total", "40", "10"]);
+    }
+
+    #[test]
+    fn open_small_image_folder_from_an_archive() {
+        let d = tempfile::tempdir().unwrap();
+        let tree = d.path().join("tree/set");
+        folder::tests::write_tree(&tree, &[("train", 3), ("test", 2)], &["x", "y"], 8, 8);
+        let ar = d.path().join("set.tar.gz");
+        let mut b = tar::Builder::new(flate2::write::GzEncoder::new(
+            std::fs::File::create(&ar).unwrap(),
+            flate2::Compression::fast(),
+        ));
+        b.append_dir_all("set", &tree).unwrap();
+        b.into_inner().unwrap().finish().unwrap();
+        let c = cfg(&format!(
+            "dataset = \"image_folder\"\npath = {:?}\ncache_dir = {:?}\n",
+            ar,
+            d.path().join("cache")
+        ));
+        let (mut src, t) = open_quiet(&c, Device::Cpu, false).unwrap();
+        assert_eq!(src.class_names(), ["x", "y"]);
+        assert_eq!(t.rows[0], vec!["x", "3", "2"]);
+        assert_eq!(
+            src.train_batch(0, 4).unwrap().images.size(),
+            vec![4, 3, 8, 8]
+        );
+        // The wrong class count is named.
+        let mut c3 = c.clone();
+        c3.model.classes = Some(3);
+        let e = open_quiet(&c3, Device::Cpu, false).err().unwrap();
+        assert!(format!("{e:#}").contains("model.classes = 3 but the data has 2 classes"));
+    }
+
+    #[test]
+    fn open_large_image_folder_streams_224_crops() {
+        let d = tempfile::tempdir().unwrap();
+        folder::tests::write_tree(d.path(), &[("train", 2), ("val", 1)], &["p", "q"], 260, 300);
+        let mut c = Config::from_toml(&format!(
+            "[model]\nfamily = \"imagenet\"\ndepth = 18\nclasses = 2\n[data]\n\
+             dataset = \"image_folder\"\naugment = \"imagenet\"\npath = {:?}\n",
+            d.path()
+        ))
+        .unwrap();
+        c.name = "t".into();
+        let (mut src, t) = open_quiet(&c, Device::Cpu, false).unwrap();
+        assert_eq!(t.headers, vec!["class", "train", "val"]);
+        assert_eq!(
+            src.train_batch(0, 2).unwrap().images.size(),
+            vec![2, 3, 224, 224]
+        );
+        assert_eq!(src.eval_split(), "validation");
     }
 
     #[test]
