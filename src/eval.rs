@@ -26,13 +26,18 @@ impl ForwardMode {
         }
     }
 
-    /// Gives a [N, C, H, W] batch channels-last strides when asked (tch has no memory-format
-    /// API: permute to NHWC, make that contiguous, permute back to an NCHW-shaped view).
+    /// Puts a [N, C, H, W] batch in the configured memory format: channels-last strides for
+    /// "nhwc" (tch has no memory-format API: permute to NHWC, make that contiguous, permute back
+    /// to an NCHW-shaped view; free when the loader already produced NHWC memory, as the §4.2
+    /// crop does), plain contiguous for "nchw" (otherwise an NHWC-strided batch would silently
+    /// switch every convolution to channels-last with NCHW weights, converted at each call).
     pub fn prepare(&self, x: Tensor) -> Tensor {
-        if self.channels_last && x.dim() == 4 {
+        if x.dim() != 4 {
+            x
+        } else if self.channels_last {
             x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
         } else {
-            x
+            x.contiguous()
         }
     }
 

@@ -486,9 +486,8 @@ pub fn run(cfg: &Config, opts: &TrainOptions) -> Result<RunOutcome> {
                 None => "no checkpoint was written yet".into(),
             };
             bail!(
-                "the training loss became {} at iteration {} (lr {}); stopping: {kept}. \
-                 A lower optimizer.lr (or schedule.warmup) usually helps",
-                "NaN or infinite",
+                "the training loss became NaN or infinite at iteration {} (lr {}); stopping: \
+                 {kept}. A lower optimizer.lr (or schedule.warmup) usually helps",
                 bad + 1,
                 tr.schedule.lr(bad)
             );

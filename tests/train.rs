@@ -130,6 +130,14 @@ fn loss_falls_files_are_written_and_eval_reproduces_the_test_error() {
         err.contains("already holds a run") && err.contains("--resume") && err.contains("--force"),
         "{err}"
     );
+    // Ten-crop needs an ImageNet-style source: a clear error, not a crash.
+    let err = format!(
+        "{:#}",
+        resnet::eval::run(&out.join("last.safetensors"), true, None)
+            .err()
+            .unwrap()
+    );
+    assert!(err.contains("ten-crop"), "{err}");
     // Eval of a checkpoint that does not fit its config names the tensor.
     let other = tmp.path().join("other");
     std::fs::create_dir_all(&other).unwrap();
@@ -182,6 +190,24 @@ fn loss_falls_files_are_written_and_eval_reproduces_the_test_error() {
     assert!(
         err.contains("layer9.bogus is not part of the model"),
         "{err}"
+    );
+    // --force starts over in the folder: eval.csv and the old checkpoint are gone first.
+    let mut short = cfg.clone();
+    short.schedule.iterations = 20;
+    short.schedule.milestones.clear();
+    let o = train::run(
+        &short,
+        &TrainOptions {
+            force: true,
+            ..quiet()
+        },
+    )
+    .unwrap();
+    assert_eq!(o.summary.iterations, 20);
+    assert!(!out.join("eval.csv").exists());
+    assert_eq!(
+        records::read_curves(&out.join("curves.csv")).unwrap().len(),
+        2
     );
     // A truncated checkpoint.
     let bytes = std::fs::read(other.join("last.safetensors")).unwrap();
