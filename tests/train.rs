@@ -256,18 +256,26 @@ fn resnet_bin() -> Command {
     c
 }
 
-fn wait_for_checkpoint(dir: &Path, child: &mut std::process::Child) {
+/// Waits until the run has a checkpoint and at least `rows` curve rows (so that a kill lands
+/// at a random point mid-run whatever the machine's speed).
+fn wait_for_progress(dir: &Path, child: &mut std::process::Child, rows: usize) {
     let t0 = Instant::now();
-    while !dir.join("last.safetensors").exists() {
+    loop {
+        let written = std::fs::read_to_string(dir.join("curves.csv"))
+            .map(|t| t.lines().count().saturating_sub(1))
+            .unwrap_or(0);
+        if dir.join("last.safetensors").exists() && written >= rows {
+            return;
+        }
         assert!(
             child.try_wait().unwrap().is_none(),
-            "run ended before its first checkpoint"
+            "run ended before {rows} curve rows"
         );
         assert!(
             t0.elapsed() < Duration::from_secs(60),
-            "no checkpoint after 60 s"
+            "not {rows} curve rows after 60 s"
         );
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 
@@ -306,15 +314,17 @@ fn resume_after_kill_or_ctrl_c_is_exact() {
         .arg(cfg)
         .spawn()
         .unwrap();
-    wait_for_checkpoint(out, &mut child);
-    std::thread::sleep(Duration::from_millis(random_ms(1500)));
-    let killed_early = child.try_wait().unwrap().is_none();
+    // 16 rows in all, the first checkpoint at row 2: kill between rows 2 and 12, plus jitter.
+    wait_for_progress(out, &mut child, 2 + random_ms(11) as usize);
+    std::thread::sleep(Duration::from_millis(random_ms(40)));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "run finished before the kill"
+    );
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    if killed_early {
-        let ck = rundir::load_checkpoint(&out.join("last.safetensors")).unwrap();
-        assert!(ck.state.iteration < iterations);
-    }
+    let ck = rundir::load_checkpoint(&out.join("last.safetensors")).unwrap();
+    assert!(ck.state.iteration < iterations);
     // Plain `--config --resume` must refuse nothing and continue.
     let o = resnet_bin()
         .args(["train", "--resume", "--config"])
@@ -330,8 +340,8 @@ fn resume_after_kill_or_ctrl_c_is_exact() {
         .arg(cfg2)
         .spawn()
         .unwrap();
-    wait_for_checkpoint(out2, &mut child);
-    std::thread::sleep(Duration::from_millis(random_ms(800)));
+    wait_for_progress(out2, &mut child, 2 + random_ms(11) as usize);
+    std::thread::sleep(Duration::from_millis(random_ms(40)));
     let pid = child.id().to_string();
     let sent = Command::new("kill")
         .args(["-INT", &pid])
