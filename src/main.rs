@@ -84,6 +84,9 @@ struct BenchArgs {
     /// Decoding threads (0 = all cores).
     #[arg(long, default_value_t = 0)]
     workers: usize,
+    /// libtorch intra-op threads for the tensor work (0 = libtorch's default, all cores).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
     /// Where archives are extracted.
     #[arg(long, default_value = ".cache")]
     cache_dir: PathBuf,
@@ -121,8 +124,9 @@ fn data_show(a: ShowArgs) -> Result<()> {
 }
 
 fn data_bench(a: BenchArgs) -> Result<()> {
-    let run: resnet::config::RunConfig = toml::from_str(&format!("device = {:?}", a.device))
-        .with_context(|| format!("--device {}: allowed: auto, cpu, cuda", a.device))?;
+    let run: resnet::config::RunConfig =
+        toml::from_str(&format!("device = {:?}\nthreads = {}", a.device, a.threads))
+            .with_context(|| format!("--device {}: allowed: auto, cpu, cuda", a.device))?;
     let device = resnet::device::select(&run)?;
     let b = resnet::data::bench::cifar_augment(device, 50_000, a.batch_size, a.iterations)?;
     let mut rows = vec![b];

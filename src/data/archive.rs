@@ -122,7 +122,13 @@ pub fn extract_cached(archive: &Path, cache_dir: &Path) -> Result<PathBuf> {
         fs::remove_dir_all(&dest)
             .with_context(|| format!("cannot remove incomplete cache {}", dest.display()))?;
     }
-    let tmp = cache_dir.join(format!(".{name}-{key:016x}.partial-{}", std::process::id()));
+    // Unique per process and call, so concurrent extractions never share a temporary folder.
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = cache_dir.join(format!(
+        ".{name}-{key:016x}.partial-{}-{call}",
+        std::process::id()
+    ));
     if tmp.exists() {
         fs::remove_dir_all(&tmp).with_context(|| format!("cannot remove {}", tmp.display()))?;
     }

@@ -45,7 +45,8 @@ pub fn read_batch(path: &Path, records: usize) -> Result<(Vec<u8>, Vec<i64>)> {
     if bytes.len() != want {
         bail!(
             "{}: {} bytes, expected {want} ({records} records of 1 label byte + 3072 pixel bytes); \
-             the file is truncated or not a CIFAR-10 binary batch",
+             the file is truncated or not a CIFAR-10 binary batch (delete it and run \
+             `resnet data fetch cifar10` to extract it again)",
             path.display(),
             bytes.len()
         );

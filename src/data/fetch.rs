@@ -105,9 +105,10 @@ pub fn download(remote: &Remote, dest: &Path, progress: bool) -> Result<()> {
     }
     let offline_help = || {
         format!(
-            "without a network, download {} (MD5 {}) on another machine and copy it to {}, \
-             then run the command again",
+            "to work without a network, download {} ({} bytes, MD5 {}) on another machine and \
+             copy it to {}, then run the command again",
             remote.url,
+            remote.size,
             remote.md5,
             dest.display()
         )
@@ -127,11 +128,7 @@ pub fn download(remote: &Remote, dest: &Path, progress: bool) -> Result<()> {
             remote.url,
             offline_help()
         ),
-        Err(e) => bail!(
-            "cannot reach {} ({e}); no network? {}",
-            remote.url,
-            offline_help()
-        ),
+        Err(e) => bail!("cannot reach the server ({e}); {}", offline_help()),
     };
     let resumed = have > 0 && resp.status() == 206;
     let mut file = if resumed {

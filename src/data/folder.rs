@@ -296,6 +296,133 @@ pub fn decode_small(
     ))
 }
 
+const CACHE_MAGIC: &[u8; 12] = b"RESNETU8v1\0\0";
+
+/// The cache file for a decoded folder: named by the MD5 of its manifest (every file's path, size,
+/// modification time and label, and the skip setting), so any change to the folder makes a new
+/// key and a stale cache is never read.
+pub fn cache_file(index: &FolderIndex, skip_corrupt: bool, cache_dir: &Path) -> PathBuf {
+    use md5::{Digest, Md5};
+    let mut h = Md5::new();
+    h.update(format!("{}\nskip={skip_corrupt}\n", index.root.display()));
+    h.update(index.class_names.join("/"));
+    for split in [&index.train, &index.eval] {
+        h.update(format!("\n[{}]\n", split.name));
+        for (f, l) in split.files.iter().zip(&split.labels) {
+            let (len, mtime) = fs::metadata(f)
+                .map(|m| {
+                    let t = m
+                        .modified()
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map_or(0, |d| d.as_nanos());
+                    (m.len(), t)
+                })
+                .unwrap_or((0, 0));
+            h.update(format!("{}\t{len}\t{mtime}\t{l}\n", f.display()));
+        }
+    }
+    cache_dir.join(format!("decoded-{:x}.u8", h.finalize()))
+}
+
+fn tensor_bytes(t: &Tensor) -> Vec<u8> {
+    let n = t.numel();
+    let mut v = vec![0u8; n * t.kind().elt_size_in_bytes()];
+    t.contiguous().copy_data_u8(&mut v, n);
+    v
+}
+
+/// Writes a decoded set as: magic, n_train, n_test, height, width (u64 LE), then train pixels,
+/// train labels (i64 LE), test pixels, test labels. Written under a temporary name and renamed.
+fn write_cache(path: &Path, set: &ImageSet) -> Result<()> {
+    let sz = set.train_images.size();
+    let mut bytes = CACHE_MAGIC.to_vec();
+    for v in [sz[0], set.test_images.size()[0], sz[2], sz[3]] {
+        bytes.extend_from_slice(&(v as u64).to_le_bytes());
+    }
+    for t in [
+        &set.train_images,
+        &set.train_labels,
+        &set.test_images,
+        &set.test_labels,
+    ] {
+        bytes.extend(tensor_bytes(t));
+    }
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp-{}-{call}", std::process::id()));
+    fs::write(&tmp, &bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_context(|| format!("cannot rename to {}", path.display()))
+}
+
+/// Reads a cache written by `write_cache`; an error when it is damaged.
+fn read_cache(path: &Path, class_names: &[String]) -> Result<ImageSet> {
+    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bad = || anyhow!("{}: damaged decoded-image cache", path.display());
+    if bytes.len() < 44 || &bytes[..12] != CACHE_MAGIC {
+        return Err(bad());
+    }
+    let word =
+        |i: usize| u64::from_le_bytes(bytes[12 + 8 * i..20 + 8 * i].try_into().unwrap()) as usize;
+    let (ntr, nte, h, w) = (word(0), word(1), word(2), word(3));
+    let px = 3 * h * w;
+    let want = 44 + (ntr + nte) * (px + 8);
+    if bytes.len() != want {
+        return Err(bad());
+    }
+    let mut at = 44;
+    let mut take = |n: usize| {
+        let s = &bytes[at..at + n];
+        at += n;
+        s
+    };
+    let labels = |b: &[u8]| {
+        let v: Vec<i64> = b
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        Tensor::from_slice(&v)
+    };
+    let (h, w) = (h as i64, w as i64);
+    let train_images = Tensor::from_slice(take(ntr * px)).view([ntr as i64, 3, h, w]);
+    let train_labels = labels(take(ntr * 8));
+    let test_images = Tensor::from_slice(take(nte * px)).view([nte as i64, 3, h, w]);
+    let test_labels = labels(take(nte * 8));
+    Ok(ImageSet {
+        class_names: class_names.to_vec(),
+        train_images,
+        train_labels,
+        test_images,
+        test_labels,
+    })
+}
+
+/// [`decode_small`] through a cache of the decoded `u8` images in `cache_dir`: the first call
+/// decodes and writes it, later calls on the unchanged folder read it back at disk speed. A damaged
+/// cache is decoded again (with a warning); the skipped files are only known on a decoding call.
+pub fn decode_small_cached(
+    index: &FolderIndex,
+    skip_corrupt: bool,
+    workers: usize,
+    cache_dir: &Path,
+) -> Result<(ImageSet, Vec<Skipped>, bool)> {
+    let path = cache_file(index, skip_corrupt, cache_dir);
+    if path.is_file() {
+        match read_cache(&path, &index.class_names) {
+            Ok(set) => return Ok((set, Vec::new(), true)),
+            Err(e) => eprintln!("warning: {e:#}; decoding the images again"),
+        }
+    }
+    let (set, skipped) = decode_small(index, skip_corrupt, workers)?;
+    if let Err(e) = write_cache(&path, &set) {
+        eprintln!("warning: could not write the decoded-image cache: {e:#}");
+    }
+    Ok((set, skipped, false))
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -402,6 +529,31 @@ pub(crate) mod tests {
         fs::remove_file(d.path().join("train/b/notes.txt")).unwrap();
         let s = err(d.path());
         assert!(s.contains("val/a/001.jpg"), "{s}");
+    }
+
+    #[test]
+    fn decoded_cache_is_reused_and_keyed_by_the_files() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("set");
+        write_tree(&root, &[("train", 3), ("val", 2)], &["a", "b"], 6, 5);
+        let cache = d.path().join("cache");
+        let ix = scan(&root).unwrap();
+        let (s1, _, hit1) = decode_small_cached(&ix, false, 1, &cache).unwrap();
+        let (s2, _, hit2) = decode_small_cached(&ix, false, 1, &cache).unwrap();
+        assert!(!hit1 && hit2);
+        assert!(s1.train_images.equal(&s2.train_images) && s1.test_labels.equal(&s2.test_labels));
+        assert_eq!(s2.test_images.size(), vec![4, 3, 5, 6]);
+        // A damaged cache is decoded again, not trusted.
+        let f = cache_file(&ix, false, &cache);
+        let b = fs::read(&f).unwrap();
+        fs::write(&f, &b[..b.len() - 1]).unwrap();
+        let (s3, _, hit3) = decode_small_cached(&ix, false, 1, &cache).unwrap();
+        assert!(!hit3 && s3.train_images.equal(&s1.train_images));
+        // A changed file changes the key.
+        image::RgbImage::new(6, 5)
+            .save(root.join("train/a/000.png"))
+            .unwrap();
+        assert_ne!(cache_file(&scan(&root).unwrap(), false, &cache), f);
     }
 
     #[test]

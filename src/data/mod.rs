@@ -8,7 +8,11 @@
 //! Small images (CIFAR, synthetic) live in [`InMemory`]: one `u8` tensor on the device; the batch
 //! index, crop offsets and flips are drawn on the host from a counter-based RNG and sent as one
 //! small tensor; gathering, mean subtraction, padding, cropping and flipping are a handful of
-//! tensor ops on the device.
+//! tensor ops on the device. Large images (ImageNet) are streamed by [`stream::Streaming`].
+//!
+//! Sources ([`open`]): the official CIFAR-10 binary archive ([`cifar`], downloaded and verified by
+//! [`fetch`]), image folders in the ImageNet layout ([`folder`], a folder or a `.tar.gz` extracted
+//! safely by [`archive`]), and seeded synthetic images ([`synthetic`]).
 pub mod archive;
 pub mod bench;
 pub mod cifar;
@@ -90,6 +94,7 @@ pub fn open_quiet(
         let table = count_table(
             &set.class_names,
             &label_counts(&set.train_labels, set.class_names.len()),
+            "test",
             &label_counts(&set.test_labels, set.class_names.len()),
         );
         let src = InMemory::new(set, d.augment, d.validation, cfg.run.seed, device)?;
@@ -126,7 +131,19 @@ pub fn open_quiet(
                         size.1
                     );
                 }
-                let (set, skipped) = folder::decode_small(&index, d.skip_corrupt, d.workers)?;
+                let t = std::time::Instant::now();
+                let (set, skipped, hit) =
+                    folder::decode_small_cached(&index, d.skip_corrupt, d.workers, &d.cache_dir)?;
+                if progress {
+                    eprintln!(
+                        "{} {} images of {}x{} in {:.1} s",
+                        if hit { "read cached" } else { "decoded" },
+                        set.train_labels.size()[0] + set.test_labels.size()[0],
+                        size.0,
+                        size.1,
+                        t.elapsed().as_secs_f64()
+                    );
+                }
                 if !skipped.is_empty() {
                     eprintln!(
                         "warning: skipped {} unreadable files (data.skip_corrupt = true), e.g. {}",
@@ -147,6 +164,7 @@ pub fn open_quiet(
                 let table = count_table(
                     &index.class_names,
                     &index.train.counts(classes),
+                    &index.eval.name,
                     &index.eval.counts(classes),
                 );
                 let src = stream::Streaming::new(
@@ -174,9 +192,10 @@ pub fn label_counts(labels: &Tensor, classes: usize) -> Vec<usize> {
         .collect()
 }
 
-/// The per-class count table (class, train, eval) with a total row.
-pub fn count_table(names: &[String], train: &[usize], eval: &[usize]) -> Table {
-    let mut t = Table::new(["class", "train", "eval"]);
+/// The per-class count table (class, train, `eval_name`) of the splits as found on disk (before
+/// any validation hold-out), with a total row.
+pub fn count_table(names: &[String], train: &[usize], eval_name: &str, eval: &[usize]) -> Table {
+    let mut t = Table::new(["class", "train", eval_name]);
     for (i, n) in names.iter().enumerate() {
         t.push(vec![
             n.clone(),
@@ -271,6 +290,14 @@ impl InMemory {
         device: Device,
     ) -> Result<Self> {
         let n = set.train_images.size()[0] as usize;
+        if augment == Augment::Imagenet {
+            bail!(
+                "data.augment = \"imagenet\" crops 224x224 from large images; these are {}x{}, \
+                 use \"cifar\" or \"none\"",
+                set.train_images.size()[3],
+                set.train_images.size()[2]
+            );
+        }
         if validation >= n {
             bail!("data.validation = {validation}: must be smaller than the {n} training images");
         }
@@ -332,9 +359,12 @@ impl InMemory {
 
 /// §4.2's augmentation of a normalized batch: zero-pad by `pad`, take the crop at (`oy`, `ox`)
 /// of each image, mirrored where `flip` is 1. `x`: [B, C, H, W]; `params`: [3, B] int64 rows
-/// (oy, ox, flip) on x's device. One gather kernel after the pad.
+/// (oy, ox, flip) on x's device. One `gather` kernel after the pad, on a flat per-image index
+/// (measured 6x faster on the CPU than advanced indexing with broadcast row/column indices:
+/// 0.36 vs 2.9 ms for 128 CIFAR images on one core); the result is contiguous NCHW.
 pub fn pad_crop_flip(x: &Tensor, params: &Tensor, pad: i64) -> Tensor {
-    let (b, _c, h, w) = x.size4().expect("4-d batch");
+    let (b, c, h, w) = x.size4().expect("4-d batch");
+    let (hp, wp) = (h + 2 * pad, w + 2 * pad);
     let dev = x.device();
     let padded = x.constant_pad_nd([pad, pad, pad, pad]);
     let oy = params.get(0).unsqueeze(1);
@@ -345,12 +375,13 @@ pub fn pad_crop_flip(x: &Tensor, params: &Tensor, pad: i64) -> Tensor {
     let rows = (&oy + &ar_h).view([b, h, 1]);
     let cols =
         (&ox + ar_w.where_self(&flip.logical_not(), &(ar_w.neg() + (w - 1)))).view([b, 1, w]);
-    let bi = Tensor::arange(b, (Kind::Int64, dev)).view([b, 1, 1]);
-    // Advanced indices around a full slice: result [B, H, W, C], i.e. NHWC memory; the permute
-    // gives the NCHW view of it (channels-last strides).
+    let flat = (rows * wp + cols)
+        .view([b, 1, h * w])
+        .expand([b, c, h * w], false);
     padded
-        .index(&[Some(bi), None, Some(rows), Some(cols)])
-        .permute([0, 3, 1, 2])
+        .view([b, c, hp * wp])
+        .gather(2, &flat, false)
+        .view([b, c, h, w])
 }
 
 impl DataSource for InMemory {
@@ -392,7 +423,7 @@ impl DataSource for InMemory {
         let images = match self.augment {
             Augment::Cifar => pad_crop_flip(&images, &params.narrow(0, 1, 3), pad),
             Augment::None => images,
-            Augment::Imagenet => bail!("data.augment = \"imagenet\" needs an image-folder source"),
+            Augment::Imagenet => unreachable!("refused by InMemory::new"),
         };
         Ok(Batch { images, labels })
     }
@@ -466,6 +497,23 @@ mod tests {
     }
 
     #[test]
+    fn pad_crop_flip_matches_a_per_image_reference() {
+        tch::manual_seed(0);
+        let x = Tensor::randn([6, 3, 5, 7], (Kind::Float, Device::Cpu));
+        let host: Vec<i64> = vec![0, 4, 2, 1, 3, 4, 4, 0, 1, 2, 3, 0, 1, 0, 1, 1, 0, 0];
+        let p = Tensor::from_slice(&host).view([3, 6]);
+        let y = pad_crop_flip(&x, &p, 2);
+        for i in 0..6usize {
+            let padded = x.get(i as i64).constant_pad_nd([2, 2, 2, 2]);
+            let mut want = padded.narrow(1, host[i], 5).narrow(2, host[6 + i], 7);
+            if host[12 + i] == 1 {
+                want = want.flip([2]);
+            }
+            assert!(y.get(i as i64).equal(&want), "image {i}");
+        }
+    }
+
+    #[test]
     fn eval_covers_the_split_in_order() {
         let mut a = small();
         let n: i64 = a
@@ -474,6 +522,77 @@ mod tests {
             .map(|b| b.unwrap().labels.size()[0])
             .sum();
         assert_eq!(n, 16);
+    }
+
+    fn cfg(extra: &str) -> Config {
+        let mut c = Config::from_toml(&format!(
+            "[model]\nfamily = \"cifar\"\ndepth = 8\nclasses = 2\n[data]\n{extra}"
+        ))
+        .unwrap();
+        c.name = "t".into();
+        c
+    }
+
+    #[test]
+    fn open_synthetic_reports_counts() {
+        let c = cfg(
+            "dataset = \"synthetic\"\n[data.synthetic]\ntrain = 40\ntest = 10\nimage_size = 8\n",
+        );
+        let (src, t) = open_quiet(&c, Device::Cpu, false).unwrap();
+        assert_eq!((src.train_len(), src.eval_len()), (40, 10));
+        assert_eq!(t.headers, vec!["class", "train", "test"]);
+        assert_eq!(t.rows.last().unwrap(), &vec!["total", "40", "10"]);
+    }
+
+    #[test]
+    fn open_small_image_folder_from_an_archive() {
+        let d = tempfile::tempdir().unwrap();
+        let tree = d.path().join("tree/set");
+        folder::tests::write_tree(&tree, &[("train", 3), ("test", 2)], &["x", "y"], 8, 8);
+        let ar = d.path().join("set.tar.gz");
+        let mut b = tar::Builder::new(flate2::write::GzEncoder::new(
+            std::fs::File::create(&ar).unwrap(),
+            flate2::Compression::fast(),
+        ));
+        b.append_dir_all("set", &tree).unwrap();
+        b.into_inner().unwrap().finish().unwrap();
+        let c = cfg(&format!(
+            "dataset = \"image_folder\"\npath = {:?}\ncache_dir = {:?}\n",
+            ar,
+            d.path().join("cache")
+        ));
+        let (mut src, t) = open_quiet(&c, Device::Cpu, false).unwrap();
+        assert_eq!(src.class_names(), ["x", "y"]);
+        assert_eq!(t.rows[0], vec!["x", "3", "2"]);
+        assert_eq!(
+            src.train_batch(0, 4).unwrap().images.size(),
+            vec![4, 3, 8, 8]
+        );
+        // The wrong class count is named.
+        let mut c3 = c.clone();
+        c3.model.classes = Some(3);
+        let e = open_quiet(&c3, Device::Cpu, false).err().unwrap();
+        assert!(format!("{e:#}").contains("model.classes = 3 but the data has 2 classes"));
+    }
+
+    #[test]
+    fn open_large_image_folder_streams_224_crops() {
+        let d = tempfile::tempdir().unwrap();
+        folder::tests::write_tree(d.path(), &[("train", 2), ("val", 1)], &["p", "q"], 260, 300);
+        let mut c = Config::from_toml(&format!(
+            "[model]\nfamily = \"imagenet\"\ndepth = 18\nclasses = 2\n[data]\n\
+             dataset = \"image_folder\"\naugment = \"imagenet\"\npath = {:?}\n",
+            d.path()
+        ))
+        .unwrap();
+        c.name = "t".into();
+        let (mut src, t) = open_quiet(&c, Device::Cpu, false).unwrap();
+        assert_eq!(t.headers, vec!["class", "train", "val"]);
+        assert_eq!(
+            src.train_batch(0, 2).unwrap().images.size(),
+            vec![2, 3, 224, 224]
+        );
+        assert_eq!(src.eval_split(), "validation");
     }
 
     #[test]

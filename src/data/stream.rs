@@ -42,14 +42,35 @@ pub const STATS_SAMPLE: usize = 1000;
 /// Batches decoded ahead of the training loop.
 pub const PREFETCH: usize = 3;
 
-/// Resizes so that the shorter side is `s` (bilinear, aspect kept).
-pub fn resize_shorter(img: &RgbImage, s: u32) -> RgbImage {
-    let (w, h) = img.dimensions();
-    let (nw, nh) = if w <= h {
+/// Size of an image of size `(w, h)` resized so that its shorter side is `s` (aspect kept).
+pub fn resized_dims((w, h): (u32, u32), s: u32) -> (u32, u32) {
+    if w <= h {
         (s, ((h as u64 * s as u64 + w as u64 / 2) / w as u64) as u32)
     } else {
         (((w as u64 * s as u64 + h as u64 / 2) / h as u64) as u32, s)
-    };
+    }
+}
+
+/// The 224×224 crop at (`y`, `x`) of `img` resized to shorter side `s`, computed by resizing only
+/// the source window that maps onto the crop (rounded to whole source pixels). Same view as
+/// `resize_shorter` then crop up to a sub-pixel shift of the window, at a fraction of the cost:
+/// for s = 480 the full resize writes about 6 times as many pixels as the crop has.
+pub fn scaled_crop(img: &RgbImage, s: u32, y: u32, x: u32) -> RgbImage {
+    let (w, h) = img.dimensions();
+    let (nw, nh) = resized_dims((w, h), s);
+    let (fx, fy) = (w as f64 / nw as f64, h as f64 / nh as f64);
+    let x0 = ((x as f64 * fx).round() as u32).min(w - 1);
+    let y0 = ((y as f64 * fy).round() as u32).min(h - 1);
+    let cw = ((CROP as f64 * fx).round() as u32).clamp(1, w - x0);
+    let ch = ((CROP as f64 * fy).round() as u32).clamp(1, h - y0);
+    let window = image::imageops::crop_imm(img, x0, y0, cw, ch).to_image();
+    image::imageops::resize(&window, CROP, CROP, FilterType::Triangle)
+}
+
+/// Resizes so that the shorter side is `s` (bilinear, aspect kept).
+pub fn resize_shorter(img: &RgbImage, s: u32) -> RgbImage {
+    let (w, h) = img.dimensions();
+    let (nw, nh) = resized_dims((w, h), s);
     if (nw, nh) == (w, h) {
         return img.clone();
     }
@@ -106,7 +127,7 @@ impl Shared {
                 }
                 Err(e) => {
                     if !self.skip_corrupt {
-                        return Err(e.context("set data.skip_corrupt = true to skip such files"));
+                        bail!("{e:#} (set data.skip_corrupt = true to skip such files)");
                     }
                     eprintln!("warning: skipping {e:#}");
                     first_err.get_or_insert(e);
@@ -192,11 +213,11 @@ fn make_train_batch(
                 if augment == Augment::Imagenet {
                     let mut rk = SplitMix64::new(mix(mix(sh.seed, iteration), k as u64 + 1));
                     let s = SCALE_MIN + rk.below((SCALE_MAX - SCALE_MIN + 1) as u64) as u32;
-                    let img = resize_shorter(&img, s);
-                    let (w, h) = img.dimensions();
+                    let (w, h) = resized_dims(img.dimensions(), s);
                     let y = rk.below((h - CROP + 1) as u64) as u32;
                     let x = rk.below((w - CROP + 1) as u64) as u32;
-                    crop_chw(&img, y, x, CROP, out);
+                    let crop = scaled_crop(&img, s, y, x);
+                    crop_chw(&crop, 0, 0, CROP, out);
                 } else {
                     centre_view(&img, out);
                 }
@@ -226,8 +247,7 @@ fn make_eval_batch(sh: &Shared, b: u64, batch_size: usize, ten: bool) -> Result<
             .par_chunks_mut(per)
             .enumerate()
             .map(|(k, out)| {
-                let (path, label) = &sh.eval[start + k];
-                let img = folder::decode_rgb(path)?;
+                let (img, label) = sh.decode(&sh.eval, start + k)?;
                 if ten {
                     let r = resize_shorter(&img, EVAL_SCALE);
                     let (w, h) = r.dimensions();
@@ -245,7 +265,7 @@ fn make_eval_batch(sh: &Shared, b: u64, batch_size: usize, ten: bool) -> Result<
                 } else {
                     centre_view(&img, out);
                 }
-                Ok(*label)
+                Ok(label)
             })
             .collect()
     });
@@ -392,6 +412,13 @@ impl Streaming {
     }
 }
 
+/// AlexNet's colour augmentation: for coefficients `alpha` [B, 3], the RGB offset
+/// `[p1 p2 p3] [a1 l1, a2 l2, a3 l3]^T` [B, 3] for eigenvectors p_j (the columns of `eigvec`) and
+/// eigenvalues l_j of the RGB covariance.
+pub fn pca_shift(alpha: &Tensor, eigval: &Tensor, eigvec: &Tensor) -> Tensor {
+    (alpha * eigval).matmul(&eigvec.tr())
+}
+
 /// Mean image [3, 224, 224] and RGB covariance [3, 3] (float64) over a seeded sample of up to
 /// [`STATS_SAMPLE`] training images at the eval view.
 fn statistics(sh: &Shared) -> Result<(Tensor, Tensor)> {
@@ -480,7 +507,7 @@ impl DataSource for Streaming {
             let alpha = Tensor::from_slice(&hb.alphas)
                 .view([b, 3])
                 .to_device(self.device);
-            let shift = (alpha * &self.eigval).matmul(&self.eigvec.tr()); // [B, 3]
+            let shift = pca_shift(&alpha, &self.eigval, &self.eigvec);
             x - &self.mean + shift.view([b, 3, 1, 1])
         } else {
             x - &self.mean
@@ -500,5 +527,156 @@ impl DataSource for Streaming {
         batch_size: usize,
     ) -> Result<Box<dyn Iterator<Item = Result<Batch>> + '_>> {
         self.eval_iter(batch_size, true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::folder::tests::write_tree;
+
+    fn source(root: &std::path::Path, augment: Augment, skip: bool) -> Result<Streaming> {
+        let index = folder::scan(root)?;
+        Streaming::new(index, augment, 0, 5, 2, skip, Device::Cpu)
+    }
+
+    fn tree() -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        write_tree(d.path(), &[("train", 3), ("val", 2)], &["a", "b"], 300, 260);
+        d
+    }
+
+    #[test]
+    fn resize_keeps_aspect_and_crop_copies_the_window() {
+        let img = RgbImage::from_fn(300, 260, |x, y| image::Rgb([x as u8, y as u8, 7]));
+        assert_eq!(resize_shorter(&img, 256).dimensions(), (295, 256));
+        assert_eq!(resize_shorter(&img, 480).dimensions(), (554, 480));
+        let mut out = vec![0u8; 3 * 4];
+        crop_chw(&img, 10, 20, 2, &mut out);
+        assert_eq!(out, vec![20, 21, 20, 21, 10, 10, 11, 11, 7, 7, 7, 7]);
+    }
+
+    #[test]
+    fn scaled_crop_matches_resize_then_crop() {
+        // A smooth image: the window rounding shifts the view by under one source pixel.
+        let img = RgbImage::from_fn(500, 375, |x, y| {
+            let v = |f: f64| (128.0 + 100.0 * f.sin()) as u8;
+            image::Rgb([
+                v(x as f64 * 0.02),
+                v(y as f64 * 0.03),
+                v((x + y) as f64 * 0.01),
+            ])
+        });
+        for (s, y, x) in [(256, 10, 50), (480, 200, 300), (333, 0, 0)] {
+            let full = resize_shorter(&img, s);
+            let mut a = vec![0u8; (3 * CROP * CROP) as usize];
+            crop_chw(&full, y, x, CROP, &mut a);
+            let mut b = a.clone();
+            crop_chw(&scaled_crop(&img, s, y, x), 0, 0, CROP, &mut b);
+            let mad = a
+                .iter()
+                .zip(&b)
+                .map(|(&p, &q)| (p as f64 - q as f64).abs())
+                .sum::<f64>()
+                / a.len() as f64;
+            assert!(mad < 2.0, "s = {s}: mean abs difference {mad}");
+        }
+    }
+
+    #[test]
+    fn train_batches_are_deterministic_and_survive_a_jump() {
+        let d = tree();
+        let mut a = source(d.path(), Augment::Imagenet, false).unwrap();
+        let mut b = source(d.path(), Augment::Imagenet, false).unwrap();
+        let a0 = a.train_batch(0, 4).unwrap();
+        let a1 = a.train_batch(1, 4).unwrap();
+        assert_eq!(a0.images.size(), vec![4, 3, 224, 224]);
+        // b starts at iteration 1 directly (as a resumed run would).
+        let b1 = b.train_batch(1, 4).unwrap();
+        assert!(a1.images.equal(&b1.images) && a1.labels.equal(&b1.labels));
+        assert!(!a0.images.equal(&a1.images));
+        // Positions 0..6 are one epoch: every training image once.
+        let mut order = EpochOrder::new(5, 6);
+        let mut seen = order.indices(0, 6);
+        seen.sort();
+        assert_eq!(seen, (0..6).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn eval_is_the_centre_crop_and_ten_crop_adds_the_flips() {
+        let d = tree();
+        let mut s = source(d.path(), Augment::Imagenet, false).unwrap();
+        assert_eq!(
+            (s.train_len(), s.eval_len(), s.eval_split()),
+            (6, 4, "validation")
+        );
+        assert_eq!(s.mean().size(), vec![3, 224, 224]);
+        let ev: Vec<Batch> = s.eval_batches(3).unwrap().map(|b| b.unwrap()).collect();
+        assert_eq!(ev.len(), 2);
+        assert_eq!(ev[1].images.size(), vec![1, 3, 224, 224]);
+        let ten: Vec<Batch> = s.eval_ten_crop(3).unwrap().map(|b| b.unwrap()).collect();
+        let t0 = &ten[0].images;
+        assert_eq!(t0.size(), vec![3, 10, 3, 224, 224]);
+        // View 4 is the centre crop; views 5..10 mirror views 0..5.
+        assert!(t0.select(1, 4).equal(&ev[0].images));
+        for v in 0..5 {
+            assert!(t0.select(1, v + 5).equal(&t0.select(1, v).flip([3])));
+        }
+        assert!(ten[0].labels.equal(&ev[0].labels));
+    }
+
+    #[test]
+    fn pca_shift_sums_eigenvectors_weighted_by_alpha_times_eigenvalue() {
+        // Columns p0 = (0,0,1), p1 = (1,0,0), p2 = (0,1,0); alpha = 1, eigenvalues (1,2,3):
+        // 1*p0 + 2*p1 + 3*p2 = (2, 3, 1).
+        let eigvec = Tensor::from_slice(&[0f32, 1., 0., 0., 0., 1., 1., 0., 0.]).view([3, 3]);
+        let eigval = Tensor::from_slice(&[1f32, 2., 3.]);
+        let alpha = Tensor::from_slice(&[1f32, 1., 1., 0., 0., 0.5]).view([2, 3]);
+        let s: Vec<f32> = Vec::try_from(pca_shift(&alpha, &eigval, &eigvec).view([-1])).unwrap();
+        assert_eq!(s, vec![2., 3., 1., 0., 1.5, 0.]);
+    }
+
+    #[test]
+    fn augment_none_trains_on_the_mean_subtracted_eval_view() {
+        let d = tree();
+        let s = source(d.path(), Augment::Imagenet, false).unwrap();
+        let ev = s.eigenvalues();
+        assert!(ev.min().double_value(&[]) >= 0.0 && ev.max().double_value(&[]) > 0.0);
+        // With augment = none the training view is the eval view of the same images.
+        let mut n = source(d.path(), Augment::None, false).unwrap();
+        let b = n.train_batch(0, 6).unwrap();
+        let mut order = EpochOrder::new(5, 6);
+        let idx = order.indices(0, 6);
+        let x = &b.images;
+        let img = folder::decode_rgb(&n.shared.train[idx[0] as usize].0).unwrap();
+        let mut want = vec![0u8; (3 * CROP * CROP) as usize];
+        centre_view(&img, &mut want);
+        let want = Tensor::from_slice(&want)
+            .view([3, 224, 224])
+            .to_kind(Kind::Float)
+            / 255.0
+            - n.mean();
+        assert!(x.get(0).allclose(&want, 1e-6, 1e-6, false));
+    }
+
+    #[test]
+    fn corrupt_large_image_is_named_or_skipped() {
+        let d = tree();
+        std::fs::write(d.path().join("train/a/001.jpg"), b"\xff\xd8garbage").unwrap();
+        let e = source(d.path(), Augment::Imagenet, false)
+            .and_then(|mut s| (0..3).try_for_each(|i| s.train_batch(i, 2).map(|_| ())));
+        let msg = format!("{:#}", e.unwrap_err());
+        assert!(msg.contains("train/a/001.jpg"), "{msg}");
+        let mut s = source(d.path(), Augment::Imagenet, true).unwrap();
+        for i in 0..3 {
+            assert_eq!(s.train_batch(i, 2).unwrap().images.size()[0], 2);
+        }
+    }
+
+    #[test]
+    fn cifar_augmentation_on_large_images_is_refused() {
+        let d = tree();
+        let e = source(d.path(), Augment::Cifar, false).err().unwrap();
+        assert!(format!("{e:#}").contains("data.augment = \"cifar\""));
     }
 }
