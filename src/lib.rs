@@ -3,9 +3,14 @@
 //!
 //! Library modules hold all logic; `main.rs` only parses arguments and dispatches.
 pub mod arch;
+pub mod compare;
 pub mod config;
 pub mod data;
 pub mod device;
 pub mod info;
 pub mod model;
+pub mod plot;
+pub mod records;
+pub mod report;
 pub mod table;
+pub mod train;
