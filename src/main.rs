@@ -24,6 +24,9 @@ enum Command {
     /// Print (and write as CSV) layers, parameters and multiply-adds per model, beside the
     /// paper's Table 1 / Table 6 figures.
     Info(InfoArgs),
+    /// Gather finished runs (every RUNS/*/summary.csv) into the paper's Table 6 (CIFAR-10) and
+    /// Tables 2 and 3 (ImageNet top-1/top-5), ours beside the paper's numbers, as CSV and Markdown.
+    Report(ReportArgs),
 }
 
 #[derive(clap::Args)]
@@ -50,10 +53,35 @@ fn info(a: InfoArgs) -> Result<()> {
     Ok(())
 }
 
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// Folder holding one folder per run.
+    #[arg(long, default_value = "runs")]
+    runs: PathBuf,
+    /// Where to write table6_cifar10.*, tables2_3_imagenet.* and report.md.
+    #[arg(long, default_value = "results")]
+    results: PathBuf,
+}
+
+fn report(a: ReportArgs) -> Result<()> {
+    let r = resnet::report::report(&a.runs, &a.results)?;
+    println!("{} finished runs under {}\n", r.runs, a.runs.display());
+    println!("Table 6: CIFAR-10 test error (%)\n{}", r.cifar.to_text());
+    println!(
+        "Tables 2 and 3: ImageNet validation error (%)\n{}",
+        r.imagenet.to_text()
+    );
+    for f in &r.files {
+        println!("wrote {}", f.display());
+    }
+    Ok(())
+}
+
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Info(a) => info(a),
+        Command::Report(a) => report(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
