@@ -532,7 +532,7 @@ mod tests {
         // First attempt: the third cell is interrupted after a checkpoint.
         let calls: std::cell::RefCell<Vec<(String, TrainOptions)>> = Default::default();
         let mut runner = |cfg: &Config, o: &TrainOptions| -> Result<RunOutcome> {
-            calls.borrow_mut().push((cfg.name.clone(), *o));
+            calls.borrow_mut().push((cfg.name.clone(), o.clone()));
             let interrupted = calls.borrow().len() == 3;
             let upto = if interrupted {
                 600

@@ -323,7 +323,7 @@ mod tests {
             iteration: it,
             epoch: it as f64 / 10.0,
             lr: 0.1,
-            train_loss: 2.5,
+            train_loss: 1.5,
             train_error: 87.5,
             test_loss: test.map(|t| t / 40.0),
             test_error: test,
@@ -342,7 +342,7 @@ mod tests {
         }
         drop(w);
         let text = std::fs::read_to_string(&p).unwrap();
-        assert!(text.starts_with(&format!("{CURVES_HEADER}\n10,1,0.1,2.5,87.5,,,")));
+        assert!(text.starts_with(&format!("{CURVES_HEADER}\n10,1,0.1,1.5,87.5,,,")));
         let back = read_curves(&p).unwrap();
         assert_eq!(back.len(), 3);
         assert_eq!(back[1].test_error, Some(50.0));
