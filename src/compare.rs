@@ -4,7 +4,7 @@
 //!
 //! Training itself is a parameter (`Runner`), so the grid logic is tested with a fake runner;
 //! the binary passes `train::run`.
-use crate::config::{Config, DeviceChoice, Kind};
+use crate::config::{Config, Kind};
 use crate::plot::{self, Figure, Panel, Series};
 use crate::records::{read_curves, read_summary, CurveRow, Summary};
 use crate::table::{write_atomic, Table};
@@ -15,19 +15,11 @@ use std::path::{Path, PathBuf};
 /// Trains one config (the binary passes `train::run`).
 pub type Runner<'a> = dyn FnMut(&Config, &TrainOptions) -> Result<RunOutcome> + 'a;
 
-/// CLI overrides applied to the recipe before the grid is expanded.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Overrides {
-    pub iterations: Option<u64>,
-    pub data_path: Option<PathBuf>,
-    pub device: Option<DeviceChoice>,
-    pub seed: Option<u64>,
-}
-
 /// Everything `compare` needs.
 #[derive(Debug, Clone)]
 pub struct CompareSpec {
-    /// The recipe (optimizer, schedule, data, run settings); model.kind and model.depth are
+    /// The recipe (optimizer, schedule, data, run settings) with the command-line overrides
+    /// applied (`train::Overrides`, as for `resnet train`); model.kind and model.depth are
     /// replaced per grid cell.
     pub recipe: Config,
     pub kinds: Vec<Kind>,
@@ -48,36 +40,6 @@ pub fn parse_kind(s: &str) -> Result<Kind> {
         "resnet" | "residual" => Ok(Kind::Residual),
         _ => bail!("network kind `{s}`: allowed are `plain` and `resnet` (or `residual`)"),
     }
-}
-
-/// Applies the CLI overrides. A new iteration count scales the lr milestones (and the warm-up
-/// cap) by the same factor, so `--iterations 6400` on the 64k recipe lowers the rate at 3200
-/// and 4800 as the paper does at 32k and 48k.
-pub fn apply_overrides(cfg: &mut Config, o: &Overrides) -> Result<()> {
-    if let Some(it) = o.iterations {
-        if it == 0 {
-            bail!("--iterations 0: must be at least 1");
-        }
-        let old = cfg.schedule.iterations;
-        let scale = |m: u64| ((m as f64 * it as f64 / old as f64).round() as u64).clamp(1, it);
-        let mut ms: Vec<u64> = cfg.schedule.milestones.iter().map(|&m| scale(m)).collect();
-        ms.dedup();
-        cfg.schedule.milestones = ms;
-        if let Some(w) = cfg.schedule.warmup.as_mut() {
-            w.max_iterations = scale(w.max_iterations);
-        }
-        cfg.schedule.iterations = it;
-    }
-    if let Some(p) = &o.data_path {
-        cfg.data.path = p.clone();
-    }
-    if let Some(d) = o.device {
-        cfg.run.device = d;
-    }
-    if let Some(s) = o.seed {
-        cfg.run.seed = s;
-    }
-    cfg.validate().context("after the command-line overrides")
 }
 
 /// The recipe's label in run names: the config name with a trailing model name removed
@@ -473,22 +435,6 @@ mod tests {
             msg.contains("compare-cifar-plain21") && msg.contains("6n+2"),
             "{msg}"
         );
-    }
-
-    #[test]
-    fn iteration_override_scales_the_schedule() {
-        let mut c = recipe();
-        let o = Overrides {
-            iterations: Some(100),
-            seed: Some(7),
-            data_path: Some("d".into()),
-            device: Some(DeviceChoice::Cpu),
-        };
-        apply_overrides(&mut c, &o).unwrap();
-        assert_eq!(c.schedule.iterations, 100);
-        assert_eq!(c.schedule.milestones, vec![50, 75]);
-        assert_eq!((c.run.seed, c.run.device), (7, DeviceChoice::Cpu));
-        assert_eq!(c.data.path, PathBuf::from("d"));
     }
 
     #[test]
