@@ -83,8 +83,9 @@ pub fn ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
     (first..=last).map(|i| i as f64 * step).collect()
 }
 
+/// A tick label without trailing zeros (`0.005`, `2.5`, `20`).
 fn fmt_tick(v: f64) -> String {
-    let s = format!("{v:.2}");
+    let s = format!("{v:.6}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
@@ -323,6 +324,13 @@ mod tests {
         assert_eq!(nice_step(10.0), 10.0);
         assert_eq!(ticks(0.0, 20.0, 4), vec![0.0, 5.0, 10.0, 15.0, 20.0]);
         assert_eq!(ticks(0.0, 6.4, 7), vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        // 300 iterations in units of 1e4: labels stay distinct.
+        let labels: Vec<String> = ticks(0.0, 0.03, 7).into_iter().map(fmt_tick).collect();
+        assert_eq!(
+            labels,
+            ["0", "0.005", "0.01", "0.015", "0.02", "0.025", "0.03"]
+        );
+        assert_eq!(fmt_tick(2.5), "2.5");
     }
 
     #[test]
