@@ -21,6 +21,38 @@ pub struct RunRecord {
     pub dir: PathBuf,
     pub summary: Summary,
     pub eval: Option<EvalResult>,
+    /// `data.dataset` of the run's `config.toml` (`None` when the folder has none).
+    pub dataset: Option<String>,
+}
+
+impl RunRecord {
+    /// Whether the run's data is the paper's: CIFAR-10 for CIFAR nets, an image folder (ImageNet)
+    /// for ImageNet nets. Differences to the paper are only shown for these.
+    pub fn comparable(&self) -> bool {
+        matches!(
+            (self.summary.family.as_str(), self.dataset.as_deref()),
+            ("cifar", Some("cifar10")) | ("imagenet", Some("image_folder"))
+        )
+    }
+}
+
+/// `data.dataset` from a run's resolved `config.toml` (read as plain TOML so that a folder from
+/// an older or newer config schema still reports).
+pub fn read_dataset(path: &Path) -> Result<Option<String>> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let v: toml::Value =
+        toml::from_str(&text).with_context(|| format!("{}: not valid TOML", path.display()))?;
+    Ok(Some(
+        v.get("data")
+            .and_then(|d| d.get("dataset"))
+            .and_then(|d| d.as_str())
+            .unwrap_or("cifar10")
+            .to_string(),
+    ))
 }
 
 /// Every `<runs_dir>/*/summary.csv`, sorted by folder name, with its `eval.csv` if present.
@@ -36,7 +68,13 @@ pub fn gather(runs_dir: &Path) -> Result<Vec<RunRecord>> {
         .map(|dir| {
             let summary = read_summary(&dir.join("summary.csv"))?;
             let eval = read_eval(&dir.join("eval.csv"))?;
-            Ok(RunRecord { dir, summary, eval })
+            let dataset = read_dataset(&dir.join("config.toml"))?;
+            Ok(RunRecord {
+                dir,
+                summary,
+                eval,
+                dataset,
+            })
         })
         .collect()
 }
@@ -233,6 +271,13 @@ fn diff(ours: Option<f64>, paper: Option<f64>) -> String {
     }
 }
 
+fn dataset(run: Option<&RunRecord>) -> String {
+    match run {
+        Some(r) => r.dataset.clone().unwrap_or_else(|| "unknown".into()),
+        None => String::new(),
+    }
+}
+
 fn millions(params: u64) -> String {
     let m = params as f64 / 1e6;
     if m < 10.0 {
@@ -250,6 +295,7 @@ pub fn table6(runs: &[RunRecord]) -> Table {
         "layers",
         "params",
         "paper_params",
+        "dataset",
         "split",
         "error",
         "paper_error",
@@ -269,10 +315,14 @@ pub fn table6(runs: &[RunRecord]) -> Table {
             s.depth.to_string(),
             run.map(|r| millions(r.summary.params)).unwrap_or_default(),
             paper.map(|p| p.params.to_string()).unwrap_or_default(),
+            dataset(run),
             s.eval_split.clone(),
             ours.map(pct).unwrap_or_default(),
             paper.map(|p| p.shown.to_string()).unwrap_or_default(),
-            diff(ours, paper.map(|p| p.error)),
+            diff(
+                ours.filter(|_| run.is_some_and(RunRecord::comparable)),
+                paper.map(|p| p.error),
+            ),
             run.map(|r| r.dir.display().to_string()).unwrap_or_default(),
         ]);
     }
@@ -292,6 +342,7 @@ pub fn table_imagenet(runs: &[RunRecord]) -> Table {
         "top5_error",
         "paper_top5",
         "diff_top5",
+        "dataset",
         "measured_by",
         "paper_source",
         "run",
@@ -320,16 +371,18 @@ pub fn table_imagenet(runs: &[RunRecord]) -> Table {
         };
         let p1 = paper.map(|p| p.top1);
         let p5 = paper.and_then(|p| p.top5);
+        let same_data = run.is_some_and(RunRecord::comparable);
         t.push(vec![
             model,
             s.depth.to_string(),
             run.map(|r| millions(r.summary.params)).unwrap_or_default(),
             top1.map(pct).unwrap_or_default(),
             p1.map(pct).unwrap_or_default(),
-            diff(top1, p1),
+            diff(top1.filter(|_| same_data), p1),
             top5.map(pct).unwrap_or_default(),
             p5.map(pct).unwrap_or_default(),
-            diff(top5, p5),
+            diff(top5.filter(|_| same_data), p5),
+            dataset(run),
             by,
             paper.map(|p| p.source.to_string()).unwrap_or_default(),
             run.map(|r| r.dir.display().to_string()).unwrap_or_default(),
@@ -349,11 +402,11 @@ pub struct Report {
 
 const CIFAR_NOTE: &str = "Errors in %. `error`: our final CIFAR-10 error on `split` (the paper's \
 Table 6 is the test set, 10k images); `paper_error`: Table 6 (ResNet-110: best of 5 runs, \
-mean±std in brackets); `diff` = ours − paper. Plain nets appear only in Figure 6.";
+mean±std in brackets); `diff` = ours − paper, only for runs on CIFAR-10 itself. Plain nets appear only in Figure 6.";
 
 const IMAGENET_NOTE: &str = "Errors in %, ImageNet validation. Paper: Table 2 (top-1, 10-crop, \
 option A ResNets) and Table 3 (top-1/top-5, 10-crop; ResNet-50/101/152 with option B). \
-`diff` = ours − paper; compare like with like via `measured_by` (10-crop rows come from `resnet eval`).";
+`diff` = ours − paper, only for runs on an image folder (ImageNet); compare like with like via `measured_by` (10-crop rows come from `resnet eval`).";
 
 /// Gathers `runs_dir` and writes `table6_cifar10.{csv,md}`, `tables2_3_imagenet.{csv,md}` and
 /// `report.md` under `results_dir`.
@@ -421,10 +474,12 @@ mod tests {
         }
     }
 
-    fn write_run(root: &Path, s: &Summary) -> PathBuf {
+    fn write_run(root: &Path, s: &Summary, dataset: &str) -> PathBuf {
         let dir = root.join(&s.name);
         std::fs::create_dir_all(&dir).unwrap();
         write_summary(&dir.join("summary.csv"), s).unwrap();
+        let config = format!("name = \"{}\"\n[data]\ndataset = \"{dataset}\"\n", s.name);
+        std::fs::write(dir.join("config.toml"), config).unwrap();
         dir
     }
 
@@ -468,10 +523,25 @@ mod tests {
     fn report_puts_ours_beside_the_paper() {
         let tmp = tempfile::tempdir().unwrap();
         let runs = tmp.path().join("runs");
-        write_run(&runs, &summary("cifar", "residual", 20, "A", 8.0));
-        write_run(&runs, &summary("cifar", "plain", 20, "A", 9.5));
-        let a34 = write_run(&runs, &summary("imagenet", "residual", 34, "A", 30.0));
-        write_run(&runs, &summary("imagenet", "residual", 50, "B", 24.0));
+        write_run(
+            &runs,
+            &summary("cifar", "residual", 20, "A", 8.0),
+            "cifar10",
+        );
+        write_run(&runs, &summary("cifar", "plain", 20, "A", 9.5), "cifar10");
+        let mut syn = summary("cifar", "residual", 56, "A", 1.0);
+        syn.name = "synthetic56".into();
+        write_run(&runs, &syn, "synthetic");
+        let a34 = write_run(
+            &runs,
+            &summary("imagenet", "residual", 34, "A", 30.0),
+            "image_folder",
+        );
+        write_run(
+            &runs,
+            &summary("imagenet", "residual", 50, "B", 24.0),
+            "image_folder",
+        );
         std::fs::create_dir_all(runs.join("unfinished")).unwrap();
         let eval = |crops, top1, top5| EvalRow {
             checkpoint: "last.safetensors".into(),
@@ -487,20 +557,32 @@ mod tests {
         append_eval(&a34.join("eval.csv"), &eval(1, 28.0, 9.5)).unwrap();
 
         let rep = report(&runs, &tmp.path().join("results")).unwrap();
-        assert_eq!(rep.runs, 4);
+        assert_eq!(rep.runs, 5);
         let c = &rep.cifar;
-        // ResNet-20: 8.00 vs Table 6's 8.75.
+        // ResNet-20 on CIFAR-10: 8.00 vs Table 6's 8.75.
         let r20 = row(c, "ResNet", "20");
         assert_eq!(
-            (&r20[2][..], &r20[5][..], &r20[6][..], &r20[7][..]),
-            ("0.27M", "8.00", "8.75", "-0.75")
+            (
+                &r20[2][..],
+                &r20[4][..],
+                &r20[6][..],
+                &r20[7][..],
+                &r20[8][..]
+            ),
+            ("0.27M", "cifar10", "8.00", "8.75", "-0.75")
         );
-        assert!(r20[8].ends_with("residual20A"));
+        assert!(r20[9].ends_with("residual20A"));
+        // A ResNet-56 on synthetic data keeps the paper's number but gets no difference.
+        let r56 = row(c, "ResNet", "56");
+        assert_eq!(
+            (&r56[4][..], &r56[6][..], &r56[7][..], &r56[8][..]),
+            ("synthetic", "1.00", "6.97", "")
+        );
         // plain-20 has no paper value; ResNet-110 has no run but keeps the paper's number.
-        assert_eq!(row(c, "plain", "20")[6], "");
+        assert_eq!(row(c, "plain", "20")[7], "");
         let r110 = row(c, "ResNet", "110");
         assert_eq!(
-            (&r110[5][..], &r110[6][..], &r110[7][..]),
+            (&r110[6][..], &r110[7][..], &r110[8][..]),
             ("", "6.43 (6.61±0.16)", "")
         );
         assert_eq!(c.rows[0][0], "plain");
@@ -510,10 +592,18 @@ mod tests {
         // ResNet-34 A: the 10-crop row of eval.csv, beside Tables 2/3's 25.03 / 7.76.
         let r = row(im, "ResNet-34 A", "34");
         assert_eq!(
-            &r[3..9],
-            ["26.00", "25.03", "+0.97", "8.00", "7.76", "+0.24"]
+            &r[3..10],
+            [
+                "26.00",
+                "25.03",
+                "+0.97",
+                "8.00",
+                "7.76",
+                "+0.24",
+                "image_folder"
+            ]
         );
-        assert_eq!(r[9], "eval.csv: 10-crop val");
+        assert_eq!(r[10], "eval.csv: 10-crop val");
         // ResNet-50 without eval.csv: top-1 from the summary, no top-5.
         let r = row(im, "ResNet-50", "50");
         assert_eq!(&r[3..9], ["24.00", "22.85", "+1.15", "", "6.71", ""]);
@@ -521,11 +611,16 @@ mod tests {
         assert_eq!(im.rows.len(), 9);
 
         let md = std::fs::read_to_string(tmp.path().join("results/report.md")).unwrap();
-        assert!(md.contains("## Table 6: CIFAR-10") && md.contains("| ResNet | 20 | 0.27M |"));
-        let csv = std::fs::read_to_string(tmp.path().join("results/table6_cifar10.csv")).unwrap();
         assert!(
-            csv.starts_with("method,layers,params,paper_params,split,error,paper_error,diff,run\n")
+            md.contains("## Table 6: CIFAR-10")
+                && md.contains(
+                    "| ResNet | 20 | 0.27M | 0.27M | cifar10 | test | 8.00 | 8.75 | -0.75 |"
+                )
         );
+        let csv = std::fs::read_to_string(tmp.path().join("results/table6_cifar10.csv")).unwrap();
+        assert!(csv.starts_with(
+            "method,layers,params,paper_params,dataset,split,error,paper_error,diff,"
+        ));
         assert_eq!(rep.files.len(), 5);
     }
 
