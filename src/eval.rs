@@ -146,7 +146,7 @@ pub fn run(checkpoint: &Path, ten_crop: bool, csv: Option<&Path>) -> Result<Eval
     let vs = nn::VarStore::new(device);
     let model = ResNet::new(&vs.root(), &cfg.model);
     ckpt.restore_model(&vs, &cfg_path)?;
-    let mut data = data::open(&cfg, device)?;
+    let (mut data, _) = data::open_quiet(&cfg, device, false)?;
     let mode = ForwardMode::of(&cfg);
     let r = evaluate(
         &model,

@@ -278,10 +278,11 @@ mod tests {
     use tch::nn::{ModuleT, OptimizerConfig};
 
     fn net(seed: i64) -> (nn::VarStore, ResNet) {
-        tch::manual_seed(seed);
-        let vs = nn::VarStore::new(Device::Cpu);
-        let m = ResNet::new(&vs.root(), &ModelConfig::cifar(8, NetKind::Residual));
-        (vs, m)
+        crate::train::seeded(seed as u64, || {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let m = ResNet::new(&vs.root(), &ModelConfig::cifar(8, NetKind::Residual));
+            (vs, m)
+        })
     }
 
     fn probe_for<'a>(m: &'a ResNet) -> impl FnOnce() + 'a {
@@ -292,10 +293,11 @@ mod tests {
     }
 
     fn batch(i: i64) -> (Tensor, Tensor) {
-        tch::manual_seed(100 + i);
-        let x = Tensor::randn([8, 3, 16, 16], (Kind::Float, Device::Cpu));
-        let y = Tensor::randint(10, [8], (Kind::Int64, Device::Cpu));
-        (x, y)
+        crate::train::seeded(100 + i as u64, || {
+            let x = Tensor::randn([8, 3, 16, 16], (Kind::Float, Device::Cpu));
+            let y = Tensor::randint(10, [8], (Kind::Int64, Device::Cpu));
+            (x, y)
+        })
     }
 
     #[test]

@@ -116,6 +116,16 @@ pub fn resolve_config(
     Ok(cfg)
 }
 
+/// Runs `f` (a network's initialization) right after `tch::manual_seed(seed)`, holding a
+/// process-wide lock: libtorch's default generator is global, so two runs initializing in parallel
+/// threads would otherwise interleave their draws and lose repeatability.
+pub fn seeded<T>(seed: u64, f: impl FnOnce() -> T) -> T {
+    static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _lock = INIT.lock().unwrap_or_else(|e| e.into_inner());
+    tch::manual_seed(seed as i64);
+    f()
+}
+
 /// One run's network, optimizer, data and schedule on one device.
 pub struct Trainer {
     pub cfg: Config,
@@ -124,6 +134,8 @@ pub struct Trainer {
     pub model: ResNet,
     pub opt: FlatSgd,
     pub data: Box<dyn DataSource>,
+    /// Images per class of the data (printed at the start of a run).
+    pub class_counts: crate::table::Table,
     pub schedule: Schedule,
     pub mode: ForwardMode,
     /// Host-side sums of what has been read from the device.
@@ -147,9 +159,11 @@ impl Trainer {
             }
             crate::device::use_bf16_autocast();
         }
-        tch::manual_seed(cfg.run.seed as i64);
-        let vs = nn::VarStore::new(device);
-        let model = ResNet::new(&vs.root(), &cfg.model);
+        let (vs, model) = seeded(cfg.run.seed, || {
+            let vs = nn::VarStore::new(device);
+            let model = ResNet::new(&vs.root(), &cfg.model);
+            (vs, model)
+        });
         let o = &cfg.optimizer;
         // The probe pass creates every .grad: eval mode (BN running stats untouched) on zeros.
         let probe = || {
@@ -168,7 +182,7 @@ impl Trainer {
             mode.channels_last,
             probe,
         )?;
-        let data = data::open(cfg, device)?;
+        let (data, class_counts) = data::open_quiet(cfg, device, false)?;
         if data.num_classes() != cfg.model.classes() {
             bail!(
                 "model.classes = {} but the data at {} has {} classes",
@@ -186,6 +200,7 @@ impl Trainer {
             model,
             opt,
             data,
+            class_counts,
             mode,
             acc: Accumulators::default(),
             loss_slots: Tensor::zeros([cap], (Kind::Float, device)),
@@ -386,6 +401,19 @@ pub fn run(cfg: &Config, opts: &TrainOptions) -> Result<RunOutcome> {
         last_train_error: None,
         elapsed_s: 0.0,
     };
+    if opts.progress {
+        print!("{}", tr.class_counts.to_text());
+        println!(
+            "{}: {} ({} parameters) on {}, batch {}, {} iterations ({:.1} epochs)",
+            cfg.name,
+            cfg.model.display_name(),
+            tr.model.plan.params(),
+            crate::device::describe(device),
+            cfg.optimizer.batch_size,
+            total,
+            tr.epoch(total)
+        );
+    }
     let progress = Progress::new(opts.progress, &cfg.name, 0, total);
     let mut curves = if opts.resume && dir.checkpoint().exists() {
         let ck = rundir::load_checkpoint(&dir.checkpoint())?;
@@ -447,6 +475,7 @@ pub fn run(cfg: &Config, opts: &TrainOptions) -> Result<RunOutcome> {
         if !(is_row || is_warm || stop) {
             continue;
         }
+        let row_lr = tr.opt.lr();
         tr.drain()?;
         if let Some(bad) = tr.first_nonfinite {
             let kept = match last_ckpt {
@@ -485,7 +514,8 @@ pub fn run(cfg: &Config, opts: &TrainOptions) -> Result<RunOutcome> {
         }
         if is_row {
             let secs = t_interval.elapsed().as_secs_f64();
-            let lr = tr.schedule.lr(done - 1);
+            // The rate the interval's last step used (before a warm-up switch at `done`).
+            let lr = row_lr;
             let a = tr.acc.clone();
             let train_error = 100.0 * a.errors as f64 / a.images.max(1) as f64;
             let mut row = CurveRow {
@@ -568,7 +598,8 @@ pub fn run(cfg: &Config, opts: &TrainOptions) -> Result<RunOutcome> {
     summary.best_iteration = state.best_iteration;
     summary.eval_split = tr.data.eval_split().to_string();
     summary.warmup_end = tr.schedule.state.warmup_end;
-    summary.wall_s = elapsed_base + session.elapsed().as_secs_f64();
+    // Milliseconds, as summary.csv stores it.
+    summary.wall_s = ((elapsed_base + session.elapsed().as_secs_f64()) * 1e3).round() / 1e3;
     if !interrupted {
         records::write_summary(&dir.summary(), &summary)?;
     }
@@ -577,4 +608,118 @@ pub fn run(cfg: &Config, opts: &TrainOptions) -> Result<RunOutcome> {
         summary,
         interrupted,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::MemoryFormat;
+
+    fn tiny() -> Config {
+        let mut c = Config::from_toml(
+            "name = \"t\"\n[model]\nfamily = \"cifar\"\ndepth = 8\n[data]\ndataset = \"synthetic\"\n\
+             [data.synthetic]\ntrain = 64\ntest = 32\nimage_size = 16\n[optimizer]\nbatch_size = 16\n\
+             [run]\ndevice = \"cpu\"\nseed = 2\n",
+        )
+        .unwrap();
+        c.schedule.iterations = 100;
+        c.schedule.milestones = vec![50, 80];
+        c
+    }
+
+    #[test]
+    fn overrides_apply_and_revalidate() {
+        let mut c = tiny();
+        let o = Overrides {
+            iterations: Some(60),
+            seed: Some(9),
+            out: Some("elsewhere".into()),
+            device: Some(DeviceChoice::Cpu),
+            data: Some("d".into()),
+        };
+        o.apply(&mut c).unwrap();
+        assert_eq!(c.schedule.iterations, 60);
+        assert_eq!(c.schedule.milestones, vec![50]);
+        assert_eq!((c.run.seed, c.out_dir()), (9, PathBuf::from("elsewhere")));
+        assert_eq!(c.data.path, PathBuf::from("d"));
+        let e = Overrides {
+            iterations: Some(0),
+            ..Default::default()
+        }
+        .apply(&mut c)
+        .unwrap_err();
+        assert!(
+            format!("{e:#}").contains("schedule.iterations = 0"),
+            "{e:#}"
+        );
+        assert!(parse_device("tpu").is_err());
+        let e = resolve_config(
+            Some(Path::new("a.toml")),
+            Some(Path::new("runs/a")),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(format!("{e}").contains("not both"));
+    }
+
+    #[test]
+    fn bf16_needs_cuda() {
+        let mut c = tiny();
+        c.run.precision = Precision::Bf16;
+        let e = Trainer::new(&c, Device::Cpu).err().unwrap();
+        assert!(format!("{e}").contains("run.precision = \"bf16\""), "{e}");
+    }
+
+    /// Channels-last (weights as strided views of the flat buffer, inputs permuted) computes the
+    /// same training steps as NCHW, up to float rounding.
+    #[test]
+    fn channels_last_trains_like_nchw() {
+        let mut a = Trainer::new(&tiny(), Device::Cpu).unwrap();
+        let mut c = tiny();
+        c.run.memory_format = MemoryFormat::Nhwc;
+        let mut b = Trainer::new(&c, Device::Cpu).unwrap();
+        // Same start whatever other threads drew from the global generator meanwhile.
+        b.vs.copy(&a.vs).unwrap();
+        let w = &b.vs.variables()["layer1.0.conv1.weight"];
+        assert_eq!(w.stride()[1], 1, "nhwc weight strides {:?}", w.stride());
+        for it in 0..3 {
+            a.step(it).unwrap();
+            b.step(it).unwrap();
+        }
+        a.drain().unwrap();
+        b.drain().unwrap();
+        assert_eq!(a.acc.steps, 3);
+        assert!(
+            (a.acc.loss_sum - b.acc.loss_sum).abs() < 1e-4 * a.acc.loss_sum.abs(),
+            "{} vs {}",
+            a.acc.loss_sum,
+            b.acc.loss_sum
+        );
+        let (va, vb) = (a.vs.variables(), b.vs.variables());
+        for (n, t) in &va {
+            let d = (t - &vb[n]).abs().max().double_value(&[]);
+            assert!(d < 1e-4, "{n}: {d}");
+        }
+        let (la, ea) = a.evaluate().unwrap();
+        let (lb, eb) = b.evaluate().unwrap();
+        assert!(
+            (la - lb).abs() < 1e-4 && (ea - eb).abs() <= 100.0 / 32.0,
+            "{la} {lb} {ea} {eb}"
+        );
+    }
+
+    #[test]
+    fn step_without_drain_wraps_through_the_slots() {
+        let mut c = tiny();
+        c.run.log_every = 2;
+        c.run.eval_every = 2;
+        c.run.checkpoint_every = 2;
+        let mut t = Trainer::new(&c, Device::Cpu).unwrap();
+        for it in 0..5 {
+            t.step(it).unwrap();
+        }
+        t.drain().unwrap();
+        assert_eq!((t.acc.steps, t.acc.images), (5, 80));
+        assert!(t.params_finite() && t.first_nonfinite.is_none());
+    }
 }
