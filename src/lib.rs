@@ -3,6 +3,7 @@
 //!
 //! Library modules hold all logic; `main.rs` only parses arguments and dispatches.
 pub mod arch;
+pub mod compare;
 pub mod config;
 pub mod data;
 pub mod device;
@@ -10,8 +11,10 @@ pub mod eval;
 pub mod info;
 pub mod model;
 pub mod optim;
+pub mod plot;
 pub mod progress;
 pub mod records;
+pub mod report;
 pub mod rundir;
 pub mod schedule;
 pub mod table;

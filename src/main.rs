@@ -1,7 +1,7 @@
 //! The `resnet` command line: parses arguments and dispatches, one small function per subcommand.
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use resnet::config::Config;
+use resnet::config::{Config, Kind};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -33,6 +33,12 @@ enum Command {
     /// Datasets: download CIFAR-10, check a config's data, measure the loader.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Train (or reuse finished runs of) {plain, residual} x depths with one recipe and plot
+    /// training/test error against iterations as in the paper's Figure 6.
+    Compare(CompareArgs),
+    /// Gather finished runs (every RUNS/*/summary.csv) into the paper's Table 6 (CIFAR-10) and
+    /// Tables 2 and 3 (ImageNet top-1/top-5), ours beside the paper's numbers, as CSV and Markdown.
+    Report(ReportArgs),
 }
 
 #[derive(Subcommand)]
@@ -271,12 +277,107 @@ fn info(a: InfoArgs) -> Result<()> {
     Ok(())
 }
 
+#[derive(clap::Args)]
+struct CompareArgs {
+    /// Network kinds: `plain`, `resnet` (or `residual`).
+    #[arg(required = true, value_parser = kind_arg)]
+    kinds: Vec<Kind>,
+    /// Depths, comma separated (6n+2 for CIFAR, 18/34/50/101/152 for ImageNet).
+    #[arg(long, value_delimiter = ',', default_value = "20,32,44,56")]
+    depths: Vec<usize>,
+    /// The recipe; its model.kind and model.depth are replaced per grid cell.
+    #[arg(long, default_value = "configs/cifar_resnet20.toml")]
+    config: PathBuf,
+    /// Override schedule.iterations (milestones after it are dropped).
+    #[arg(long, value_name = "N")]
+    iterations: Option<u64>,
+    /// Override data.path.
+    #[arg(long, value_name = "PATH")]
+    data: Option<PathBuf>,
+    /// Override run.device: auto, cpu or cuda.
+    #[arg(long)]
+    device: Option<String>,
+    /// Override run.seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Folder receiving one run folder per network (compare-<recipe>-<model>).
+    #[arg(long, default_value = "runs")]
+    out: PathBuf,
+    /// Where to write compare-<recipe>.csv, .svg and .png.
+    #[arg(long, default_value = "results")]
+    results: PathBuf,
+    /// Retrain every network, even finished ones.
+    #[arg(long)]
+    force: bool,
+    /// No progress bars.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn kind_arg(s: &str) -> Result<Kind, String> {
+    resnet::compare::parse_kind(s).map_err(|e| e.to_string())
+}
+
+fn compare(a: CompareArgs) -> Result<()> {
+    use resnet::train;
+    let mut recipe = Config::load(&a.config)?;
+    let overrides = train::Overrides {
+        iterations: a.iterations,
+        device: a.device.as_deref().map(train::parse_device).transpose()?,
+        out: None,
+        data: a.data,
+        seed: a.seed,
+    };
+    overrides.apply(&mut recipe)?;
+    let spec = resnet::compare::CompareSpec {
+        recipe,
+        kinds: a.kinds,
+        depths: a.depths,
+        runs_dir: a.out,
+        results_dir: a.results,
+        force: a.force,
+        progress: !a.quiet,
+    };
+    let out = resnet::compare::compare(&spec, &mut train::run, &mut |n| println!("{n}"))?;
+    print!("\n{}", out.table.to_text());
+    for f in [&out.csv, &out.svg, &out.png] {
+        println!("wrote {}", f.display());
+    }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// Folder holding one folder per run.
+    #[arg(long, default_value = "runs")]
+    runs: PathBuf,
+    /// Where to write table6_cifar10.*, tables2_3_imagenet.* and report.md.
+    #[arg(long, default_value = "results")]
+    results: PathBuf,
+}
+
+fn report(a: ReportArgs) -> Result<()> {
+    let r = resnet::report::report(&a.runs, &a.results)?;
+    println!("{} finished runs under {}\n", r.runs, a.runs.display());
+    println!("Table 6: CIFAR-10 test error (%)\n{}", r.cifar.to_text());
+    println!(
+        "Tables 2 and 3: ImageNet validation error (%)\n{}",
+        r.imagenet.to_text()
+    );
+    for f in &r.files {
+        println!("wrote {}", f.display());
+    }
+    Ok(())
+}
+
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Info(a) => info(a),
         Command::Train(a) => train(a),
         Command::Eval(a) => eval(a),
+        Command::Compare(a) => compare(a),
+        Command::Report(a) => report(a),
         Command::Data(DataCommand::Fetch(a)) => data_fetch(a),
         Command::Data(DataCommand::Show(a)) => data_show(a),
         Command::Data(DataCommand::Bench(a)) => data_bench(a),

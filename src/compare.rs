@@ -1,0 +1,542 @@
+//! `resnet compare`: the plain-versus-residual experiment of §4.2 (Figure 6, Table 6) — one
+//! recipe trained over the grid {plain, residual} × depths, finished runs reused, interrupted
+//! ones resumed, then a results table and the Figure 6 plot.
+//!
+//! Training itself is a parameter (`Runner`), so the grid logic is tested with a fake runner;
+//! the binary passes `train::run`.
+use crate::config::{Config, Kind};
+use crate::plot::{self, Figure, Panel, Series};
+use crate::records::{read_curves, read_summary, CurveRow, Summary};
+use crate::table::{write_atomic, Table};
+use crate::train::{RunOutcome, TrainOptions};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+/// Trains one config (the binary passes `train::run`).
+pub type Runner<'a> = dyn FnMut(&Config, &TrainOptions) -> Result<RunOutcome> + 'a;
+
+/// Everything `compare` needs.
+#[derive(Debug, Clone)]
+pub struct CompareSpec {
+    /// The recipe (optimizer, schedule, data, run settings) with the command-line overrides
+    /// applied (`train::Overrides`, as for `resnet train`); model.kind and model.depth are
+    /// replaced per grid cell.
+    pub recipe: Config,
+    pub kinds: Vec<Kind>,
+    pub depths: Vec<usize>,
+    /// Folder receiving one run folder per grid cell.
+    pub runs_dir: PathBuf,
+    /// Folder receiving `compare-<recipe>.csv/.svg/.png`.
+    pub results_dir: PathBuf,
+    /// Retrain every cell from scratch, even finished ones.
+    pub force: bool,
+    pub progress: bool,
+}
+
+/// `plain` or `resnet`/`residual`, as typed on the command line.
+pub fn parse_kind(s: &str) -> Result<Kind> {
+    match s.to_ascii_lowercase().as_str() {
+        "plain" => Ok(Kind::Plain),
+        "resnet" | "residual" => Ok(Kind::Residual),
+        _ => bail!("network kind `{s}`: allowed are `plain` and `resnet` (or `residual`)"),
+    }
+}
+
+/// The recipe's label in run names: the config name with a trailing model name removed
+/// (`cifar_resnet20` → `cifar`), since the model is set per cell.
+pub fn recipe_label(recipe: &Config) -> String {
+    let name = recipe.name.as_str();
+    let model = recipe.model.display_name();
+    for sep in ['_', '-'] {
+        if let Some(stem) = name.strip_suffix(&format!("{sep}{model}")) {
+            if !stem.is_empty() {
+                return stem.to_string();
+            }
+        }
+    }
+    if name.is_empty() {
+        "recipe".into()
+    } else {
+        name.to_string()
+    }
+}
+
+/// `compare-<recipe>-<model>`, e.g. `compare-cifar-plain20`.
+pub fn run_name(label: &str, cfg: &Config) -> String {
+    format!("compare-{label}-{}", cfg.model.display_name())
+}
+
+/// One validated config per grid cell, kinds outermost, in the order given (duplicates dropped).
+pub fn expand_grid(
+    recipe: &Config,
+    kinds: &[Kind],
+    depths: &[usize],
+    runs_dir: &Path,
+) -> Result<Vec<Config>> {
+    if kinds.is_empty() || depths.is_empty() {
+        bail!("compare needs at least one network kind and one depth");
+    }
+    let label = recipe_label(recipe);
+    let mut cells: Vec<Config> = Vec::new();
+    for &kind in kinds {
+        for &depth in depths {
+            let mut c = recipe.clone();
+            c.model.kind = kind;
+            c.model.depth = depth;
+            c.name = run_name(&label, &c);
+            c.run.out_dir = runs_dir.join(&c.name);
+            c.validate()
+                .with_context(|| format!("grid cell {} (--depths {depth})", c.name))?;
+            if !cells.iter().any(|o| o.name == c.name) {
+                cells.push(c);
+            }
+        }
+    }
+    Ok(cells)
+}
+
+/// What to do with one grid cell's run folder.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Finished with the same iteration count: reuse its records.
+    Reuse(Box<Summary>),
+    /// A checkpoint without a summary: an interrupted run, continue it.
+    Resume,
+    /// Train from scratch; `force` when the folder exists (nothing resumable in it, or `--force`).
+    Start { force: bool },
+}
+
+/// Decides from the files in `cfg.out_dir()`.
+pub fn decide(cfg: &Config, force: bool) -> Result<Decision> {
+    let dir = cfg.out_dir();
+    let exists = dir.is_dir()
+        && std::fs::read_dir(&dir)
+            .with_context(|| format!("cannot list run folder {}", dir.display()))?
+            .next()
+            .is_some();
+    if force {
+        return Ok(Decision::Start { force: exists });
+    }
+    let summary = dir.join("summary.csv");
+    if summary.is_file() {
+        let s = read_summary(&summary)?;
+        let want = cfg.model.display_name();
+        if s.model != want {
+            bail!(
+                "{} holds a run of model {} but this grid cell is {want}; \
+                 pass --out to use another folder, or --force to retrain it",
+                dir.display(),
+                s.model
+            );
+        }
+        if s.iterations != cfg.schedule.iterations {
+            bail!(
+                "{} holds a finished run of {} iterations but this compare asks for {} \
+                 (schedule.iterations); pass --out to use another folder, or --force to retrain it",
+                dir.display(),
+                s.iterations,
+                cfg.schedule.iterations
+            );
+        }
+        return Ok(Decision::Reuse(Box::new(s)));
+    }
+    if dir.join("last.safetensors").is_file() {
+        return Ok(Decision::Resume);
+    }
+    Ok(Decision::Start { force: exists })
+}
+
+/// One trained (or reused) network of the grid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompareRow {
+    pub summary: Summary,
+    pub dir: PathBuf,
+    pub curves: Vec<CurveRow>,
+}
+
+/// Trains or reuses every cell in order; `note` receives one line per cell. Stops with an error
+/// when a run was interrupted (the same command resumes it).
+pub fn run_grid(
+    cells: &[Config],
+    force: bool,
+    progress: bool,
+    runner: &mut Runner,
+    note: &mut dyn FnMut(String),
+) -> Result<Vec<CompareRow>> {
+    let mut rows = Vec::new();
+    for (i, cfg) in cells.iter().enumerate() {
+        let dir = cfg.out_dir();
+        let at = format!("[{}/{}] {}", i + 1, cells.len(), dir.display());
+        let summary = match decide(cfg, force)? {
+            Decision::Reuse(s) => {
+                note(format!(
+                    "{at}: finished ({} iterations), reused",
+                    s.iterations
+                ));
+                *s
+            }
+            d => {
+                let resume = d == Decision::Resume;
+                let force = matches!(d, Decision::Start { force: true });
+                note(format!(
+                    "{at}: {}",
+                    if resume { "resuming" } else { "training" }
+                ));
+                let opts = TrainOptions {
+                    resume,
+                    force,
+                    progress,
+                };
+                let out = runner(cfg, &opts).with_context(|| format!("training {}", cfg.name))?;
+                if out.interrupted {
+                    bail!(
+                        "interrupted while training {}; run the same command again to resume it",
+                        cfg.name
+                    );
+                }
+                out.summary
+            }
+        };
+        let curves = read_curves(&dir.join("curves.csv"))?;
+        rows.push(CompareRow {
+            summary,
+            dir,
+            curves,
+        });
+    }
+    Ok(rows)
+}
+
+fn pct(v: f64) -> String {
+    format!("{v:.2}")
+}
+
+/// The results table: one row per network.
+pub fn results_table(rows: &[CompareRow]) -> Table {
+    let mut t = Table::new([
+        "model",
+        "kind",
+        "depth",
+        "params",
+        "final_train_error",
+        "final_test_error",
+        "best_test_error",
+        "run_dir",
+    ]);
+    for r in rows {
+        let s = &r.summary;
+        t.push(vec![
+            s.model.clone(),
+            s.kind.clone(),
+            s.depth.to_string(),
+            s.params.to_string(),
+            pct(s.final_train_error),
+            pct(s.final_test_error),
+            pct(s.best_test_error),
+            r.dir.display().to_string(),
+        ]);
+    }
+    t
+}
+
+/// The paper's legend names: `plain-20`, `ResNet-20`.
+fn legend_name(s: &Summary) -> String {
+    if s.kind == "plain" {
+        format!("plain-{}", s.depth)
+    } else {
+        format!("ResNet-{}", s.depth)
+    }
+}
+
+/// Figure 6: a "plain" panel and a "ResNet" panel (those present), one colour per depth shared
+/// by both panels.
+pub fn figure(rows: &[CompareRow], title: &str) -> Figure {
+    let mut depths: Vec<usize> = rows.iter().map(|r| r.summary.depth).collect();
+    depths.sort_unstable();
+    depths.dedup();
+    let mut panels = Vec::new();
+    for (kind, panel_title) in [("plain", "plain networks"), ("residual", "ResNets")] {
+        let mut of_kind: Vec<&CompareRow> =
+            rows.iter().filter(|r| r.summary.kind == kind).collect();
+        if of_kind.is_empty() {
+            continue;
+        }
+        of_kind.sort_by_key(|r| r.summary.depth);
+        let series = of_kind
+            .iter()
+            .map(|r| {
+                let k = depths
+                    .iter()
+                    .position(|&d| d == r.summary.depth)
+                    .unwrap_or(0);
+                Series {
+                    label: legend_name(&r.summary),
+                    color: plot::PALETTE[k % plot::PALETTE.len()].to_string(),
+                    train: r
+                        .curves
+                        .iter()
+                        .map(|c| (c.iteration as f64, c.train_error))
+                        .collect(),
+                    test: r
+                        .curves
+                        .iter()
+                        .filter_map(|c| c.test_error.map(|e| (c.iteration as f64, e)))
+                        .collect(),
+                }
+            })
+            .collect();
+        panels.push(Panel {
+            title: panel_title.into(),
+            series,
+        });
+    }
+    Figure {
+        title: title.into(),
+        panels,
+    }
+}
+
+/// The files `compare` wrote, and its table for the terminal.
+#[derive(Debug, Clone)]
+pub struct CompareOutput {
+    pub table: Table,
+    pub csv: PathBuf,
+    pub svg: PathBuf,
+    pub png: PathBuf,
+}
+
+/// Runs the whole comparison: grid, training/reuse, results CSV and Figure 6 (SVG and PNG).
+pub fn compare(
+    spec: &CompareSpec,
+    runner: &mut Runner,
+    note: &mut dyn FnMut(String),
+) -> Result<CompareOutput> {
+    let cells = expand_grid(&spec.recipe, &spec.kinds, &spec.depths, &spec.runs_dir)?;
+    let rows = run_grid(&cells, spec.force, spec.progress, runner, note)?;
+    let label = recipe_label(&spec.recipe);
+    let stem = spec.results_dir.join(format!("compare-{label}"));
+    let table = results_table(&rows);
+    let csv = stem.with_extension("csv");
+    table
+        .write_csv(&csv)
+        .with_context(|| format!("writing {}", csv.display()))?;
+    let title = format!(
+        "{} — {} iterations, error (%) as in Figure 6",
+        spec.recipe.name, spec.recipe.schedule.iterations
+    );
+    let svg_text = plot::to_svg(&figure(&rows, &title));
+    let svg = stem.with_extension("svg");
+    write_atomic(&svg, svg_text.as_bytes())?;
+    let png = stem.with_extension("png");
+    write_atomic(&png, &plot::svg_to_png(&svg_text, 2.0)?)?;
+    Ok(CompareOutput {
+        table,
+        csv,
+        svg,
+        png,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Shortcut;
+
+    const RECIPE: &str = "name = \"cifar_resnet20\"\n[model]\nfamily = \"cifar\"\ndepth = 20\n\
+                          [schedule]\niterations = 1000\nmilestones = [500, 750]\n";
+
+    fn recipe() -> Config {
+        let c = Config::from_toml(RECIPE).unwrap();
+        c.validate().unwrap();
+        c
+    }
+
+    /// Writes synthetic records into `cfg.out_dir()` as a finished (or interrupted) run would:
+    /// a curve row every 100 iterations, a test error every 500, errors falling with depth for
+    /// residual nets and rising with depth for plain ones (the shape of Figure 6).
+    fn write_fake_run(cfg: &Config, upto: u64) -> Summary {
+        let dir = cfg.out_dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        let d = cfg.model.depth as f64;
+        let end = if cfg.model.kind == Kind::Plain {
+            8.0 + d / 10.0
+        } else {
+            10.0 - d / 20.0
+        };
+        let mut curves = String::from(
+            "iteration,epoch,lr,train_loss,train_error,test_loss,test_error,images_per_s,elapsed_s\n",
+        );
+        let mut last_test = 0.0;
+        for it in (100..=upto).step_by(100) {
+            let train = end - 2.0 + 80.0 / (it as f64 / 100.0);
+            let test = if it % 500 == 0 || it == upto {
+                last_test = train + 2.0;
+                format!("0.5,{last_test}")
+            } else {
+                ",".into()
+            };
+            curves += &format!("{it},{},0.1,1.0,{train},{test},1000,1\n", it as f64 / 390.0);
+        }
+        std::fs::write(dir.join("curves.csv"), curves).unwrap();
+        std::fs::write(dir.join("last.safetensors"), b"x").unwrap();
+        let s = Summary {
+            name: cfg.name.clone(),
+            model: cfg.model.display_name(),
+            family: "cifar".into(),
+            kind: format!("{:?}", cfg.model.kind).to_lowercase(),
+            shortcut: format!("{:?}", cfg.model.shortcut()),
+            depth: cfg.model.depth,
+            params: crate::arch::Plan::new(&cfg.model).params(),
+            iterations: upto,
+            final_train_error: end - 2.0 + 80.0 / (upto as f64 / 100.0),
+            final_test_error: last_test,
+            best_test_error: last_test,
+            best_iteration: upto,
+            eval_split: "test".into(),
+            warmup_end: None,
+            wall_s: 1.0,
+        };
+        if upto == cfg.schedule.iterations {
+            crate::records::write_summary(&dir.join("summary.csv"), &s).unwrap();
+        }
+        s
+    }
+
+    #[test]
+    fn labels_names_and_grid() {
+        let r = recipe();
+        assert_eq!(recipe_label(&r), "cifar");
+        let mut other = r.clone();
+        other.name = "my-recipe".into();
+        assert_eq!(recipe_label(&other), "my-recipe");
+        assert_eq!(parse_kind("resnet").unwrap(), Kind::Residual);
+        assert_eq!(parse_kind("Plain").unwrap(), Kind::Plain);
+        assert!(format!("{}", parse_kind("dense").unwrap_err()).contains("`plain`"));
+
+        let runs = Path::new("runs");
+        let cells = expand_grid(&r, &[Kind::Plain, Kind::Residual], &[20, 56, 20], runs).unwrap();
+        let names: Vec<&str> = cells.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "compare-cifar-plain20",
+                "compare-cifar-plain56",
+                "compare-cifar-resnet20",
+                "compare-cifar-resnet56"
+            ]
+        );
+        assert_eq!(cells[1].out_dir(), runs.join("compare-cifar-plain56"));
+        assert_eq!(cells[1].model.kind, Kind::Plain);
+        assert_eq!(cells[1].model.shortcut(), Shortcut::A);
+        assert_eq!(cells[3].optimizer, r.optimizer);
+        let e = expand_grid(&r, &[Kind::Plain], &[21], runs).unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(
+            msg.contains("compare-cifar-plain21") && msg.contains("6n+2"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn reuse_resume_or_start_from_the_run_folder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cells = expand_grid(&recipe(), &[Kind::Plain], &[20], tmp.path()).unwrap();
+        let cfg = &cells[0];
+        assert_eq!(
+            decide(cfg, false).unwrap(),
+            Decision::Start { force: false }
+        );
+        std::fs::create_dir_all(cfg.out_dir()).unwrap();
+        std::fs::write(cfg.out_dir().join("config.toml"), "").unwrap();
+        assert_eq!(decide(cfg, false).unwrap(), Decision::Start { force: true });
+        write_fake_run(cfg, 600); // checkpoint, no summary
+        assert_eq!(decide(cfg, false).unwrap(), Decision::Resume);
+        let s = write_fake_run(cfg, 1000);
+        assert_eq!(decide(cfg, false).unwrap(), Decision::Reuse(Box::new(s)));
+        assert_eq!(decide(cfg, true).unwrap(), Decision::Start { force: true });
+        let mut longer = cfg.clone();
+        longer.schedule.iterations = 2000;
+        let e = format!("{:#}", decide(&longer, false).unwrap_err());
+        assert!(
+            e.contains("1000 iterations") && e.contains("asks for 2000"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn compare_trains_then_reuses_and_resumes_after_an_interruption() {
+        let tmp = tempfile::tempdir().unwrap();
+        let spec = CompareSpec {
+            recipe: recipe(),
+            kinds: vec![Kind::Plain, Kind::Residual],
+            depths: vec![20, 56],
+            runs_dir: tmp.path().join("runs"),
+            results_dir: tmp.path().join("results"),
+            force: false,
+            progress: false,
+        };
+        // First attempt: the third cell is interrupted after a checkpoint.
+        let calls: std::cell::RefCell<Vec<(String, TrainOptions)>> = Default::default();
+        let mut runner = |cfg: &Config, o: &TrainOptions| -> Result<RunOutcome> {
+            calls.borrow_mut().push((cfg.name.clone(), o.clone()));
+            let interrupted = calls.borrow().len() == 3;
+            let upto = if interrupted {
+                600
+            } else {
+                cfg.schedule.iterations
+            };
+            let summary = write_fake_run(cfg, upto);
+            Ok(RunOutcome {
+                dir: cfg.out_dir(),
+                summary,
+                interrupted,
+            })
+        };
+        let e = compare(&spec, &mut runner, &mut |_| {}).unwrap_err();
+        assert!(format!("{e}").contains("run the same command again"), "{e}");
+        // Second attempt: two reused, the interrupted one resumed, the last one started.
+        let mut notes = Vec::new();
+        let out = compare(&spec, &mut runner, &mut |n| notes.push(n)).unwrap();
+        let opts: Vec<(String, bool)> = calls
+            .borrow()
+            .iter()
+            .map(|(n, o)| (n.clone(), o.resume))
+            .collect();
+        let opts: Vec<(&str, bool)> = opts.iter().map(|(n, r)| (n.as_str(), *r)).collect();
+        assert_eq!(
+            opts,
+            [
+                ("compare-cifar-plain20", false),
+                ("compare-cifar-plain56", false),
+                ("compare-cifar-resnet20", false),
+                ("compare-cifar-resnet20", true),
+                ("compare-cifar-resnet56", false),
+            ]
+        );
+        assert!(
+            notes[0].ends_with("reused") && notes[2].ends_with("resuming"),
+            "{notes:?}"
+        );
+        // Third attempt trains nothing.
+        let n = calls.borrow().len();
+        compare(&spec, &mut runner, &mut |_| {}).unwrap();
+        assert_eq!(calls.borrow().len(), n);
+
+        let csv = std::fs::read_to_string(&out.csv).unwrap();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(
+            lines[0],
+            "model,kind,depth,params,final_train_error,final_test_error,best_test_error,run_dir"
+        );
+        assert_eq!(lines.len(), 5);
+        assert!(lines[2].starts_with("plain56,plain,56,"), "{}", lines[2]);
+        assert!(out.csv.ends_with("results/compare-cifar.csv"));
+        let svg = std::fs::read_to_string(&out.svg).unwrap();
+        assert_eq!(svg.matches(r#"<g class="panel">"#).count(), 2);
+        for label in ["plain-20", "plain-56", "ResNet-20", "ResNet-56"] {
+            assert!(svg.contains(&format!(">{label}</text>")), "{label}");
+        }
+        let png = std::fs::read(&out.png).unwrap();
+        assert!(image::load_from_memory(&png).is_ok());
+    }
+}

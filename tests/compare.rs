@@ -1,0 +1,129 @@
+//! End-to-end `resnet compare` (paper §4.2, Figure 6) with the real trainer on a tiny synthetic
+//! recipe: the grid trains, a second compare reuses every run, a run without its summary is
+//! resumed, and the binary writes the results table and the figure.
+use resnet::compare::{compare, CompareSpec};
+use resnet::config::{Config, Kind};
+use resnet::train::{self, RunOutcome, TrainOptions};
+use std::path::Path;
+use std::process::Command;
+
+/// Plain/residual nets of depth 8 and 14 on 16×16 synthetic images, 30 iterations each.
+const RECIPE: &str = r#"
+[model]
+family = "cifar"
+depth = 8
+[data]
+dataset = "synthetic"
+[data.synthetic]
+train = 256
+test = 64
+image_size = 16
+[optimizer]
+batch_size = 32
+[schedule]
+iterations = 30
+milestones = [20]
+[run]
+seed = 3
+threads = 1
+device = "cpu"
+log_every = 10
+eval_every = 10
+checkpoint_every = 10
+eval_batch_size = 64
+"#;
+
+fn spec(root: &Path) -> CompareSpec {
+    let path = root.join("tiny_resnet8.toml");
+    std::fs::write(&path, RECIPE).unwrap();
+    CompareSpec {
+        recipe: Config::load(&path).unwrap(),
+        kinds: vec![Kind::Plain, Kind::Residual],
+        depths: vec![8, 14],
+        runs_dir: root.join("runs"),
+        results_dir: root.join("results"),
+        force: false,
+        progress: false,
+    }
+}
+
+#[test]
+fn compare_trains_reuses_resumes_and_plots() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = spec(tmp.path());
+    let mut calls: Vec<(String, bool)> = Vec::new();
+    let mut runner = |c: &Config, o: &TrainOptions| -> anyhow::Result<RunOutcome> {
+        calls.push((c.name.clone(), o.resume));
+        train::run(c, o)
+    };
+    let first = compare(&spec, &mut runner, &mut |_| {}).unwrap();
+    let csv = std::fs::read_to_string(&first.csv).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 5, "{csv}");
+    assert!(lines[1].starts_with("plain8,plain,8,"), "{csv}");
+    assert!(lines[4].starts_with("resnet14,residual,14,"), "{csv}");
+    assert!(first.csv.ends_with("results/compare-tiny.csv"));
+    for l in &lines[1..] {
+        let f: Vec<&str> = l.split(',').collect();
+        let test_error: f64 = f[5].parse().unwrap();
+        assert!((0.0..=100.0).contains(&test_error), "{l}");
+    }
+
+    // Finished runs are reused; one whose summary is gone is resumed from its checkpoint.
+    let cell = tmp.path().join("runs/compare-tiny-resnet8");
+    assert!(cell.join("last.safetensors").is_file());
+    std::fs::remove_file(cell.join("summary.csv")).unwrap();
+    let second = compare(&spec, &mut runner, &mut |_| {}).unwrap();
+    assert_eq!(calls.len(), 5, "{calls:?}");
+    assert_eq!(calls[4], ("compare-tiny-resnet8".to_string(), true));
+    assert_eq!(std::fs::read_to_string(&second.csv).unwrap(), csv);
+
+    // The binary reuses all four runs and writes the table and the figure.
+    let out = Command::new(env!("CARGO_BIN_EXE_resnet"))
+        .args([
+            "compare", "plain", "resnet", "--depths", "8,14", "--quiet", "--config",
+        ])
+        .arg(tmp.path().join("tiny_resnet8.toml"))
+        .arg("--out")
+        .arg(tmp.path().join("runs"))
+        .arg("--results")
+        .arg(tmp.path().join("results"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.matches("reused").count(), 4, "{stdout}");
+    let svg = std::fs::read_to_string(tmp.path().join("results/compare-tiny.svg")).unwrap();
+    assert_eq!(svg.matches(r#"<g class="panel">"#).count(), 2);
+    assert_eq!(svg.matches(r#"class="train""#).count(), 4);
+    let png = std::fs::read(tmp.path().join("results/compare-tiny.png")).unwrap();
+    let img = image::load_from_memory(&png).unwrap();
+    assert!(img.width() > 1000 && img.height() > 500);
+
+    // A different iteration count does not silently reuse or overwrite the finished runs.
+    let out = Command::new(env!("CARGO_BIN_EXE_resnet"))
+        .args([
+            "compare",
+            "plain",
+            "--depths",
+            "8",
+            "--iterations",
+            "20",
+            "--config",
+        ])
+        .arg(tmp.path().join("tiny_resnet8.toml"))
+        .arg("--out")
+        .arg(tmp.path().join("runs"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains("asks for 20"),
+        "{stderr}"
+    );
+}
