@@ -597,6 +597,14 @@ impl Config {
                 r.log_every
             );
         }
+        if !r.eval_every.is_multiple_of(r.log_every) {
+            bail!(
+                "run.eval_every = {} must be a multiple of run.log_every = {} \
+                 (test errors are reported on curve rows)",
+                r.eval_every,
+                r.log_every
+            );
+        }
         if r.eval_batch_size == 0 {
             bail!("run.eval_batch_size = 0: must be at least 1");
         }

@@ -24,6 +24,102 @@ enum Command {
     /// Print (and write as CSV) layers, parameters and multiply-adds per model, beside the
     /// paper's Table 1 / Table 6 figures.
     Info(InfoArgs),
+    /// Train one network as in §3.4 / §4.2 into its run folder (config.toml, curves.csv,
+    /// summary.csv, last.safetensors); resumable exactly after a crash or Ctrl-C.
+    Train(TrainArgs),
+    /// Evaluate a checkpoint (top-1/top-5 error) with the network of its run's config.toml;
+    /// appends to the run's eval.csv.
+    Eval(EvalArgs),
+}
+
+#[derive(clap::Args)]
+struct TrainArgs {
+    /// The experiment config (TOML).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Continue the run from its checkpoint: alone with --config, or given the run folder
+    /// (`--resume runs/NAME`, which reads that folder's config.toml).
+    #[arg(long, num_args = 0..=1, value_name = "RUN_FOLDER")]
+    resume: Option<Option<PathBuf>>,
+    /// Start over in a run folder that holds another run (deletes its checkpoint and curves).
+    #[arg(long)]
+    force: bool,
+    /// Override schedule.iterations (milestones after it are dropped).
+    #[arg(long, value_name = "N")]
+    iterations: Option<u64>,
+    /// Override run.device: auto, cpu or cuda.
+    #[arg(long)]
+    device: Option<String>,
+    /// Override run.out_dir (the run folder).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Override data.path.
+    #[arg(long, value_name = "PATH")]
+    data: Option<PathBuf>,
+    /// Override run.seed.
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+#[derive(clap::Args)]
+struct EvalArgs {
+    /// A checkpoint (last.safetensors) inside a run folder.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Ten-crop testing (Table 3): softmax averaged over 10 crops (ImageNet-style data only).
+    #[arg(long)]
+    ten_crop: bool,
+    /// Where to append the result (default: eval.csv in the run folder).
+    #[arg(long)]
+    csv: Option<PathBuf>,
+}
+
+fn train(a: TrainArgs) -> Result<()> {
+    use resnet::train;
+    let overrides = train::Overrides {
+        iterations: a.iterations,
+        device: a.device.as_deref().map(train::parse_device).transpose()?,
+        out: a.out,
+        data: a.data,
+        seed: a.seed,
+    };
+    let resume_dir = a.resume.clone().flatten();
+    let cfg = train::resolve_config(a.config.as_deref(), resume_dir.as_deref(), &overrides)?;
+    let opts = train::TrainOptions {
+        resume: a.resume.is_some(),
+        force: a.force,
+        progress: true,
+    };
+    let out = train::run(&cfg, &opts)?;
+    if out.interrupted {
+        println!("resume with: {}", train::resume_command(&out.dir));
+        std::process::exit(130);
+    }
+    let s = &out.summary;
+    println!(
+        "{}: {} iterations, final train error {:.2}%, final {} error {:.2}% (best {:.2}% at {}), {:.1} s; wrote {}",
+        s.name,
+        s.iterations,
+        s.final_train_error,
+        s.eval_split,
+        s.final_test_error,
+        s.best_test_error,
+        s.best_iteration,
+        s.wall_s,
+        out.dir.display()
+    );
+    Ok(())
+}
+
+fn eval(a: EvalArgs) -> Result<()> {
+    let out = resnet::eval::run(&a.checkpoint, a.ten_crop, a.csv.as_deref())?;
+    let r = &out.row;
+    println!(
+        "{} (iteration {}): {} split, {} images, {} crop(s): top-1 error {:.2}%, top-5 error {:.2}%, loss {:.4}",
+        r.checkpoint, r.iteration, r.split, r.images, r.crops, r.top1_error, r.top5_error, r.loss
+    );
+    println!("appended to {}", out.csv.display());
+    Ok(())
 }
 
 #[derive(clap::Args)]
@@ -54,6 +150,8 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Info(a) => info(a),
+        Command::Train(a) => train(a),
+        Command::Eval(a) => eval(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -1,0 +1,415 @@
+//! What a run records (the curves of the paper's Figures 1, 4 and 6, and the numbers of Tables 2,
+//! 4, 6): `curves.csv` rows, the one-row `summary.csv`, and the rows `resnet eval` appends to
+//! `eval.csv`. Only writing and reading files here; the training loop produces the values.
+use anyhow::{bail, Context, Result};
+use std::io::Write;
+use std::path::Path;
+
+/// `curves.csv` header (shared interface; see notes/common.md).
+pub const CURVES_HEADER: &str =
+    "iteration,epoch,lr,train_loss,train_error,test_loss,test_error,images_per_s,elapsed_s";
+
+/// `summary.csv` header (shared interface).
+pub const SUMMARY_HEADER: &str = "name,model,family,kind,shortcut,depth,params,iterations,\
+final_train_error,final_test_error,best_test_error,best_iteration,eval_split,warmup_end,wall_s";
+
+/// `eval.csv` header.
+pub const EVAL_HEADER: &str =
+    "checkpoint,iteration,split,crops,images,test_loss,top1_error,top5_error";
+
+/// One row of `curves.csv`: errors in percent, training values averaged over the interval.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CurveRow {
+    pub iteration: u64,
+    pub epoch: f64,
+    pub lr: f64,
+    pub train_loss: f64,
+    pub train_error: f64,
+    pub test_loss: Option<f64>,
+    pub test_error: Option<f64>,
+    pub images_per_s: f64,
+    pub elapsed_s: f64,
+}
+
+/// The one row of `summary.csv`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub name: String,
+    pub model: String,
+    pub family: String,
+    pub kind: String,
+    pub shortcut: String,
+    pub depth: usize,
+    pub params: u64,
+    pub iterations: u64,
+    pub final_train_error: f64,
+    pub final_test_error: f64,
+    pub best_test_error: f64,
+    pub best_iteration: u64,
+    pub eval_split: String,
+    pub warmup_end: Option<u64>,
+    pub wall_s: f64,
+}
+
+/// One row of `eval.csv`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalRow {
+    pub checkpoint: String,
+    pub iteration: u64,
+    pub split: String,
+    pub crops: u32,
+    pub images: u64,
+    pub loss: f64,
+    pub top1_error: f64,
+    pub top5_error: f64,
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map(|x| format!("{x}")).unwrap_or_default()
+}
+
+impl CurveRow {
+    /// The CSV line (no newline). Floats use Rust's shortest round-trip form.
+    pub fn to_csv(&self) -> String {
+        format!(
+            "{},{},{},{},{},{},{},{:.1},{:.3}",
+            self.iteration,
+            self.epoch,
+            self.lr,
+            self.train_loss,
+            self.train_error,
+            opt(self.test_loss),
+            opt(self.test_error),
+            self.images_per_s,
+            self.elapsed_s
+        )
+    }
+
+    fn parse(line: &str) -> Result<CurveRow> {
+        let f: Vec<&str> = line.split(',').collect();
+        if f.len() != 9 {
+            bail!("expected 9 fields, found {}", f.len());
+        }
+        let num = |i: usize| -> Result<f64> {
+            f[i].trim()
+                .parse::<f64>()
+                .with_context(|| format!("field {} = {:?} is not a number", i + 1, f[i]))
+        };
+        let onum = |i: usize| -> Result<Option<f64>> {
+            if f[i].trim().is_empty() {
+                Ok(None)
+            } else {
+                num(i).map(Some)
+            }
+        };
+        Ok(CurveRow {
+            iteration: f[0]
+                .trim()
+                .parse()
+                .with_context(|| format!("iteration {:?} is not an integer", f[0]))?,
+            epoch: num(1)?,
+            lr: num(2)?,
+            train_loss: num(3)?,
+            train_error: num(4)?,
+            test_loss: onum(5)?,
+            test_error: onum(6)?,
+            images_per_s: num(7)?,
+            elapsed_s: num(8)?,
+        })
+    }
+}
+
+/// Appends rows to `curves.csv`, one complete line per write, flushed at once (a killed run
+/// leaves only whole lines, all at or before its last checkpoint's successors).
+pub struct CurvesWriter {
+    file: std::fs::File,
+}
+
+impl CurvesWriter {
+    /// Creates `path` with the header (replacing any old file).
+    pub fn create(path: &Path) -> Result<CurvesWriter> {
+        let mut file = std::fs::File::create(path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        file.write_all(format!("{CURVES_HEADER}\n").as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(CurvesWriter { file })
+    }
+
+    /// Keeps the header and the complete rows with `iteration <= upto` (what a checkpoint at
+    /// `upto` has seen), then appends from there.
+    pub fn resume(path: &Path, upto: u64) -> Result<CurvesWriter> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        let mut kept = format!("{CURVES_HEADER}\n");
+        // Only newline-terminated lines are complete.
+        let complete = match text.rfind('\n') {
+            Some(i) => &text[..=i],
+            None => "",
+        };
+        for line in complete.lines().skip(1) {
+            match CurveRow::parse(line) {
+                Ok(r) if r.iteration <= upto => kept += &format!("{line}\n"),
+                _ => break,
+            }
+        }
+        crate::table::write_atomic(path, kept.as_bytes())?;
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot open {} for appending", path.display()))?;
+        Ok(CurvesWriter { file })
+    }
+
+    pub fn append(&mut self, row: &CurveRow) -> Result<()> {
+        self.file
+            .write_all(format!("{}\n", row.to_csv()).as_bytes())
+            .context("cannot append to curves.csv")
+    }
+}
+
+/// Reads `curves.csv`.
+pub fn read_curves(path: &Path) -> Result<Vec<CurveRow>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut lines = text.lines();
+    match lines.next() {
+        Some(h) if h.trim() == CURVES_HEADER => {}
+        other => bail!(
+            "{}: header is {:?}, expected {CURVES_HEADER:?}",
+            path.display(),
+            other.unwrap_or("")
+        ),
+    }
+    lines
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            CurveRow::parse(l).with_context(|| format!("{} line {}", path.display(), i + 2))
+        })
+        .collect()
+}
+
+impl Summary {
+    fn fields(&self) -> Vec<String> {
+        vec![
+            self.name.clone(),
+            self.model.clone(),
+            self.family.clone(),
+            self.kind.clone(),
+            self.shortcut.clone(),
+            self.depth.to_string(),
+            self.params.to_string(),
+            self.iterations.to_string(),
+            self.final_train_error.to_string(),
+            self.final_test_error.to_string(),
+            self.best_test_error.to_string(),
+            self.best_iteration.to_string(),
+            self.eval_split.clone(),
+            self.warmup_end.map(|w| w.to_string()).unwrap_or_default(),
+            format!("{:.3}", self.wall_s),
+        ]
+    }
+}
+
+/// Writes `summary.csv` (header + one row), atomically.
+pub fn write_summary(path: &Path, s: &Summary) -> Result<()> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(SUMMARY_HEADER.split(','))?;
+    w.write_record(s.fields())?;
+    let bytes = w.into_inner().context("flushing summary CSV")?;
+    crate::table::write_atomic(path, &bytes)
+}
+
+/// Reads `summary.csv`.
+pub fn read_summary(path: &Path) -> Result<Summary> {
+    let mut r =
+        csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let header: Vec<String> = r.headers()?.iter().map(String::from).collect();
+    if header.join(",") != SUMMARY_HEADER {
+        bail!(
+            "{}: header is {:?}, expected {SUMMARY_HEADER:?}",
+            path.display(),
+            header.join(",")
+        );
+    }
+    let rec = r
+        .records()
+        .next()
+        .with_context(|| format!("{}: no summary row", path.display()))?
+        .with_context(|| format!("{}: bad summary row", path.display()))?;
+    let get = |i: usize| rec.get(i).unwrap_or("").to_string();
+    let num = |i: usize| -> Result<f64> {
+        get(i).parse::<f64>().with_context(|| {
+            format!(
+                "{}: {} = {:?} is not a number",
+                path.display(),
+                header[i],
+                get(i)
+            )
+        })
+    };
+    let int = |i: usize| -> Result<u64> {
+        get(i).parse::<u64>().with_context(|| {
+            format!(
+                "{}: {} = {:?} is not an integer",
+                path.display(),
+                header[i],
+                get(i)
+            )
+        })
+    };
+    Ok(Summary {
+        name: get(0),
+        model: get(1),
+        family: get(2),
+        kind: get(3),
+        shortcut: get(4),
+        depth: int(5)? as usize,
+        params: int(6)?,
+        iterations: int(7)?,
+        final_train_error: num(8)?,
+        final_test_error: num(9)?,
+        best_test_error: num(10)?,
+        best_iteration: int(11)?,
+        eval_split: get(12),
+        warmup_end: if get(13).is_empty() {
+            None
+        } else {
+            Some(int(13)?)
+        },
+        wall_s: num(14)?,
+    })
+}
+
+/// Appends one row to `eval.csv`, writing the header first when the file is new.
+pub fn append_eval(path: &Path, row: &EvalRow) -> Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create folder {}", parent.display()))?;
+    }
+    let new = !path.exists();
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
+    if new {
+        w.write_record(EVAL_HEADER.split(','))?;
+    }
+    w.write_record([
+        row.checkpoint.clone(),
+        row.iteration.to_string(),
+        row.split.clone(),
+        row.crops.to_string(),
+        row.images.to_string(),
+        row.loss.to_string(),
+        row.top1_error.to_string(),
+        row.top5_error.to_string(),
+    ])?;
+    f.write_all(&w.into_inner().context("flushing eval CSV")?)
+        .with_context(|| format!("cannot append to {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(it: u64, test: Option<f64>) -> CurveRow {
+        CurveRow {
+            iteration: it,
+            epoch: it as f64 / 10.0,
+            lr: 0.1,
+            train_loss: 1.5,
+            train_error: 87.5,
+            test_loss: test.map(|t| t / 40.0),
+            test_error: test,
+            images_per_s: 1234.56,
+            elapsed_s: 1.5,
+        }
+    }
+
+    #[test]
+    fn curves_round_trip_and_truncate() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("curves.csv");
+        let mut w = CurvesWriter::create(&p).unwrap();
+        for it in [10, 20, 30] {
+            w.append(&row(it, (it == 20).then_some(50.0))).unwrap();
+        }
+        drop(w);
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.starts_with(&format!("{CURVES_HEADER}\n10,1,0.1,1.5,87.5,,,")));
+        let back = read_curves(&p).unwrap();
+        assert_eq!(back.len(), 3);
+        assert_eq!(back[1].test_error, Some(50.0));
+        assert_eq!(back[0].test_loss, None);
+        // A half-written last line is dropped, and so are rows after the checkpoint.
+        std::fs::write(&p, format!("{text}40,4,0.1,2.3")).unwrap();
+        let mut w = CurvesWriter::resume(&p, 20).unwrap();
+        w.append(&row(30, None)).unwrap();
+        drop(w);
+        let back = read_curves(&p).unwrap();
+        assert_eq!(
+            back.iter().map(|r| r.iteration).collect::<Vec<_>>(),
+            vec![10, 20, 30]
+        );
+    }
+
+    #[test]
+    fn summary_round_trips_with_exact_header() {
+        let s = Summary {
+            name: "r20".into(),
+            model: "resnet20".into(),
+            family: "cifar".into(),
+            kind: "residual".into(),
+            shortcut: "A".into(),
+            depth: 20,
+            params: 269_722,
+            iterations: 400,
+            final_train_error: 40.5,
+            final_test_error: 45.25,
+            best_test_error: 45.0,
+            best_iteration: 300,
+            eval_split: "test".into(),
+            warmup_end: None,
+            wall_s: 12.5,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("summary.csv");
+        write_summary(&p, &s).unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert_eq!(text.lines().next().unwrap(), SUMMARY_HEADER);
+        assert_eq!(read_summary(&p).unwrap(), s);
+        let w = Summary {
+            warmup_end: Some(400),
+            ..s
+        };
+        write_summary(&p, &w).unwrap();
+        assert_eq!(read_summary(&p).unwrap().warmup_end, Some(400));
+    }
+
+    #[test]
+    fn eval_rows_append_under_one_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("eval.csv");
+        let r = EvalRow {
+            checkpoint: "last.safetensors".into(),
+            iteration: 10,
+            split: "test".into(),
+            crops: 1,
+            images: 100,
+            loss: 1.5,
+            top1_error: 40.0,
+            top5_error: 5.0,
+        };
+        append_eval(&p, &r).unwrap();
+        append_eval(&p, &r).unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert_eq!(text.lines().count(), 3);
+        assert_eq!(text.lines().next().unwrap(), EVAL_HEADER);
+    }
+}

@@ -1,0 +1,580 @@
+//! Training as in paper §3.4 (ImageNet) and §4.2 (CIFAR-10): SGD with momentum and weight decay
+//! on mini-batches, the learning rate lowered at fixed iterations or on a plateau, ResNet-110's
+//! warm-up, everything counted in iterations (epochs shown alongside).
+//!
+//! [`Trainer`] is one run's model, optimizer and data with a sync-free [`Trainer::step`] (also
+//! what the benchmark times); [`run`] is the whole run: run folder, resume, curve rows,
+//! evaluations, checkpoints, Ctrl-C and NaN handling, and the summary.
+//!
+//! Per-step statistics never leave the device inside a step: each step writes its loss and error
+//! count into slot `k` of two small device buffers; the host reads them (one sync) every
+//! `run.log_every` iterations, and every `schedule.warmup.check_every` during warm-up.
+use crate::config::{Config, DeviceChoice, Precision};
+use crate::data::{self, DataSource};
+use crate::eval::{self, ForwardMode};
+use crate::model::ResNet;
+use crate::optim::FlatSgd;
+use crate::progress::Progress;
+use crate::records::{self, CurveRow, CurvesWriter, Summary};
+use crate::rundir::{self, Accumulators, RunDir, TrainState, MOMENTUM_PREFIX};
+use crate::schedule::Schedule;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Instant;
+use tch::nn::{self, ModuleT};
+use tch::{Device, Kind, Tensor};
+
+/// How `run` treats the run folder and the terminal.
+#[derive(Debug, Clone, Default)]
+pub struct TrainOptions {
+    /// Continue the run in `cfg.out_dir()` from its checkpoint.
+    pub resume: bool,
+    /// Start over in a folder that holds another run (deleting its files).
+    pub force: bool,
+    /// Show a progress bar (terminal) or progress lines.
+    pub progress: bool,
+}
+
+/// What a finished (or interrupted) run leaves.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub dir: PathBuf,
+    pub summary: Summary,
+    /// Stopped by Ctrl-C (checkpoint saved) before the last iteration.
+    pub interrupted: bool,
+}
+
+/// Command-line overrides of a config (`resnet train` flags).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub iterations: Option<u64>,
+    pub device: Option<DeviceChoice>,
+    pub out: Option<PathBuf>,
+    pub data: Option<PathBuf>,
+    pub seed: Option<u64>,
+}
+
+impl Overrides {
+    /// Applies the flags, then validates the config again. `--iterations N` also drops the
+    /// milestones after N (they would never be reached).
+    pub fn apply(&self, cfg: &mut Config) -> Result<()> {
+        if let Some(n) = self.iterations {
+            cfg.schedule.iterations = n;
+            cfg.schedule.milestones.retain(|&m| m <= n);
+        }
+        if let Some(d) = self.device {
+            cfg.run.device = d;
+        }
+        if let Some(o) = &self.out {
+            cfg.run.out_dir = o.clone();
+        }
+        if let Some(p) = &self.data {
+            cfg.data.path = p.clone();
+        }
+        if let Some(s) = self.seed {
+            cfg.run.seed = s;
+        }
+        cfg.validate()
+            .context("after applying the command-line flags")
+    }
+}
+
+/// Parses a `--device` value.
+pub fn parse_device(s: &str) -> Result<DeviceChoice> {
+    match s {
+        "auto" => Ok(DeviceChoice::Auto),
+        "cpu" => Ok(DeviceChoice::Cpu),
+        "cuda" => Ok(DeviceChoice::Cuda),
+        other => bail!("--device {other:?}: allowed values are auto, cpu, cuda"),
+    }
+}
+
+/// The config of `resnet train`: `--config FILE`, or the `config.toml` of the run folder given
+/// to `--resume DIR` (whose folder then is the run folder), with the flags applied.
+pub fn resolve_config(
+    config: Option<&Path>,
+    resume_dir: Option<&Path>,
+    overrides: &Overrides,
+) -> Result<Config> {
+    let mut cfg = match (config, resume_dir) {
+        (Some(_), Some(d)) => bail!(
+            "give either --config FILE (with --resume to continue its run) or --resume {} \
+             (which reads that run's config.toml), not both",
+            d.display()
+        ),
+        (Some(c), None) => Config::load(c)?,
+        (None, Some(d)) => {
+            let mut cfg = Config::load(&RunDir::new(d).config())
+                .with_context(|| format!("{} is not a run folder to resume", d.display()))?;
+            cfg.run.out_dir = d.to_path_buf();
+            cfg
+        }
+        (None, None) => bail!("resnet train needs --config FILE or --resume RUN_FOLDER"),
+    };
+    overrides.apply(&mut cfg)?;
+    Ok(cfg)
+}
+
+/// One run's network, optimizer, data and schedule on one device.
+pub struct Trainer {
+    pub cfg: Config,
+    pub device: Device,
+    pub vs: nn::VarStore,
+    pub model: ResNet,
+    pub opt: FlatSgd,
+    pub data: Box<dyn DataSource>,
+    pub schedule: Schedule,
+    pub mode: ForwardMode,
+    /// Host-side sums of what has been read from the device.
+    pub acc: Accumulators,
+    /// Per-step loss (f32) and error count (i64) slots, read by [`Trainer::drain`].
+    loss_slots: Tensor,
+    err_slots: Tensor,
+    pending: usize,
+    pending_start: u64,
+    /// First iteration (0-based) whose loss was NaN or infinite.
+    pub first_nonfinite: Option<u64>,
+}
+
+impl Trainer {
+    /// Builds the network (seeded by `run.seed`), the flat-buffer SGD and the data source.
+    pub fn new(cfg: &Config, device: Device) -> Result<Trainer> {
+        let mode = ForwardMode::of(cfg);
+        if cfg.run.precision == Precision::Bf16 {
+            if !device.is_cuda() {
+                bail!("run.precision = \"bf16\" needs a CUDA device (autocast); use \"fp32\" on the CPU");
+            }
+            crate::device::use_bf16_autocast();
+        }
+        tch::manual_seed(cfg.run.seed as i64);
+        let vs = nn::VarStore::new(device);
+        let model = ResNet::new(&vs.root(), &cfg.model);
+        let o = &cfg.optimizer;
+        // The probe pass creates every .grad: eval mode (BN running stats untouched) on zeros.
+        let probe = || {
+            let x = mode.prepare(Tensor::zeros([2, 3, 32, 32], (Kind::Float, device)));
+            mode.run(|| model.forward_t(&x, false))
+                .to_kind(Kind::Float)
+                .sum(Kind::Float)
+                .backward();
+        };
+        let opt = FlatSgd::new(
+            &vs,
+            o.lr,
+            o.momentum,
+            o.weight_decay,
+            o.nesterov,
+            mode.channels_last,
+            probe,
+        )?;
+        let data = data::open(cfg, device)?;
+        if data.num_classes() != cfg.model.classes() {
+            bail!(
+                "model.classes = {} but the data at {} has {} classes",
+                cfg.model.classes(),
+                cfg.data.path.display(),
+                data.num_classes()
+            );
+        }
+        let cap = cfg.run.log_every.clamp(1, 4096) as i64;
+        Ok(Trainer {
+            cfg: cfg.clone(),
+            device,
+            schedule: Schedule::new(&cfg.schedule, o.lr),
+            vs,
+            model,
+            opt,
+            data,
+            mode,
+            acc: Accumulators::default(),
+            loss_slots: Tensor::zeros([cap], (Kind::Float, device)),
+            err_slots: Tensor::zeros([cap], (Kind::Int64, device)),
+            pending: 0,
+            pending_start: 0,
+            first_nonfinite: None,
+        })
+    }
+
+    /// One optimizer step on the batch of (0-based) iteration `iteration`: forward, loss,
+    /// backward, SGD update, and the step's loss and error count written to a device slot.
+    /// No host-device sync (unless the slots are full because nobody called [`Trainer::drain`]
+    /// for `run.log_every` steps).
+    pub fn step(&mut self, iteration: u64) -> Result<()> {
+        if self.pending == self.loss_slots.size()[0] as usize {
+            self.drain()?;
+        }
+        if self.pending == 0 {
+            self.pending_start = iteration;
+        }
+        self.opt.set_lr(self.schedule.lr(iteration));
+        let batch = self
+            .data
+            .train_batch(iteration, self.cfg.optimizer.batch_size)?;
+        let x = self.mode.prepare(batch.images);
+        let (logits, loss) = self.mode.run(|| {
+            let logits = self.model.forward_t(&x, true);
+            let loss = logits
+                .to_kind(Kind::Float)
+                .cross_entropy_for_logits(&batch.labels);
+            (logits, loss)
+        });
+        loss.backward();
+        self.opt.step();
+        let _guard = tch::no_grad_guard();
+        let k = self.pending as i64;
+        self.loss_slots.get(k).copy_(&loss);
+        let wrong = logits
+            .argmax(1, false)
+            .ne_tensor(&batch.labels)
+            .sum(Kind::Int64);
+        self.err_slots.get(k).copy_(&wrong);
+        self.pending += 1;
+        Ok(())
+    }
+
+    /// Reads the pending per-step slots (one sync) into the host accumulators.
+    pub fn drain(&mut self) -> Result<()> {
+        if self.pending == 0 {
+            return Ok(());
+        }
+        let n = self.pending as i64;
+        let losses: Vec<f32> =
+            Vec::try_from(self.loss_slots.narrow(0, 0, n).to_device(Device::Cpu))?;
+        let errs: Vec<i64> = Vec::try_from(self.err_slots.narrow(0, 0, n).to_device(Device::Cpu))?;
+        let bs = self.cfg.optimizer.batch_size as u64;
+        for (i, (&l, &e)) in losses.iter().zip(&errs).enumerate() {
+            if !l.is_finite() && self.first_nonfinite.is_none() {
+                self.first_nonfinite = Some(self.pending_start + i as u64);
+            }
+            let a = &mut self.acc;
+            a.loss_sum += l as f64;
+            a.errors += e as u64;
+            a.images += bs;
+            a.steps += 1;
+            a.warm_errors += e as u64;
+            a.warm_images += bs;
+        }
+        self.pending = 0;
+        Ok(())
+    }
+
+    /// Loss and error (percent) on the test/validation split.
+    pub fn evaluate(&mut self) -> Result<(f64, f64)> {
+        let r = eval::evaluate(
+            &self.model,
+            self.data.as_mut(),
+            self.cfg.run.eval_batch_size,
+            self.mode,
+            false,
+        )?;
+        Ok((r.loss, r.top1_error))
+    }
+
+    /// Model tensors (torchvision names, BN running stats included) and momentum buffers, as
+    /// stored in a checkpoint.
+    pub fn checkpoint_tensors(&self) -> Vec<(String, Tensor)> {
+        let mut v: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
+        for s in self.opt.slots() {
+            v.push((
+                format!("{MOMENTUM_PREFIX}{}", s.name),
+                self.opt.momentum_view(s),
+            ));
+        }
+        v
+    }
+
+    /// Whether every parameter is finite (one sync).
+    pub fn params_finite(&self) -> bool {
+        self.opt.flat_params().isfinite().all().int64_value(&[]) != 0
+    }
+
+    /// Restores model, momentum and schedule from a checkpoint.
+    pub fn restore(&mut self, ck: &rundir::Checkpoint, config_path: &Path) -> Result<()> {
+        ck.restore_model(&self.vs, config_path)?;
+        let started = ck.state.momentum_started;
+        self.opt.load_momentum(started, |s| {
+            let name = format!("{MOMENTUM_PREFIX}{}", s.name);
+            ck.tensors
+                .get(&name)
+                .map(|t| t.shallow_clone())
+                .with_context(|| {
+                    format!("checkpoint {}: tensor {name} is missing", ck.path.display())
+                })
+        })?;
+        self.schedule.state = ck.state.schedule.clone();
+        self.acc = ck.state.acc.clone();
+        Ok(())
+    }
+
+    /// Epochs completed after `done` iterations.
+    pub fn epoch(&self, done: u64) -> f64 {
+        done as f64 * self.cfg.optimizer.batch_size as f64 / self.data.train_len() as f64
+    }
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+static PRESSES: AtomicUsize = AtomicUsize::new(0);
+
+/// Ctrl-C asks the loop to finish the step and save; a second Ctrl-C exits at once (the last
+/// checkpoint is intact either way, as it is replaced atomically).
+fn install_ctrlc() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = ctrlc::set_handler(|| {
+            if PRESSES.fetch_add(1, Ordering::SeqCst) >= 1 {
+                eprintln!(
+                    "\nsecond Ctrl-C: exiting without saving (the last checkpoint is intact)"
+                );
+                std::process::exit(130);
+            }
+            STOP.store(true, Ordering::SeqCst);
+        });
+    });
+}
+
+/// Asks a running [`run`] to stop after its current step and checkpoint (what Ctrl-C does).
+pub fn request_stop() {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+fn model_summary(cfg: &Config, params: u64) -> Summary {
+    let m = &cfg.model;
+    Summary {
+        name: cfg.name.clone(),
+        model: m.display_name(),
+        family: format!("{:?}", m.family).to_lowercase(),
+        kind: format!("{:?}", m.kind).to_lowercase(),
+        shortcut: format!("{:?}", m.shortcut()),
+        depth: m.depth,
+        params,
+        iterations: 0,
+        final_train_error: f64::NAN,
+        final_test_error: f64::NAN,
+        best_test_error: f64::NAN,
+        best_iteration: 0,
+        eval_split: String::new(),
+        warmup_end: None,
+        wall_s: 0.0,
+    }
+}
+
+/// The command that resumes the run in `dir`.
+pub fn resume_command(dir: &Path) -> String {
+    format!("resnet train --resume {}", dir.display())
+}
+
+/// Trains the run `cfg` describes into its run folder (see the module doc and notes/common.md
+/// for the files). With `opts.resume` it continues from the folder's checkpoint exactly.
+pub fn run(cfg: &Config, opts: &TrainOptions) -> Result<RunOutcome> {
+    cfg.validate()?;
+    let dir = RunDir::new(cfg.out_dir());
+    dir.prepare(cfg, opts.resume, opts.force)?;
+    let device = crate::device::select(&cfg.run)?;
+    let mut tr = Trainer::new(cfg, device)?;
+    let total = cfg.schedule.iterations;
+    let mut state = TrainState {
+        format: rundir::FORMAT_VERSION,
+        iteration: 0,
+        seed: cfg.run.seed,
+        schedule: tr.schedule.state.clone(),
+        momentum_started: false,
+        acc: Accumulators::default(),
+        best_test_error: None,
+        best_iteration: 0,
+        last_test_error: None,
+        last_train_error: None,
+        elapsed_s: 0.0,
+    };
+    let progress = Progress::new(opts.progress, &cfg.name, 0, total);
+    let mut curves = if opts.resume && dir.checkpoint().exists() {
+        let ck = rundir::load_checkpoint(&dir.checkpoint())?;
+        if ck.state.seed != cfg.run.seed {
+            bail!(
+                "run.seed = {} but the checkpoint {} was trained with seed {}; resume with \
+                 --seed {} (or start over with --force)",
+                cfg.run.seed,
+                dir.checkpoint().display(),
+                ck.state.seed,
+                ck.state.seed
+            );
+        }
+        tr.restore(&ck, &dir.config())?;
+        state = ck.state;
+        progress.note(&format!(
+            "resuming {} at iteration {}",
+            dir.path.display(),
+            state.iteration
+        ));
+        CurvesWriter::resume(&dir.curves(), state.iteration)?
+    } else {
+        if opts.resume {
+            progress.note("no checkpoint yet: starting from iteration 0");
+        }
+        CurvesWriter::create(&dir.curves())?
+    };
+    if state.iteration > total {
+        bail!(
+            "the checkpoint is at iteration {} but schedule.iterations = {total}; \
+             pass --iterations N with N >= {} to train further",
+            state.iteration,
+            state.iteration
+        );
+    }
+    install_ctrlc();
+    STOP.store(false, Ordering::SeqCst);
+    PRESSES.store(0, Ordering::SeqCst);
+
+    let r = &cfg.run;
+    let bs = cfg.optimizer.batch_size;
+    let session = Instant::now();
+    let elapsed_base = state.elapsed_s;
+    let mut t_interval = Instant::now();
+    let mut imgs_interval = 0u64;
+    let mut last_ckpt = (state.iteration > 0).then_some(state.iteration);
+    let mut interrupted = false;
+    let mut last_row: Option<CurveRow> = None;
+    let mut it = state.iteration;
+    while it < total {
+        tr.step(it)?;
+        let done = it + 1;
+        it = done;
+        imgs_interval += bs as u64;
+        progress.step(done);
+        let is_row = done.is_multiple_of(r.log_every) || done == total;
+        let is_warm = tr.schedule.is_warmup_check(done);
+        let stop = STOP.load(Ordering::SeqCst);
+        if !(is_row || is_warm || stop) {
+            continue;
+        }
+        tr.drain()?;
+        if let Some(bad) = tr.first_nonfinite {
+            let kept = match last_ckpt {
+                Some(c) => format!(
+                    "the last good checkpoint (iteration {c}) stays in {}",
+                    dir.checkpoint().display()
+                ),
+                None => "no checkpoint was written yet".into(),
+            };
+            bail!(
+                "the training loss became {} at iteration {} (lr {}); stopping: {kept}. \
+                 A lower optimizer.lr (or schedule.warmup) usually helps",
+                "NaN or infinite",
+                bad + 1,
+                tr.schedule.lr(bad)
+            );
+        }
+        if is_warm {
+            let a = &mut tr.acc;
+            let err = a.warm_errors as f64 / a.warm_images.max(1) as f64;
+            a.warm_errors = 0;
+            a.warm_images = 0;
+            if tr.schedule.warmup_check(done, err) {
+                progress.note(&format!(
+                    "warm-up ended at iteration {done} (training error {:.1}% < {:.0}%); lr {}",
+                    100.0 * err,
+                    100.0
+                        * cfg
+                            .schedule
+                            .warmup
+                            .as_ref()
+                            .map_or(0.0, |w| w.until_train_error),
+                    tr.schedule.lr(done)
+                ));
+            }
+        }
+        if is_row {
+            let secs = t_interval.elapsed().as_secs_f64();
+            let lr = tr.schedule.lr(done - 1);
+            let a = tr.acc.clone();
+            let train_error = 100.0 * a.errors as f64 / a.images.max(1) as f64;
+            let mut row = CurveRow {
+                iteration: done,
+                epoch: tr.epoch(done),
+                lr,
+                train_loss: a.loss_sum / a.steps.max(1) as f64,
+                train_error,
+                test_loss: None,
+                test_error: None,
+                images_per_s: imgs_interval as f64 / secs.max(1e-9),
+                elapsed_s: 0.0,
+            };
+            tr.acc.loss_sum = 0.0;
+            tr.acc.errors = 0;
+            tr.acc.images = 0;
+            tr.acc.steps = 0;
+            state.last_train_error = Some(train_error);
+            if done.is_multiple_of(r.eval_every) || done == total {
+                let (tl, te) = tr.evaluate()?;
+                row.test_loss = Some(tl);
+                row.test_error = Some(te);
+                state.last_test_error = Some(te);
+                if state.best_test_error.is_none_or(|b| te < b) {
+                    state.best_test_error = Some(te);
+                    state.best_iteration = done;
+                }
+                if tr.schedule.on_eval(te / 100.0) {
+                    progress.note(&format!(
+                        "{} error has not improved for {} evaluations: lr lowered to {}",
+                        tr.data.eval_split(),
+                        cfg.schedule.plateau_patience,
+                        tr.schedule.lr(done)
+                    ));
+                }
+            }
+            row.elapsed_s = elapsed_base + session.elapsed().as_secs_f64();
+            curves.append(&row)?;
+            progress.row(&row, bs, state.last_test_error);
+            last_row = Some(row);
+        }
+        if done.is_multiple_of(r.checkpoint_every) || done == total || stop {
+            if !tr.params_finite() {
+                bail!(
+                    "parameters became NaN or infinite by iteration {done}; not saving them \
+                     (the last good checkpoint stays in {})",
+                    dir.checkpoint().display()
+                );
+            }
+            state.iteration = done;
+            state.schedule = tr.schedule.state.clone();
+            state.momentum_started = tr.opt.started();
+            state.acc = tr.acc.clone();
+            state.elapsed_s = elapsed_base + session.elapsed().as_secs_f64();
+            rundir::save_checkpoint(&dir.checkpoint(), &tr.checkpoint_tensors(), &state)?;
+            last_ckpt = Some(done);
+        }
+        if stop && done < total {
+            interrupted = true;
+            progress.note(&format!(
+                "interrupted: checkpoint saved at iteration {done}"
+            ));
+            break;
+        }
+        if is_row {
+            t_interval = Instant::now();
+            imgs_interval = 0;
+        }
+    }
+    progress.finish();
+    let mut summary = model_summary(cfg, tr.model.plan.params());
+    summary.iterations = it;
+    summary.final_train_error = last_row
+        .as_ref()
+        .map(|r| r.train_error)
+        .or(state.last_train_error)
+        .unwrap_or(f64::NAN);
+    summary.final_test_error = state.last_test_error.unwrap_or(f64::NAN);
+    summary.best_test_error = state.best_test_error.unwrap_or(f64::NAN);
+    summary.best_iteration = state.best_iteration;
+    summary.eval_split = tr.data.eval_split().to_string();
+    summary.warmup_end = tr.schedule.state.warmup_end;
+    summary.wall_s = elapsed_base + session.elapsed().as_secs_f64();
+    if !interrupted {
+        records::write_summary(&dir.summary(), &summary)?;
+    }
+    Ok(RunOutcome {
+        dir: dir.path.clone(),
+        summary,
+        interrupted,
+    })
+}
