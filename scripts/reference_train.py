@@ -334,6 +334,8 @@ def main(argv=None) -> int:
     p.add_argument("--channels-last", action="store_true", help="careful: NHWC activations")
     p.add_argument("--bf16", action="store_true", help="careful, CUDA: bfloat16 autocast")
     p.add_argument("--compile", action="store_true", help="careful: torch.compile the model")
+    p.add_argument("--profile", action="store_true",
+                   help="also time data / forward / backward / optimizer separately (syncs each phase)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--label", default=None, help="impl name in the output (default: --impl + options)")
     a = p.parse_args(argv)
@@ -397,6 +399,36 @@ def main(argv=None) -> int:
             stats["correct"] += out.argmax(1).eq(y).sum().item()
         return t_data
 
+    def profile(its):
+        """Per-phase seconds per step, with a device sync after every phase."""
+        phases = dict.fromkeys(("data", "forward", "backward", "optimizer"), 0.0)
+        for it in its:
+            t0 = time.perf_counter()
+            x, y = data.train_batch(it)
+            sync(device)
+            t1 = time.perf_counter()
+            with autocast():
+                loss = F.cross_entropy(fwd(x), y)
+            sync(device)
+            t2 = time.perf_counter()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            sync(device)
+            t3 = time.perf_counter()
+            opt.step()
+            sync(device)
+            t4 = time.perf_counter()
+            for k, dt in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+                phases[k] += dt
+        n = len(its)
+        total = sum(phases.values())
+        print(
+            "profile (ms/step): "
+            + ", ".join(f"{k} {1000 * v / n:.1f}" for k, v in phases.items())
+            + f", total {1000 * total / n:.1f}",
+            file=sys.stderr,
+        )
+
     model.train()
     for it in range(a.warmup):
         step(it)
@@ -409,6 +441,8 @@ def main(argv=None) -> int:
     sync(device)
     train_s = time.perf_counter() - t0
     train_ips = a.iters * a.batch / train_s
+    if a.profile:
+        profile(range(a.warmup + a.iters, a.warmup + 2 * a.iters))
 
     eval_ips = float("nan")
     if a.eval_images > 0:

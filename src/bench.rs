@@ -5,9 +5,22 @@
 //! format `scripts/reference_train.py` shares ([`CSV_HEADER`]). [`summarize`] reads such rows back
 //! (from `scripts/bench_compare.sh`, which runs ours and the references alternately) and makes
 //! the table of medians and of the ratios ours/typical and ours/careful.
+//!
+//! [`run`] measures the real training step ([`Trainer::step`]: data, forward, loss, backward,
+//! flat SGD, device-side loss/error slots) exactly as `resnet train` runs it, with the config's
+//! `run.device`, `run.precision`, `run.memory_format` and `run.threads`. Our batches are produced
+//! inline by the step (no loader thread to wait on), so the data share is the time to produce
+//! the same batches alone over the time of the steps.
+use crate::config::{Config, MemoryFormat, Precision};
+use crate::device;
 use crate::table::Table;
+use crate::train::Trainer;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+use tch::nn::ModuleT;
+use tch::{Device, Kind};
 
 /// Column names of one benchmark row, shared with `scripts/reference_train.py`.
 pub const CSV_HEADER: &str = "impl,model,device,threads,precision,memory_format,batch,iters,\
@@ -268,6 +281,262 @@ pub fn summarize(rows: &[BenchRecord]) -> Table {
         }
     }
     t
+}
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Timed training iterations.
+    pub iters: u64,
+    /// Untimed iterations first (allocator, cuDNN autotuning, caches).
+    pub warmup: u64,
+    /// Test images to time the evaluation on (whole batches of `run.eval_batch_size`, at most
+    /// the split); 0 skips it.
+    pub eval_images: usize,
+    /// Also time the phases of a step separately ([`PhaseTimes`]).
+    pub profile: bool,
+    /// `impl` column of the row.
+    pub label: String,
+}
+
+/// Milliseconds per step of each phase, each phase ended by a device sync (so on CUDA the sum
+/// exceeds a normal step, which never syncs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhaseTimes {
+    pub data_ms: f64,
+    pub forward_ms: f64,
+    pub backward_ms: f64,
+    pub optimizer_ms: f64,
+}
+
+impl PhaseTimes {
+    pub fn total_ms(&self) -> f64 {
+        self.data_ms + self.forward_ms + self.backward_ms + self.optimizer_ms
+    }
+
+    pub fn to_text(&self) -> String {
+        format!(
+            "profile (ms/step): data {:.1}, forward {:.1}, backward {:.1}, optimizer {:.1}, total {:.1}",
+            self.data_ms,
+            self.forward_ms,
+            self.backward_ms,
+            self.optimizer_ms,
+            self.total_ms()
+        )
+    }
+}
+
+/// A measurement and where it ran.
+#[derive(Debug, Clone)]
+pub struct BenchOutcome {
+    pub record: BenchRecord,
+    /// e.g. `cpu (2 threads)`, `cuda:0`.
+    pub device: String,
+    /// Name of the data the batches came from (`data.dataset`).
+    pub data: String,
+    pub profile: Option<PhaseTimes>,
+}
+
+/// Measures training and evaluation throughput of the run `cfg` describes (no run folder is
+/// written). See the module doc for what is timed.
+pub fn run(cfg: &Config, opts: &BenchOptions) -> Result<BenchOutcome> {
+    if opts.iters == 0 {
+        bail!("--iters 0: need at least one timed iteration");
+    }
+    cfg.validate()?;
+    let dev = device::select(&cfg.run)?;
+    let mut tr = Trainer::new(cfg, dev)?;
+    let bs = cfg.optimizer.batch_size;
+
+    for it in 0..opts.warmup {
+        tr.step(it)?;
+    }
+    tr.drain()?;
+    device::synchronize(dev);
+    let (first, end) = (opts.warmup, opts.warmup + opts.iters);
+    let t0 = Instant::now();
+    for it in first..end {
+        tr.step(it)?;
+    }
+    tr.drain()?;
+    device::synchronize(dev);
+    let train_s = t0.elapsed().as_secs_f64();
+    if let Some(it) = tr.first_nonfinite {
+        bail!("the training loss became NaN or infinite at iteration {it}: the timing is not of a sane run");
+    }
+
+    // The same batches again, produced alone (no model).
+    let t0 = Instant::now();
+    for it in first..end {
+        let b = tr.data.train_batch(it, bs)?;
+        drop(tr.mode.prepare(b.images));
+    }
+    device::synchronize(dev);
+    let data_s = t0.elapsed().as_secs_f64();
+
+    let eval_images_per_s = if opts.eval_images > 0 {
+        eval_throughput(&mut tr, opts.eval_images, dev)?
+    } else {
+        f64::NAN
+    };
+    let profile = if opts.profile {
+        Some(profile_phases(&mut tr, end..end + opts.iters, dev)?)
+    } else {
+        None
+    };
+    let record = BenchRecord {
+        implementation: opts.label.clone(),
+        model: cfg.model.display_name(),
+        device: if dev.is_cuda() { "cuda" } else { "cpu" }.into(),
+        threads: tch::get_num_threads() as usize,
+        precision: match cfg.run.precision {
+            Precision::Fp32 => "fp32",
+            Precision::Bf16 => "bf16",
+        }
+        .into(),
+        memory_format: match cfg.run.memory_format {
+            MemoryFormat::Nchw => "nchw",
+            MemoryFormat::Nhwc => "nhwc",
+        }
+        .into(),
+        batch: bs,
+        iters: opts.iters,
+        train_images_per_s: (opts.iters as f64 * bs as f64) / train_s,
+        data_wait_frac: (data_s / train_s).min(1.0),
+        eval_images_per_s,
+    };
+    Ok(BenchOutcome {
+        record,
+        device: device::describe(dev),
+        data: format!("{:?}", cfg.data.dataset).to_lowercase(),
+        profile,
+    })
+}
+
+/// The config of `resnet bench`: the file, with `--device` and `--threads` applied.
+pub fn load_config(path: &Path, device: Option<&str>, threads: Option<usize>) -> Result<Config> {
+    let mut cfg = Config::load(path)?;
+    if let Some(d) = device {
+        cfg.run.device = crate::train::parse_device(d)?;
+    }
+    if let Some(t) = threads {
+        cfg.run.threads = t;
+    }
+    cfg.validate()
+        .context("after applying the command-line flags")?;
+    Ok(cfg)
+}
+
+/// Appends `record` to the CSV file at `path` (header first when the file is new or empty).
+pub fn append_csv(path: &Path, record: &BenchRecord) -> Result<()> {
+    use std::io::Write;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create folder {}", parent.display()))?;
+    }
+    let fresh = std::fs::metadata(path)
+        .map(|m| m.len() == 0)
+        .unwrap_or(true);
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("cannot open {} for appending", path.display()))?;
+    let mut text = String::new();
+    if fresh {
+        text += CSV_HEADER;
+        text.push('\n');
+    }
+    text += &record.to_csv_line();
+    text.push('\n');
+    f.write_all(text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Reads the benchmark rows of a CSV file (as [`parse_rows`]).
+pub fn read_csv(path: &Path) -> Result<Vec<BenchRecord>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let rows = parse_rows(&text).with_context(|| format!("in {}", path.display()))?;
+    if rows.is_empty() {
+        bail!("{} holds no benchmark rows", path.display());
+    }
+    Ok(rows)
+}
+
+/// Evaluation images/s: the forward pass of `eval::evaluate` (eval mode, no grad, the config's
+/// precision and layout) over the first `limit` test images, after one untimed batch.
+fn eval_throughput(tr: &mut Trainer, limit: usize, dev: Device) -> Result<f64> {
+    let _guard = tch::no_grad_guard();
+    let ebs = tr.cfg.run.eval_batch_size;
+    let (model, mode) = (&tr.model, tr.mode);
+    let mut batches = tr.data.eval_batches(ebs)?;
+    if let Some(b) = batches.next() {
+        let x = mode.prepare(b?.images);
+        drop(mode.run(|| model.forward_t(&x, false)));
+    }
+    drop(batches);
+    device::synchronize(dev);
+    let t0 = Instant::now();
+    let mut n = 0usize;
+    for b in tr.data.eval_batches(ebs)? {
+        if n >= limit {
+            break;
+        }
+        let b = b?;
+        n += b.labels.size()[0] as usize;
+        let x = mode.prepare(b.images);
+        let pred = mode
+            .run(|| model.forward_t(&x, false))
+            .argmax(1, false)
+            .ne_tensor(&b.labels)
+            .sum(Kind::Int64);
+        drop(pred);
+    }
+    device::synchronize(dev);
+    if n == 0 {
+        bail!("the evaluation split is empty: nothing to time");
+    }
+    Ok(n as f64 / t0.elapsed().as_secs_f64())
+}
+
+/// The ops of [`Trainer::step`], phase by phase, each phase ended by a sync.
+fn profile_phases(tr: &mut Trainer, its: std::ops::Range<u64>, dev: Device) -> Result<PhaseTimes> {
+    let bs = tr.cfg.optimizer.batch_size;
+    let mut t = [0f64; 4];
+    let n = its.end - its.start;
+    for it in its {
+        let t0 = Instant::now();
+        let b = tr.data.train_batch(it, bs)?;
+        let x = tr.mode.prepare(b.images);
+        device::synchronize(dev);
+        let t1 = Instant::now();
+        let (model, mode) = (&tr.model, tr.mode);
+        let loss = mode.run(|| {
+            model
+                .forward_t(&x, true)
+                .to_kind(Kind::Float)
+                .cross_entropy_for_logits(&b.labels)
+        });
+        device::synchronize(dev);
+        let t2 = Instant::now();
+        loss.backward();
+        device::synchronize(dev);
+        let t3 = Instant::now();
+        tr.opt.step();
+        device::synchronize(dev);
+        let t4 = Instant::now();
+        for (acc, d) in t.iter_mut().zip([t1 - t0, t2 - t1, t3 - t2, t4 - t3]) {
+            *acc += d.as_secs_f64();
+        }
+    }
+    let ms = |s: f64| 1000.0 * s / n as f64;
+    Ok(PhaseTimes {
+        data_ms: ms(t[0]),
+        forward_ms: ms(t[1]),
+        backward_ms: ms(t[2]),
+        optimizer_ms: ms(t[3]),
+    })
 }
 
 #[cfg(test)]
