@@ -447,6 +447,7 @@ pub fn run(cfg: &Config, opts: &TrainOptions) -> Result<RunOutcome> {
         if !(is_row || is_warm || stop) {
             continue;
         }
+        let row_lr = tr.opt.lr();
         tr.drain()?;
         if let Some(bad) = tr.first_nonfinite {
             let kept = match last_ckpt {
@@ -485,7 +486,8 @@ pub fn run(cfg: &Config, opts: &TrainOptions) -> Result<RunOutcome> {
         }
         if is_row {
             let secs = t_interval.elapsed().as_secs_f64();
-            let lr = tr.schedule.lr(done - 1);
+            // The rate the interval's last step used (before a warm-up switch at `done`).
+            let lr = row_lr;
             let a = tr.acc.clone();
             let train_error = 100.0 * a.errors as f64 / a.images.max(1) as f64;
             let mut row = CurveRow {
@@ -568,7 +570,8 @@ pub fn run(cfg: &Config, opts: &TrainOptions) -> Result<RunOutcome> {
     summary.best_iteration = state.best_iteration;
     summary.eval_split = tr.data.eval_split().to_string();
     summary.warmup_end = tr.schedule.state.warmup_end;
-    summary.wall_s = elapsed_base + session.elapsed().as_secs_f64();
+    // Milliseconds, as summary.csv stores it.
+    summary.wall_s = ((elapsed_base + session.elapsed().as_secs_f64()) * 1e3).round() / 1e3;
     if !interrupted {
         records::write_summary(&dir.summary(), &summary)?;
     }

@@ -9,11 +9,18 @@
 //! index, crop offsets and flips are drawn on the host from a counter-based RNG and sent as one
 //! small tensor; gathering, mean subtraction, padding, cropping and flipping are a handful of
 //! tensor ops on the device.
+pub mod archive;
+pub mod bench;
+pub mod cifar;
+pub mod fetch;
+pub mod folder;
 pub mod rng;
+pub mod stream;
 pub mod synthetic;
 
 use crate::config::{Augment, Config, Dataset};
-use anyhow::{bail, Result};
+use crate::table::Table;
+use anyhow::{bail, Context, Result};
 use rng::SplitMix64;
 use tch::{Device, Kind, Tensor};
 
@@ -55,31 +62,178 @@ pub trait DataSource {
     }
 }
 
-/// Opens the data source the config describes, on `device`.
+/// Opens the data source the config describes, on `device`, and prints per-class image counts:
+/// `cifar10` (downloaded first when missing), `image_folder` (a folder or a `.tar.gz` of one;
+/// small images in memory, large ones streamed) or `synthetic`.
 pub fn open(cfg: &Config, device: Device) -> Result<Box<dyn DataSource>> {
-    match cfg.data.dataset {
+    let (source, counts) = open_quiet(cfg, device, true)?;
+    print!("{}", counts.to_text());
+    Ok(source)
+}
+
+/// [`open`] without printing: the source and its per-class count table.
+pub fn open_quiet(
+    cfg: &Config,
+    device: Device,
+    progress: bool,
+) -> Result<(Box<dyn DataSource>, Table)> {
+    let d = &cfg.data;
+    let in_memory = |set: ImageSet| -> Result<(Box<dyn DataSource>, Table)> {
+        if set.class_names.len() != cfg.model.classes() {
+            bail!(
+                "model.classes = {} but the data has {} classes ({})",
+                cfg.model.classes(),
+                set.class_names.len(),
+                set.class_names.join(", ")
+            );
+        }
+        let table = count_table(
+            &set.class_names,
+            &label_counts(&set.train_labels, set.class_names.len()),
+            &label_counts(&set.test_labels, set.class_names.len()),
+        );
+        let src = InMemory::new(set, d.augment, d.validation, cfg.run.seed, device)?;
+        Ok((Box::new(src), table))
+    };
+    match d.dataset {
         Dataset::Synthetic => {
-            let s = &cfg.data.synthetic;
-            let data = synthetic::generate(
+            let s = &d.synthetic;
+            in_memory(synthetic::generate(
                 cfg.model.classes(),
                 s.train,
                 s.test,
                 s.image_size,
                 cfg.run.seed,
-            );
-            Ok(Box::new(InMemory::new(
-                data,
-                cfg.data.augment,
-                cfg.data.validation,
-                cfg.run.seed,
-                device,
-            )?))
+            ))
         }
-        other => bail!("data.dataset = {other:?} is not available in this build yet"),
+        Dataset::Cifar10 => {
+            let set = cifar::load(&d.path, progress)
+                .with_context(|| format!("data.path = {} (cifar10)", d.path.display()))?;
+            in_memory(set)
+        }
+        Dataset::ImageFolder => {
+            let root = folder::resolve_root(&d.path, &d.cache_dir)?;
+            let index = folder::scan(&root)
+                .with_context(|| format!("data.path = {} (image_folder)", d.path.display()))?;
+            let size = folder::first_size(&index.train, d.skip_corrupt)?;
+            if size.0 <= folder::SMALL_MAX && size.1 <= folder::SMALL_MAX {
+                if d.augment == Augment::Imagenet {
+                    bail!(
+                        "data.augment = \"imagenet\" crops 224x224, but {} holds {}x{} images; \
+                         use \"cifar\" or \"none\"",
+                        root.display(),
+                        size.0,
+                        size.1
+                    );
+                }
+                let (set, skipped) = folder::decode_small(&index, d.skip_corrupt, d.workers)?;
+                if !skipped.is_empty() {
+                    eprintln!(
+                        "warning: skipped {} unreadable files (data.skip_corrupt = true), e.g. {}",
+                        skipped.len(),
+                        skipped[0].1
+                    );
+                }
+                in_memory(set)
+            } else {
+                let classes = index.class_names.len();
+                if classes != cfg.model.classes() {
+                    bail!(
+                        "model.classes = {} but {} has {classes} class folders",
+                        cfg.model.classes(),
+                        root.display()
+                    );
+                }
+                let table = count_table(
+                    &index.class_names,
+                    &index.train.counts(classes),
+                    &index.eval.counts(classes),
+                );
+                let src = stream::Streaming::new(
+                    index,
+                    d.augment,
+                    d.validation,
+                    cfg.run.seed,
+                    d.workers,
+                    d.skip_corrupt,
+                    device,
+                )?;
+                Ok((Box::new(src), table))
+            }
+        }
+    }
+}
+
+/// Images per class of a label tensor.
+pub fn label_counts(labels: &Tensor, classes: usize) -> Vec<usize> {
+    let c = labels.bincount(None::<Tensor>, classes as i64);
+    Vec::<i64>::try_from(&c)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| v as usize)
+        .collect()
+}
+
+/// The per-class count table (class, train, eval) with a total row.
+pub fn count_table(names: &[String], train: &[usize], eval: &[usize]) -> Table {
+    let mut t = Table::new(["class", "train", "eval"]);
+    for (i, n) in names.iter().enumerate() {
+        t.push(vec![
+            n.clone(),
+            train.get(i).copied().unwrap_or(0).to_string(),
+            eval.get(i).copied().unwrap_or(0).to_string(),
+        ]);
+    }
+    t.push(vec![
+        "total".into(),
+        train.iter().sum::<usize>().to_string(),
+        eval.iter().sum::<usize>().to_string(),
+    ]);
+    t
+}
+
+/// Which training image each position of the endless stream of per-epoch permutations holds.
+/// Epoch `e` is a shuffle seeded by (seed, e); the last permutation is cached.
+pub struct EpochOrder {
+    seed: u64,
+    n: usize,
+    perm: Option<(u64, Vec<i64>)>,
+}
+
+impl EpochOrder {
+    pub fn new(seed: u64, n: usize) -> Self {
+        EpochOrder {
+            seed,
+            n,
+            perm: None,
+        }
+    }
+
+    /// The permutation of epoch `epoch`.
+    pub fn epoch(&mut self, epoch: u64) -> &[i64] {
+        if self.perm.as_ref().map(|(e, _)| *e) != Some(epoch) {
+            let mut p: Vec<i64> = (0..self.n as i64).collect();
+            SplitMix64::new(rng::mix(self.seed, epoch ^ 0xe90c)).shuffle(&mut p);
+            self.perm = Some((epoch, p));
+        }
+        &self.perm.as_ref().expect("just set").1
+    }
+
+    /// Image indices of positions `[it*B, (it+1)*B)`.
+    pub fn indices(&mut self, iteration: u64, batch_size: usize) -> Vec<i64> {
+        let n = self.n as u64;
+        let start = iteration * batch_size as u64;
+        (0..batch_size as u64)
+            .map(|k| {
+                let pos = start + k;
+                self.epoch(pos / n)[(pos % n) as usize]
+            })
+            .collect()
     }
 }
 
 /// Decoded images of a small-image dataset, on the host.
+#[derive(Debug)]
 pub struct ImageSet {
     pub class_names: Vec<String>,
     /// [N, 3, H, W] uint8.
@@ -103,8 +257,7 @@ pub struct InMemory {
     augment: Augment,
     seed: u64,
     device: Device,
-    /// (epoch, permutation) cache for `train_batch`.
-    perm: Option<(u64, Vec<i64>)>,
+    order: EpochOrder,
 }
 
 impl InMemory {
@@ -158,7 +311,7 @@ impl InMemory {
             augment,
             seed,
             device,
-            perm: None,
+            order: EpochOrder::new(seed, n - validation),
         })
     }
 
@@ -171,14 +324,9 @@ impl InMemory {
         u8_images.to_kind(Kind::Float) / 255.0 - &self.mean
     }
 
+    #[cfg(test)]
     fn epoch_perm(&mut self, epoch: u64) -> &[i64] {
-        let n = self.train_len();
-        if self.perm.as_ref().map(|(e, _)| *e) != Some(epoch) {
-            let mut p: Vec<i64> = (0..n as i64).collect();
-            SplitMix64::new(rng::mix(self.seed, epoch ^ 0xe90c)).shuffle(&mut p);
-            self.perm = Some((epoch, p));
-        }
-        &self.perm.as_ref().expect("just set").1
+        self.order.epoch(epoch)
     }
 }
 
@@ -220,14 +368,9 @@ impl DataSource for InMemory {
     }
 
     fn train_batch(&mut self, iteration: u64, batch_size: usize) -> Result<Batch> {
-        let n = self.train_len() as u64;
-        let start = iteration * batch_size as u64;
         // Host side: indices of the batch, then crop offsets and flips, all from (seed, iteration).
         let mut host = Vec::with_capacity(4 * batch_size);
-        for k in 0..batch_size as u64 {
-            let pos = start + k;
-            host.push(self.epoch_perm(pos / n)[(pos % n) as usize]);
-        }
+        host.extend(self.order.indices(iteration, batch_size));
         let mut r = SplitMix64::new(rng::mix(self.seed, iteration));
         let pad = 4;
         for _ in 0..batch_size {

@@ -1,0 +1,228 @@
+//! Downloading the official CIFAR-10 archive of §4.2 with a progress bar, verified by size and MD5
+//! before use. The download goes to `<file>.part`, which is resumed with an HTTP range request when
+//! the server allows it; only a complete file with the right MD5 is renamed to its final name, so a
+//! partial download never passes for a complete one.
+use anyhow::{bail, Context, Result};
+use md5::{Digest, Md5};
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A file on the network and what it must be.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    pub url: String,
+    pub size: u64,
+    /// Lower-case hex.
+    pub md5: String,
+}
+
+impl Remote {
+    /// The official binary CIFAR-10 (https://www.cs.toronto.edu/~kriz/cifar.html).
+    pub fn cifar10() -> Remote {
+        Remote {
+            url: "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz".into(),
+            size: 170_052_171,
+            md5: "c32a1d4ab5d03f1284b67883e8d87530".into(),
+        }
+    }
+}
+
+/// MD5 of a file, lower-case hex.
+pub fn md5_file(path: &Path) -> Result<String> {
+    let mut f = fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut h = Md5::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f
+            .read(&mut buf)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(format!("{:x}", h.finalize()))
+}
+
+/// Checks that `path` has the remote's size and MD5; the error says which differs.
+pub fn verify(path: &Path, remote: &Remote) -> Result<()> {
+    let len = fs::metadata(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .len();
+    if len != remote.size {
+        bail!(
+            "{} has {len} bytes, expected {} (from {})",
+            path.display(),
+            remote.size,
+            remote.url
+        );
+    }
+    let md5 = md5_file(path)?;
+    if md5 != remote.md5 {
+        bail!(
+            "{} has MD5 {md5}, expected {} (from {})",
+            path.display(),
+            remote.md5,
+            remote.url
+        );
+    }
+    Ok(())
+}
+
+fn part_path(dest: &Path) -> PathBuf {
+    let mut s = dest.as_os_str().to_owned();
+    s.push(".part");
+    PathBuf::from(s)
+}
+
+/// Makes `dest` a verified copy of `remote`: returns at once when it already is one, otherwise
+/// downloads (resuming `dest.part` where possible), verifies size and MD5, then renames. On a
+/// network failure the partial file is kept for the next try and the error says what to do
+/// without a network; a complete download with the wrong MD5 is deleted.
+pub fn download(remote: &Remote, dest: &Path, progress: bool) -> Result<()> {
+    if dest.is_file() {
+        match verify(dest, remote) {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                eprintln!("warning: {e:#}; downloading it again");
+                fs::remove_file(dest)
+                    .with_context(|| format!("cannot remove {}", dest.display()))?;
+            }
+        }
+    }
+    if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let part = part_path(dest);
+    let mut have = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+    if have >= remote.size {
+        // Too long to be a prefix of the right file (or complete but unverified): start over.
+        fs::remove_file(&part).with_context(|| format!("cannot remove {}", part.display()))?;
+        have = 0;
+    }
+    let offline_help = || {
+        format!(
+            "without a network, download {} (MD5 {}) on another machine and copy it to {}, \
+             then run the command again",
+            remote.url,
+            remote.md5,
+            dest.display()
+        )
+    };
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(15))
+        .timeout_read(Duration::from_secs(60))
+        .build();
+    let mut req = agent.get(&remote.url);
+    if have > 0 {
+        req = req.set("Range", &format!("bytes={have}-"));
+    }
+    let resp = match req.call() {
+        Ok(r) => r,
+        Err(ureq::Error::Status(code, _)) => bail!(
+            "downloading {}: the server answered HTTP {code}; {}",
+            remote.url,
+            offline_help()
+        ),
+        Err(e) => bail!(
+            "cannot reach {} ({e}); no network? {}",
+            remote.url,
+            offline_help()
+        ),
+    };
+    let resumed = have > 0 && resp.status() == 206;
+    let mut file = if resumed {
+        fs::OpenOptions::new().append(true).open(&part)
+    } else {
+        have = 0;
+        fs::File::create(&part)
+    }
+    .with_context(|| format!("cannot write {}", part.display()))?;
+    let bar = if progress {
+        let b = indicatif::ProgressBar::new(remote.size);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        b.set_message(format!(
+            "{}{}",
+            dest.file_name().unwrap_or_default().to_string_lossy(),
+            if resumed { " (resumed)" } else { "" }
+        ));
+        b.set_position(have);
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut body = resp.into_reader();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut got = have;
+    let stream_result: std::io::Result<()> = loop {
+        match body.read(&mut buf) {
+            Ok(0) => break Ok(()),
+            Ok(n) => {
+                if got + n as u64 > remote.size {
+                    drop(file);
+                    let _ = fs::remove_file(&part);
+                    bail!(
+                        "{} sent more than the expected {} bytes; the download was deleted",
+                        remote.url,
+                        remote.size
+                    );
+                }
+                if let Err(e) = file.write_all(&buf[..n]) {
+                    break Err(e);
+                }
+                got += n as u64;
+                bar.set_position(got);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => break Err(e),
+        }
+    };
+    bar.finish_and_clear();
+    file.sync_all()
+        .with_context(|| format!("cannot write {}", part.display()))?;
+    drop(file);
+    if got < remote.size {
+        let why = stream_result
+            .err()
+            .map_or("the connection closed".to_string(), |e| e.to_string());
+        bail!(
+            "download of {} stopped at {got} of {} bytes ({why}); the partial file {} is kept \
+             and the next run resumes it",
+            remote.url,
+            remote.size,
+            part.display()
+        );
+    }
+    if let Err(e) = verify(&part, remote) {
+        let _ = fs::remove_file(&part);
+        return Err(e.context(format!(
+            "the download is corrupt and was deleted; run the command again (or {})",
+            offline_help()
+        )));
+    }
+    fs::rename(&part, dest).with_context(|| format!("cannot rename to {}", dest.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn md5_of_known_bytes() {
+        // RFC 1321 test suite: MD5("abc").
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("abc");
+        fs::write(&p, b"abc").unwrap();
+        assert_eq!(md5_file(&p).unwrap(), "900150983cd24fb0d6963f7d28e17f72");
+    }
+}

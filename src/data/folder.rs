@@ -1,0 +1,417 @@
+//! Image folders in the ImageNet layout of §3.4 (`ROOT/train/<class>/*`, `ROOT/val/<class>/*` or
+//! `ROOT/test/<class>/*`, JPEG or PNG), which is also how the real CIFAR-10 JPEGs of §4.2 are laid
+//! out here. Classes are the sorted folder names of `train/`. Small images (at most 64×64, like
+//! CIFAR) are decoded once, in parallel on all cores, into one `u8` tensor ([`decode_small`]);
+//! large ones are streamed by [`super::stream`].
+use super::ImageSet;
+use anyhow::{anyhow, bail, Context, Result};
+use rayon::prelude::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+use tch::Tensor;
+
+/// Images with both sides at most this many pixels are decoded whole into memory.
+pub const SMALL_MAX: u32 = 64;
+
+/// The files of one split, with their class indices.
+#[derive(Debug, Clone)]
+pub struct Split {
+    /// "train", "val" or "test": the folder name.
+    pub name: String,
+    pub files: Vec<PathBuf>,
+    pub labels: Vec<i64>,
+}
+
+impl Split {
+    /// Images per class, in class order.
+    pub fn counts(&self, classes: usize) -> Vec<usize> {
+        let mut c = vec![0; classes];
+        for &l in &self.labels {
+            c[l as usize] += 1;
+        }
+        c
+    }
+}
+
+/// A file left out under `data.skip_corrupt`, and why.
+pub type Skipped = (PathBuf, String);
+
+/// What `scan` found under a root.
+#[derive(Debug, Clone)]
+pub struct FolderIndex {
+    pub root: PathBuf,
+    pub class_names: Vec<String>,
+    pub train: Split,
+    pub eval: Split,
+}
+
+fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .with_context(|| format!("cannot list {}", dir.display()))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()
+        .with_context(|| format!("cannot list {}", dir.display()))?;
+    // Hidden files (.DS_Store, our own markers) are not data.
+    v.retain(|p| {
+        !p.file_name()
+            .and_then(|f| f.to_str())
+            .is_some_and(|f| f.starts_with('.'))
+    });
+    v.sort();
+    Ok(v)
+}
+
+fn class_dirs(split_dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    Ok(sorted_entries(split_dir)?
+        .into_iter()
+        .filter(|p| p.is_dir())
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), p))
+        .collect())
+}
+
+fn scan_split(
+    split_dir: &Path,
+    name: &str,
+    class_names: &[String],
+    classes: &[(String, PathBuf)],
+) -> Result<Split> {
+    let mut files = Vec::new();
+    let mut labels = Vec::new();
+    for (cname, dir) in classes {
+        let Some(label) = class_names.iter().position(|c| c == cname) else {
+            bail!(
+                "{}: class folder `{cname}` is not among the classes of train/ ({})",
+                split_dir.display(),
+                class_names.join(", ")
+            );
+        };
+        let entries: Vec<PathBuf> = sorted_entries(dir)?
+            .into_iter()
+            .filter(|p| p.is_file())
+            .collect();
+        if entries.is_empty() {
+            bail!(
+                "{}: empty class folder (no image files); remove it or add its images",
+                dir.display()
+            );
+        }
+        labels.extend(std::iter::repeat_n(label as i64, entries.len()));
+        files.extend(entries);
+    }
+    Ok(Split {
+        name: name.to_string(),
+        files,
+        labels,
+    })
+}
+
+/// Lists `root/train/<class>/*` and `root/val/<class>/*` (or `root/test/<class>/*`).
+pub fn scan(root: &Path) -> Result<FolderIndex> {
+    let layout =
+        "expected ROOT/train/<class>/<images> and ROOT/val/<class>/<images> (or ROOT/test/...)";
+    if !root.is_dir() {
+        bail!("{}: no such folder; {layout}", root.display());
+    }
+    let train_dir = root.join("train");
+    if !train_dir.is_dir() {
+        bail!("{}: missing split train/; {layout}", root.display());
+    }
+    let eval_name = ["val", "test"]
+        .into_iter()
+        .find(|s| root.join(s).is_dir())
+        .ok_or_else(|| {
+            anyhow!(
+                "{}: missing split val/ (or test/); {layout}",
+                root.display()
+            )
+        })?;
+    let train_classes = class_dirs(&train_dir)?;
+    if train_classes.is_empty() {
+        bail!("{}: no class folders; {layout}", train_dir.display());
+    }
+    let class_names: Vec<String> = train_classes.iter().map(|(n, _)| n.clone()).collect();
+    let train = scan_split(&train_dir, "train", &class_names, &train_classes)?;
+    let eval_dir = root.join(eval_name);
+    let eval_classes = class_dirs(&eval_dir)?;
+    if eval_classes.is_empty() {
+        bail!("{}: no class folders; {layout}", eval_dir.display());
+    }
+    let eval = scan_split(&eval_dir, eval_name, &class_names, &eval_classes)?;
+    Ok(FolderIndex {
+        root: root.to_path_buf(),
+        class_names,
+        train,
+        eval,
+    })
+}
+
+/// The folder to scan for `data.path`: the folder itself, or for a `.tar.gz`/`.tgz` archive its
+/// extraction in `cache_dir` (done once). When the tree sits in one top-level folder of the
+/// archive, that folder.
+pub fn resolve_root(path: &Path, cache_dir: &Path) -> Result<PathBuf> {
+    let name = path.to_string_lossy();
+    let root = if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
+        if !path.is_file() {
+            bail!("data.path = {}: no such archive", path.display());
+        }
+        super::archive::extract_cached(path, cache_dir)
+            .with_context(|| format!("extracting data.path = {}", path.display()))?
+    } else {
+        path.to_path_buf()
+    };
+    if !root.join("train").is_dir() {
+        if let Ok(entries) = sorted_entries(&root) {
+            let dirs: Vec<_> = entries.into_iter().filter(|p| p.is_dir()).collect();
+            if dirs.len() == 1 && dirs[0].join("train").is_dir() {
+                return Ok(dirs[0].clone());
+            }
+        }
+    }
+    Ok(root)
+}
+
+/// Decodes a JPEG or PNG (recognised by content, not by name) to RGB.
+pub fn decode_rgb(path: &Path) -> Result<image::RgbImage> {
+    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let img = image::load_from_memory(&bytes)
+        .map_err(|e| anyhow!("{}: not a readable JPEG/PNG image ({e})", path.display()))?;
+    Ok(img.into_rgb8())
+}
+
+/// Width and height of an image from its header.
+pub fn probe_size(path: &Path) -> Result<(u32, u32)> {
+    image::image_dimensions(path)
+        .map_err(|e| anyhow!("{}: not a readable JPEG/PNG image ({e})", path.display()))
+}
+
+/// Writes an RGB image as [3, H, W] planes.
+pub fn to_chw(img: &image::RgbImage, out: &mut [u8]) {
+    let (w, h) = img.dimensions();
+    let plane = (w * h) as usize;
+    for (i, p) in img.pixels().enumerate() {
+        out[i] = p[0];
+        out[plane + i] = p[1];
+        out[2 * plane + i] = p[2];
+    }
+}
+
+/// A rayon pool of `workers` threads (0 = one per core).
+pub fn pool(workers: usize) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(workers)
+        .thread_name(|i| format!("resnet-decode-{i}"))
+        .build()
+        .context("cannot start the decoding threads")
+}
+
+/// Decodes every file of `split` (all the size of the first) into [N, 3, H, W] `u8` and labels.
+/// A corrupt, non-image or differently sized file is an error naming it, or with `skip_corrupt`
+/// is left out and counted. Returns (images, labels, skipped files).
+fn decode_split(
+    split: &Split,
+    size: (u32, u32),
+    skip_corrupt: bool,
+    pool: &rayon::ThreadPool,
+) -> Result<(Tensor, Tensor, Vec<Skipped>)> {
+    let (w, h) = size;
+    let per = 3 * (w * h) as usize;
+    let mut pixels = vec![0u8; split.files.len() * per];
+    let errors: Vec<Option<String>> = pool.install(|| {
+        pixels
+            .par_chunks_mut(per)
+            .zip(split.files.par_iter())
+            .map(|(out, path)| match decode_rgb(path) {
+                Ok(img) if img.dimensions() == (w, h) => {
+                    to_chw(&img, out);
+                    None
+                }
+                Ok(img) => Some(format!(
+                    "{}: {}x{} pixels, but the first image is {w}x{h}; an in-memory folder \
+                     needs one image size",
+                    path.display(),
+                    img.width(),
+                    img.height()
+                )),
+                Err(e) => Some(format!("{e:#}")),
+            })
+            .collect()
+    });
+    let mut skipped = Vec::new();
+    let mut keep = Vec::with_capacity(split.files.len());
+    for (i, e) in errors.into_iter().enumerate() {
+        match e {
+            None => keep.push(i as i64),
+            Some(msg) if skip_corrupt => skipped.push((split.files[i].clone(), msg)),
+            Some(msg) => bail!("{msg} (set data.skip_corrupt = true to skip such files)"),
+        }
+    }
+    let n = split.files.len() as i64;
+    let mut images = Tensor::from_slice(&pixels).view([n, 3, h as i64, w as i64]);
+    let mut labels = Tensor::from_slice(&split.labels);
+    if !skipped.is_empty() {
+        if keep.is_empty() {
+            bail!("{}/: every image was skipped as unreadable", split.name);
+        }
+        let idx = Tensor::from_slice(&keep);
+        images = images.index_select(0, &idx);
+        labels = labels.index_select(0, &idx);
+    }
+    Ok((images, labels, skipped))
+}
+
+/// The first readable image's size (skipping unreadable ones only when allowed).
+pub fn first_size(split: &Split, skip_corrupt: bool) -> Result<(u32, u32)> {
+    let mut last = None;
+    for f in split.files.iter().take(if skip_corrupt { 100 } else { 1 }) {
+        match probe_size(f) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| anyhow!("no images")))
+}
+
+/// Decodes a small-image folder whole: both splits into one [N, 3, H, W] `u8` tensor each, in
+/// parallel on `workers` threads. Returns the set and the skipped files (with why).
+pub fn decode_small(
+    index: &FolderIndex,
+    skip_corrupt: bool,
+    workers: usize,
+) -> Result<(ImageSet, Vec<Skipped>)> {
+    let size = first_size(&index.train, skip_corrupt)?;
+    let pool = pool(workers)?;
+    let (train_images, train_labels, mut skipped) =
+        decode_split(&index.train, size, skip_corrupt, &pool)?;
+    let (test_images, test_labels, s2) = decode_split(&index.eval, size, skip_corrupt, &pool)?;
+    skipped.extend(s2);
+    Ok((
+        ImageSet {
+            class_names: index.class_names.clone(),
+            train_images,
+            train_labels,
+            test_images,
+            test_labels,
+        },
+        skipped,
+    ))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Writes `ROOT/{split}/{class}/{i}.{png|jpg}` images of `w`×`h` with class-dependent colour.
+    pub(crate) fn write_tree(
+        root: &Path,
+        splits: &[(&str, usize)],
+        classes: &[&str],
+        w: u32,
+        h: u32,
+    ) {
+        for (split, per_class) in splits {
+            for (c, name) in classes.iter().enumerate() {
+                let dir = root.join(split).join(name);
+                fs::create_dir_all(&dir).unwrap();
+                for i in 0..*per_class {
+                    let img = image::RgbImage::from_fn(w, h, |x, y| {
+                        image::Rgb([
+                            (40 * c as u32 + x) as u8,
+                            (y * 3 + i as u32) as u8,
+                            (x + y) as u8,
+                        ])
+                    });
+                    let ext = if i % 2 == 0 { "png" } else { "jpg" };
+                    img.save(dir.join(format!("{i:03}.{ext}"))).unwrap();
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn scans_sorted_classes_and_counts() {
+        let d = tempfile::tempdir().unwrap();
+        write_tree(
+            d.path(),
+            &[("train", 3), ("test", 2)],
+            &["dog", "cat"],
+            8,
+            6,
+        );
+        let ix = scan(d.path()).unwrap();
+        assert_eq!(ix.class_names, vec!["cat", "dog"]);
+        assert_eq!(ix.train.counts(2), vec![3, 3]);
+        assert_eq!(ix.eval.name, "test");
+        let (set, skipped) = decode_small(&ix, false, 2).unwrap();
+        assert!(skipped.is_empty());
+        assert_eq!(set.train_images.size(), vec![6, 3, 6, 8]);
+        // PNG is lossless: pixel (x=5, y=2) of cat/000.png (written as class 1 of ["dog", "cat"],
+        // now label 0) has R = 40 + 5, G = 6, B = 7.
+        let px: Vec<i64> = (0..3)
+            .map(|ch| set.train_images.int64_value(&[0, ch, 2, 5]))
+            .collect();
+        assert_eq!(px, vec![45, 6, 7]);
+        assert_eq!(set.train_labels.int64_value(&[0]), 0);
+    }
+
+    fn err(root: &Path) -> String {
+        let e = scan(root).and_then(|ix| decode_small(&ix, false, 1).map(|_| ()));
+        format!("{:#}", e.unwrap_err())
+    }
+
+    #[test]
+    fn missing_split_is_named() {
+        let d = tempfile::tempdir().unwrap();
+        write_tree(d.path(), &[("train", 1)], &["a"], 4, 4);
+        let s = err(d.path());
+        assert!(s.contains("missing split val/ (or test/)"), "{s}");
+        fs::rename(d.path().join("train"), d.path().join("training")).unwrap();
+        let s = err(d.path());
+        assert!(s.contains("missing split train/"), "{s}");
+    }
+
+    #[test]
+    fn empty_class_folder_is_named() {
+        let d = tempfile::tempdir().unwrap();
+        write_tree(d.path(), &[("train", 1), ("val", 1)], &["a", "b"], 4, 4);
+        fs::create_dir_all(d.path().join("train/c")).unwrap();
+        let s = err(d.path());
+        assert!(s.contains("train/c: empty class folder"), "{s}");
+    }
+
+    #[test]
+    fn corrupt_file_is_named_or_skipped_with_a_count() {
+        let d = tempfile::tempdir().unwrap();
+        write_tree(d.path(), &[("train", 2), ("val", 1)], &["a", "b"], 4, 4);
+        fs::write(d.path().join("train/b/notes.txt"), "not an image").unwrap();
+        let s = err(d.path());
+        assert!(
+            s.contains("train/b/notes.txt: not a readable JPEG/PNG image"),
+            "{s}"
+        );
+        let ix = scan(d.path()).unwrap();
+        let (set, skipped) = decode_small(&ix, true, 1).unwrap();
+        assert_eq!(skipped.len(), 1);
+        assert_eq!(set.train_images.size()[0], 4);
+        // A truncated JPEG is also refused.
+        let jpg = d.path().join("val/a/001.jpg");
+        image::RgbImage::from_pixel(4, 4, image::Rgb([9, 9, 9]))
+            .save(&jpg)
+            .unwrap();
+        let b = fs::read(&jpg).unwrap();
+        fs::write(&jpg, &b[..b.len() / 3]).unwrap();
+        fs::remove_file(d.path().join("train/b/notes.txt")).unwrap();
+        let s = err(d.path());
+        assert!(s.contains("val/a/001.jpg"), "{s}");
+    }
+
+    #[test]
+    fn mixed_sizes_are_named() {
+        let d = tempfile::tempdir().unwrap();
+        write_tree(d.path(), &[("train", 1), ("val", 1)], &["a", "b"], 4, 4);
+        image::RgbImage::new(5, 4)
+            .save(d.path().join("train/b/000.png"))
+            .unwrap();
+        let s = err(d.path());
+        assert!(s.contains("train/b/000.png: 5x4 pixels"), "{s}");
+    }
+}

@@ -1,0 +1,373 @@
+//! End-to-end training on synthetic data (paper §4.2's recipe on a tiny net): the loss falls, the
+//! run folder holds exactly the shared files, resume after `kill -9` or Ctrl-C is exact, NaN
+//! stops the run, and `resnet eval` reproduces the run's final test error.
+use resnet::config::Config;
+use resnet::records::{self, CURVES_HEADER, SUMMARY_HEADER};
+use resnet::rundir;
+use resnet::train::{self, TrainOptions};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A ResNet-8 on 16×16 synthetic images, batch 32, one thread (deterministic on the CPU).
+fn config_text(out: &Path, iterations: u64, extra: &str) -> String {
+    format!(
+        r#"name = "tiny"
+[model]
+family = "cifar"
+depth = 8
+[data]
+dataset = "synthetic"
+[data.synthetic]
+train = 512
+test = 128
+image_size = 16
+[optimizer]
+batch_size = 32
+[schedule]
+iterations = {iterations}
+milestones = [{m}]
+{extra}
+[run]
+seed = 5
+threads = 1
+device = "cpu"
+log_every = 10
+eval_every = 50
+checkpoint_every = 20
+eval_batch_size = 64
+out_dir = "{out}"
+"#,
+        m = iterations * 3 / 4,
+        out = out.display()
+    )
+}
+
+fn config(out: &Path, iterations: u64) -> Config {
+    let c = Config::from_toml(&config_text(out, iterations, "")).unwrap();
+    c.validate().unwrap();
+    c
+}
+
+fn quiet() -> TrainOptions {
+    TrainOptions::default()
+}
+
+/// The curves without the two timing columns.
+fn curves_sans_timing(dir: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(dir.join("curves.csv")).unwrap();
+    text.lines()
+        .map(|l| l.split(',').take(7).collect::<Vec<_>>().join(","))
+        .collect()
+}
+
+#[test]
+fn loss_falls_files_are_written_and_eval_reproduces_the_test_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let cfg = config(&out, 120);
+    let o = train::run(&cfg, &quiet()).unwrap();
+    assert!(!o.interrupted);
+    // Files and exact headers.
+    let cfg_text = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    let resolved = Config::from_toml(&cfg_text).unwrap();
+    assert_eq!(resolved.model.display_name(), cfg.model.display_name());
+    assert_eq!(resolved.optimizer, cfg.optimizer);
+    assert!(cfg_text.contains("shortcut = \"A\"") && cfg_text.contains("classes = 10"));
+    let curves_text = std::fs::read_to_string(out.join("curves.csv")).unwrap();
+    assert_eq!(curves_text.lines().next().unwrap(), CURVES_HEADER);
+    let summary_text = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    assert_eq!(summary_text.lines().next().unwrap(), SUMMARY_HEADER);
+    let curves = records::read_curves(&out.join("curves.csv")).unwrap();
+    assert_eq!(curves.len(), 12);
+    assert_eq!(curves.last().unwrap().iteration, 120);
+    // Evaluations at 50, 100 and the end only.
+    let evals: Vec<u64> = curves
+        .iter()
+        .filter(|r| r.test_error.is_some())
+        .map(|r| r.iteration)
+        .collect();
+    assert_eq!(evals, vec![50, 100, 120]);
+    // The loss falls: last interval well under the first (ln 10 = 2.3 at chance).
+    let (first, last) = (curves[0].train_loss, curves.last().unwrap().train_loss);
+    assert!(last < 0.5 * first, "first {first}, last {last}");
+    assert!((curves[0].epoch - 10.0 * 32.0 / 512.0).abs() < 1e-12);
+    let s = records::read_summary(&out.join("summary.csv")).unwrap();
+    assert_eq!(s, o.summary);
+    assert_eq!(
+        (s.model.as_str(), s.iterations, s.params),
+        ("resnet8", 120, 75_290)
+    );
+    assert_eq!(
+        s.final_test_error,
+        curves.last().unwrap().test_error.unwrap()
+    );
+    assert_eq!(s.warmup_end, None);
+    // `resnet eval` on the checkpoint: same network, same split, same error.
+    let e = resnet::eval::run(&out.join("last.safetensors"), false, None).unwrap();
+    assert_eq!(e.row.iteration, 120);
+    assert_eq!(e.row.images, 128);
+    assert!(
+        (e.row.top1_error - s.final_test_error).abs() < 1e-9,
+        "eval {} vs run {}",
+        e.row.top1_error,
+        s.final_test_error
+    );
+    // The loss too (the synthetic test error may well be 0).
+    let run_loss = curves.last().unwrap().test_loss.unwrap();
+    assert!(
+        (e.row.loss - run_loss).abs() < 1e-9,
+        "eval {} vs run {run_loss}",
+        e.row.loss
+    );
+    assert!(e.row.top5_error <= e.row.top1_error);
+    let eval_csv = std::fs::read_to_string(out.join("eval.csv")).unwrap();
+    assert_eq!(eval_csv.lines().count(), 2);
+
+    // A second run into the same folder is refused, naming the way out.
+    let err = format!("{:#}", train::run(&cfg, &quiet()).unwrap_err());
+    assert!(
+        err.contains("already holds a run") && err.contains("--resume") && err.contains("--force"),
+        "{err}"
+    );
+    // Eval of a checkpoint that does not fit its config names the tensor.
+    let other = tmp.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::copy(out.join("last.safetensors"), other.join("last.safetensors")).unwrap();
+    let b = cfg_text.replace("shortcut = \"A\"", "shortcut = \"B\"");
+    assert_ne!(b, cfg_text);
+    std::fs::write(other.join("config.toml"), b).unwrap();
+    let err = format!(
+        "{:#}",
+        resnet::eval::run(&other.join("last.safetensors"), false, None)
+            .err()
+            .unwrap()
+    );
+    assert!(
+        err.contains("does not match") && err.contains("layer2.0.downsample.0.weight is missing"),
+        "{err}"
+    );
+    let c = cfg_text.replace("classes = 10", "classes = 7");
+    assert_ne!(c, cfg_text);
+    std::fs::write(other.join("config.toml"), c).unwrap();
+    let err = format!(
+        "{:#}",
+        resnet::eval::run(&other.join("last.safetensors"), false, None)
+            .err()
+            .unwrap()
+    );
+    assert!(
+        err.contains("fc.bias has shape [10], the model expects [7]"),
+        "{err}"
+    );
+    std::fs::write(other.join("config.toml"), &cfg_text).unwrap();
+    let mut ck = rundir::load_checkpoint(&other.join("last.safetensors")).unwrap();
+    ck.tensors.insert(
+        "layer9.bogus".into(),
+        tch::Tensor::zeros([2], (tch::Kind::Float, tch::Device::Cpu)),
+    );
+    let mut named: Vec<(String, tch::Tensor)> = ck
+        .tensors
+        .iter()
+        .map(|(n, t)| (n.clone(), t.shallow_clone()))
+        .collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    rundir::save_checkpoint(&other.join("last.safetensors"), &named, &ck.state).unwrap();
+    let err = format!(
+        "{:#}",
+        resnet::eval::run(&other.join("last.safetensors"), false, None)
+            .err()
+            .unwrap()
+    );
+    assert!(
+        err.contains("layer9.bogus is not part of the model"),
+        "{err}"
+    );
+    // A truncated checkpoint.
+    let bytes = std::fs::read(other.join("last.safetensors")).unwrap();
+    std::fs::write(other.join("last.safetensors"), &bytes[..bytes.len() / 2]).unwrap();
+    let err = format!(
+        "{:#}",
+        resnet::eval::run(&other.join("last.safetensors"), false, None)
+            .err()
+            .unwrap()
+    );
+    assert!(err.contains("truncated or corrupt"), "{err}");
+}
+
+#[test]
+fn nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    // 40 iterations of warm-up at lr 0.01 (checkpoint at 20 and 40), then lr 1e12.
+    let text = config_text(
+        &out,
+        100,
+        "[schedule.warmup]\nlr = 0.01\nuntil_train_error = 0.0001\ncheck_every = 10\nmax_iterations = 40\n",
+    )
+    .replace("[optimizer]\n", "[optimizer]\nlr = 1e12\n");
+    let cfg = Config::from_toml(&text).unwrap();
+    cfg.validate().unwrap();
+    let err = format!("{:#}", train::run(&cfg, &quiet()).unwrap_err());
+    assert!(
+        err.contains("NaN or infinite at iteration 4") && err.contains("iteration 40"),
+        "{err}"
+    );
+    let ck = rundir::load_checkpoint(&out.join("last.safetensors")).unwrap();
+    assert_eq!(ck.state.iteration, 40);
+    assert_eq!(ck.state.schedule.warmup_end, Some(40));
+    for (name, t) in &ck.tensors {
+        assert!(
+            t.isfinite().all().int64_value(&[]) == 1,
+            "{name} is not finite"
+        );
+    }
+}
+
+fn resnet_bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_resnet"));
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    c
+}
+
+fn wait_for_checkpoint(dir: &Path, child: &mut std::process::Child) {
+    let t0 = Instant::now();
+    while !dir.join("last.safetensors").exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "run ended before its first checkpoint"
+        );
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "no checkpoint after 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A few milliseconds of "random" delay from the clock (no RNG crate needed).
+fn random_ms(max: u64) -> u64 {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    n % max
+}
+
+/// Kill -9 at a random moment after the first checkpoint, resume, and compare every curve column
+/// but the timings with an uninterrupted run; then the same with Ctrl-C (SIGINT).
+#[test]
+fn resume_after_kill_or_ctrl_c_is_exact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let iterations = 160;
+    let mut runs = Vec::new();
+    for name in ["reference", "killed", "interrupted"] {
+        let out = tmp.path().join(name);
+        let cfg = tmp.path().join(format!("{name}.toml"));
+        std::fs::write(&cfg, config_text(&out, iterations, "")).unwrap();
+        runs.push((out, cfg));
+    }
+    let reference = resnet_bin()
+        .args(["train", "--config"])
+        .arg(&runs[0].1)
+        .spawn()
+        .unwrap();
+
+    // kill -9
+    let (out, cfg) = &runs[1];
+    let mut child = resnet_bin()
+        .args(["train", "--config"])
+        .arg(cfg)
+        .spawn()
+        .unwrap();
+    wait_for_checkpoint(out, &mut child);
+    std::thread::sleep(Duration::from_millis(random_ms(1500)));
+    let killed_early = child.try_wait().unwrap().is_none();
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    if killed_early {
+        let ck = rundir::load_checkpoint(&out.join("last.safetensors")).unwrap();
+        assert!(ck.state.iteration < iterations);
+    }
+    // Plain `--config --resume` must refuse nothing and continue.
+    let o = resnet_bin()
+        .args(["train", "--resume", "--config"])
+        .arg(cfg)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // Ctrl-C: finishes the step, saves, prints the command, exits 130.
+    let (out2, cfg2) = &runs[2];
+    let mut child = resnet_bin()
+        .args(["train", "--config"])
+        .arg(cfg2)
+        .spawn()
+        .unwrap();
+    wait_for_checkpoint(out2, &mut child);
+    std::thread::sleep(Duration::from_millis(random_ms(800)));
+    let pid = child.id().to_string();
+    let sent = Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success();
+    let o = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    if sent && o.status.code() == Some(130) {
+        let resume = format!("resnet train --resume {}", out2.display());
+        assert!(stdout.contains(&resume), "{stdout}");
+        let ck = rundir::load_checkpoint(&out2.join("last.safetensors")).unwrap();
+        assert!(ck.state.iteration < iterations);
+        assert!(!out2.join("summary.csv").exists());
+        // Resume by folder, as printed.
+        let o = resnet_bin()
+            .args(["train", "--resume"])
+            .arg(out2)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    } else {
+        // The run had already finished when the signal came.
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+
+    let r = reference.wait_with_output().unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let want = curves_sans_timing(&runs[0].0);
+    assert_eq!(want.len(), 1 + (iterations / 10) as usize);
+    assert_eq!(curves_sans_timing(&runs[1].0), want, "kill -9 + resume");
+    assert_eq!(curves_sans_timing(&runs[2].0), want, "Ctrl-C + resume");
+    let a = records::read_summary(&runs[0].0.join("summary.csv")).unwrap();
+    let b = records::read_summary(&runs[1].0.join("summary.csv")).unwrap();
+    assert_eq!(
+        (a.final_test_error, a.best_iteration),
+        (b.final_test_error, b.best_iteration)
+    );
+}
+
+#[test]
+fn cli_errors_are_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = resnet_bin()
+        .args(["train", "--resume"])
+        .arg(tmp.path().join("nothing"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.starts_with("error: ") && err.contains("is not a run folder to resume"),
+        "{err}"
+    );
+    let cfg = tmp.path().join("c.toml");
+    std::fs::write(&cfg, config_text(&tmp.path().join("r"), 100, "")).unwrap();
+    let o = resnet_bin()
+        .args(["train", "--config"])
+        .arg(&cfg)
+        .args(["--device", "tpu"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("allowed values are auto, cpu, cuda"), "{err}");
+}
