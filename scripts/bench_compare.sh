@@ -99,14 +99,15 @@ config_for() {
   echo "$cfg"
 }
 
-# Runs one command, echoes its readable line, appends its CSV row (the last line) to $csv.
+# Runs one command, echoes its readable line (`IMPL: model on ...`), appends its CSV row (the
+# last line of its output) to $csv.
 run_one() {
   local log="$work/last.log"
   if ! "$@" > "$log" 2> "$work/last.err"; then
     cat "$work/last.err" >&2
     die "failed: $*"
   fi
-  grep -v -e '^impl,' "$log" | head -n -1 | sed 's/^/  /'
+  grep -E '^[a-z+]+: resnet' "$log" | sed 's/^/  /'
   tail -n 1 "$log" >> "$csv"
 }
 

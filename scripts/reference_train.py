@@ -23,6 +23,15 @@ torch's generators rather than our SplitMix64 stream; batches never span an epoc
 (``drop_last``), and each epoch restarts the loader. The mean image is subtracted before padding
 in both, so the padding is zero in the mean-subtracted space, as in ours.
 
+``data_wait_frac`` is the host time spent obtaining the next batch (``next(loader)`` and the copy
+for typical, building the batch for careful) over the timed span; on CUDA the careful batch is
+only queued, so there it is launch time, not GPU time. ``--profile`` times data, forward,
+backward and optimizer separately with a sync after each.
+
+On the CPU, mind the layout: our batches come out of the crop/flip gather with channels-last
+strides, and oneDNN then runs every convolution channels-last even with NCHW weights; compare
+ours with ``--impl careful --channels-last`` as well as with the plain NCHW careful run.
+
 Needs only torch, torchvision, numpy and pillow (scripts/setup-bench.sh installs them).
 """
 from __future__ import annotations
