@@ -30,6 +30,9 @@ enum Command {
     /// Evaluate a checkpoint (top-1/top-5 error) with the network of its run's config.toml;
     /// appends to the run's eval.csv.
     Eval(EvalArgs),
+    /// Training and evaluation images/s of a config's run (steady state after a warm-up), with
+    /// the share spent on data; or, with --summarize, the comparison table of collected rows.
+    Bench(TrainBenchArgs),
     /// Datasets: download CIFAR-10, check a config's data, measure the loader.
     #[command(subcommand)]
     Data(DataCommand),
@@ -39,6 +42,79 @@ enum Command {
     /// Gather finished runs (every RUNS/*/summary.csv) into the paper's Table 6 (CIFAR-10) and
     /// Tables 2 and 3 (ImageNet top-1/top-5), ours beside the paper's numbers, as CSV and Markdown.
     Report(ReportArgs),
+}
+
+#[derive(clap::Args)]
+struct TrainBenchArgs {
+    /// The experiment config (TOML): model, data, run.device/precision/memory_format/threads.
+    #[arg(long, required_unless_present = "summarize")]
+    config: Option<PathBuf>,
+    /// Timed training iterations.
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    iters: u64,
+    /// Untimed iterations before the timing.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    warmup: u64,
+    /// Test images to time the evaluation on (0: skip).
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    eval_images: usize,
+    /// Also time data, forward, backward and optimizer separately (a sync after each).
+    #[arg(long)]
+    profile: bool,
+    /// Override run.device: auto, cpu or cuda.
+    #[arg(long)]
+    device: Option<String>,
+    /// Override run.threads (intra-op CPU threads; 0 = all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Name in the `impl` column.
+    #[arg(long, default_value = "ours")]
+    label: String,
+    /// Also append the CSV row to this file.
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
+    /// Print medians and ratios (ours/typical, ours/careful) of the rows in this CSV file
+    /// (as scripts/bench_compare.sh collects them) instead of measuring.
+    #[arg(long, value_name = "FILE", conflicts_with = "config")]
+    summarize: Option<PathBuf>,
+}
+
+fn bench(a: TrainBenchArgs) -> Result<()> {
+    use resnet::bench;
+    if let Some(path) = &a.summarize {
+        let t = bench::summarize(&bench::read_csv(path)?);
+        print!("{}", t.to_text());
+        println!(
+            "ratios are ours / that implementation (above 1: ours is faster); medians over runs"
+        );
+        return Ok(());
+    }
+    let path = a.config.as_deref().expect("clap requires --config");
+    let cfg = bench::load_config(path, a.device.as_deref(), a.threads)?;
+    let opts = bench::BenchOptions {
+        iters: a.iters,
+        warmup: a.warmup,
+        eval_images: a.eval_images,
+        profile: a.profile,
+        label: a.label,
+    };
+    let out = bench::run(&cfg, &opts)?;
+    if let Some(p) = &out.profile {
+        eprintln!("{}", p.to_text());
+    }
+    println!(
+        "{} [{}, {} data, {} warm-up iterations]",
+        out.record.to_text(),
+        out.device,
+        out.data,
+        a.warmup
+    );
+    println!("{}", bench::CSV_HEADER);
+    println!("{}", out.record.to_csv_line());
+    if let Some(csv) = &a.csv {
+        bench::append_csv(csv, &out.record)?;
+    }
+    Ok(())
 }
 
 #[derive(Subcommand)]
@@ -378,6 +454,7 @@ fn main() {
         Command::Eval(a) => eval(a),
         Command::Compare(a) => compare(a),
         Command::Report(a) => report(a),
+        Command::Bench(a) => bench(a),
         Command::Data(DataCommand::Fetch(a)) => data_fetch(a),
         Command::Data(DataCommand::Show(a)) => data_show(a),
         Command::Data(DataCommand::Bench(a)) => data_bench(a),
