@@ -117,8 +117,9 @@ pub fn evaluate(
     Ok(EvalResult {
         images,
         loss: v[0] / n,
-        top1_error: 100.0 * (1.0 - v[1] / n),
-        top5_error: 100.0 * (1.0 - v[2] / n),
+        // Count the misses first: 100 * (n - hits) / n prints as 8.08, not 8.079999999999998.
+        top1_error: 100.0 * (n - v[1]) / n,
+        top5_error: 100.0 * (n - v[2]) / n,
     })
 }
 

@@ -193,6 +193,36 @@ pub fn read_curves(path: &Path) -> Result<Vec<CurveRow>> {
 }
 
 impl Summary {
+    /// The summary of a network that has not finished (or not started) a run: identity fields
+    /// set, results NaN/empty. Filled in by the training loop, or shown as an empty table row.
+    pub fn unfinished(
+        name: &str,
+        model: &str,
+        family: &str,
+        kind: &str,
+        shortcut: &str,
+        depth: usize,
+        params: u64,
+    ) -> Self {
+        Summary {
+            name: name.into(),
+            model: model.into(),
+            family: family.into(),
+            kind: kind.into(),
+            shortcut: shortcut.into(),
+            depth,
+            params,
+            iterations: 0,
+            final_train_error: f64::NAN,
+            final_test_error: f64::NAN,
+            best_test_error: f64::NAN,
+            best_iteration: 0,
+            eval_split: String::new(),
+            warmup_end: None,
+            wall_s: 0.0,
+        }
+    }
+
     fn fields(&self) -> Vec<String> {
         vec![
             self.name.clone(),

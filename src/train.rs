@@ -355,23 +355,15 @@ pub fn request_stop() {
 
 fn model_summary(cfg: &Config, params: u64) -> Summary {
     let m = &cfg.model;
-    Summary {
-        name: cfg.name.clone(),
-        model: m.display_name(),
-        family: format!("{:?}", m.family).to_lowercase(),
-        kind: format!("{:?}", m.kind).to_lowercase(),
-        shortcut: format!("{:?}", m.shortcut()),
-        depth: m.depth,
+    Summary::unfinished(
+        &cfg.name,
+        &m.display_name(),
+        &format!("{:?}", m.family).to_lowercase(),
+        &format!("{:?}", m.kind).to_lowercase(),
+        &format!("{:?}", m.shortcut()),
+        m.depth,
         params,
-        iterations: 0,
-        final_train_error: f64::NAN,
-        final_test_error: f64::NAN,
-        best_test_error: f64::NAN,
-        best_iteration: 0,
-        eval_split: String::new(),
-        warmup_end: None,
-        wall_s: 0.0,
-    }
+    )
 }
 
 /// The command that resumes the run in `dir`.
