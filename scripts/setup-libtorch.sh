@@ -13,6 +13,7 @@ fi
 echo "setup-libtorch: installing torch==$want into .venv (about a minute, 4.6 GB) ..." >&2
 [ -x .venv/bin/python ] || "$py" -m venv .venv
 .venv/bin/python -m pip install --quiet "torch==$want"
-torch_dir="$(.venv/bin/python -c 'import pathlib, torch; print(pathlib.Path(torch.__file__).parent)')"
+# find_spec locates the package without importing it (no 2-second torch import, no warnings).
+torch_dir="$(.venv/bin/python -c 'import importlib.util, pathlib; print(pathlib.Path(importlib.util.find_spec("torch").origin).parent)')"
 ln -sfn "$torch_dir" .libtorch
 echo "setup-libtorch: libtorch $want ready at .libtorch -> $torch_dir" >&2
