@@ -20,18 +20,8 @@ fn archive() -> Option<PathBuf> {
     }
 }
 
-const NAMES: [&str; 10] = [
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-];
+/// The official archive's `batches.meta.txt` order, which is also the sorted folder order.
+use resnet::data::cifar::CLASS_NAMES as NAMES;
 
 #[test]
 fn real_cifar10_jpegs_load_through_the_image_folder_path() {

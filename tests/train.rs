@@ -61,6 +61,12 @@ fn curves_sans_timing(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The one-line error of `resnet eval` on `dir/last.safetensors` (which must fail).
+fn eval_error(dir: &Path) -> String {
+    let r = resnet::eval::run(&dir.join("last.safetensors"), false, None);
+    format!("{:#}", r.err().expect("eval should fail"))
+}
+
 #[test]
 fn loss_falls_files_are_written_and_eval_reproduces_the_test_error() {
     let tmp = tempfile::tempdir().unwrap();
@@ -145,12 +151,7 @@ fn loss_falls_files_are_written_and_eval_reproduces_the_test_error() {
     let b = cfg_text.replace("shortcut = \"A\"", "shortcut = \"B\"");
     assert_ne!(b, cfg_text);
     std::fs::write(other.join("config.toml"), b).unwrap();
-    let err = format!(
-        "{:#}",
-        resnet::eval::run(&other.join("last.safetensors"), false, None)
-            .err()
-            .unwrap()
-    );
+    let err = eval_error(&other);
     assert!(
         err.contains("does not match") && err.contains("layer2.0.downsample.0.weight is missing"),
         "{err}"
@@ -158,12 +159,7 @@ fn loss_falls_files_are_written_and_eval_reproduces_the_test_error() {
     let c = cfg_text.replace("classes = 10", "classes = 7");
     assert_ne!(c, cfg_text);
     std::fs::write(other.join("config.toml"), c).unwrap();
-    let err = format!(
-        "{:#}",
-        resnet::eval::run(&other.join("last.safetensors"), false, None)
-            .err()
-            .unwrap()
-    );
+    let err = eval_error(&other);
     assert!(
         err.contains("fc.bias has shape [10], the model expects [7]"),
         "{err}"
@@ -181,12 +177,7 @@ fn loss_falls_files_are_written_and_eval_reproduces_the_test_error() {
         .collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
     rundir::save_checkpoint(&other.join("last.safetensors"), &named, &ck.state).unwrap();
-    let err = format!(
-        "{:#}",
-        resnet::eval::run(&other.join("last.safetensors"), false, None)
-            .err()
-            .unwrap()
-    );
+    let err = eval_error(&other);
     assert!(
         err.contains("layer9.bogus is not part of the model"),
         "{err}"
@@ -212,12 +203,7 @@ fn loss_falls_files_are_written_and_eval_reproduces_the_test_error() {
     // A truncated checkpoint.
     let bytes = std::fs::read(other.join("last.safetensors")).unwrap();
     std::fs::write(other.join("last.safetensors"), &bytes[..bytes.len() / 2]).unwrap();
-    let err = format!(
-        "{:#}",
-        resnet::eval::run(&other.join("last.safetensors"), false, None)
-            .err()
-            .unwrap()
-    );
+    let err = eval_error(&other);
     assert!(err.contains("truncated or corrupt"), "{err}");
 }
 
