@@ -393,3 +393,73 @@ fn cli_errors_are_one_line() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("allowed values are auto, cpu, cuda"), "{err}");
 }
+
+/// The lr column of a run's curves.csv, by iteration.
+fn lr_by_iteration(dir: &Path) -> Vec<(u64, f64)> {
+    records::read_curves(&dir.join("curves.csv"))
+        .unwrap()
+        .iter()
+        .map(|r| (r.iteration, r.lr))
+        .collect()
+}
+
+/// §4.2's warm-up end to end: lr 0.01 until the training error falls below the threshold, then
+/// back to 0.1 (and the milestone still divides it by 10); the switch is in summary.csv.
+#[test]
+fn warmup_runs_at_its_lr_until_the_error_threshold_then_returns_to_the_base_lr() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("warm");
+    let extra = "[schedule.warmup]\nlr = 0.01\nuntil_train_error = 0.85\ncheck_every = 10\n";
+    let cfg = Config::from_toml(&config_text(&out, 120, extra)).unwrap();
+    cfg.validate().unwrap();
+    let o = train::run(&cfg, &quiet()).unwrap();
+    let end = o
+        .summary
+        .warmup_end
+        .expect("the training error fell below 85 %");
+    assert!(
+        (10..90).contains(&end) && end % 10 == 0,
+        "warm-up ended at {end}"
+    );
+    assert_eq!(
+        records::read_summary(&out.join("summary.csv"))
+            .unwrap()
+            .warmup_end,
+        Some(end)
+    );
+    for (it, lr) in lr_by_iteration(&out) {
+        // The row's lr is the rate of the interval's last step (iteration `it - 1`).
+        let want = if it <= end {
+            0.01
+        } else if it <= 90 {
+            0.1
+        } else {
+            0.1 * 0.1
+        };
+        assert!(
+            (lr - want).abs() < 1e-12,
+            "iteration {it}: lr {lr}, expected {want}"
+        );
+    }
+}
+
+/// §3.4's divide-on-plateau end to end: an evaluation that does not improve by the threshold
+/// divides the lr by 10 from the next iteration on.
+#[test]
+fn plateau_mode_divides_the_lr_when_the_error_stops_improving() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("plateau");
+    // Threshold 0.5 (50 points of error): the evaluation at 100 can never improve that much on
+    // the one at 50, so with patience 1 the lr drops there.
+    let extra = "mode = \"plateau\"\nplateau_patience = 1\nplateau_threshold = 0.5\n";
+    let cfg = Config::from_toml(&config_text(&out, 120, extra)).unwrap();
+    cfg.validate().unwrap();
+    train::run(&cfg, &quiet()).unwrap();
+    for (it, lr) in lr_by_iteration(&out) {
+        let want = if it <= 100 { 0.1 } else { 0.01 };
+        assert!(
+            (lr - want).abs() < 1e-12,
+            "iteration {it}: lr {lr}, expected {want}"
+        );
+    }
+}
