@@ -418,7 +418,7 @@ fn warmup_runs_at_its_lr_until_the_error_threshold_then_returns_to_the_base_lr()
         .warmup_end
         .expect("the training error fell below 85 %");
     assert!(
-        (10..90).contains(&end) && end % 10 == 0,
+        (10..90).contains(&end) && end.is_multiple_of(10),
         "warm-up ended at {end}"
     );
     assert_eq!(
