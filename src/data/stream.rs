@@ -196,41 +196,56 @@ fn make_train_batch(
 ) -> Result<HostBatch> {
     let idx = order.indices(iteration, batch_size);
     let per = (3 * CROP * CROP) as usize;
-    let mut pixels = vec![0u8; batch_size * per];
     let mut r = SplitMix64::new(mix(sh.seed, iteration));
     let flips: Vec<i64> = (0..batch_size).map(|_| r.below(2) as i64).collect();
     let alphas: Vec<f32> = (0..3 * batch_size)
         .map(|_| (r.normal() * PCA_STD) as f32)
         .collect();
     let augment = sh.augment;
+    let (pixels, labels) = decode_into(sh, &sh.train, &idx, per, |k, img, out| {
+        if augment == Augment::Imagenet {
+            let mut rk = SplitMix64::new(mix(mix(sh.seed, iteration), k as u64 + 1));
+            let s = SCALE_MIN + rk.below((SCALE_MAX - SCALE_MIN + 1) as u64) as u32;
+            let (w, h) = resized_dims(img.dimensions(), s);
+            let y = rk.below((h - CROP + 1) as u64) as u32;
+            let x = rk.below((w - CROP + 1) as u64) as u32;
+            let crop = scaled_crop(img, s, y, x);
+            crop_chw(&crop, 0, 0, CROP, out);
+        } else {
+            centre_view(img, out);
+        }
+    })?;
+    Ok(HostBatch {
+        pixels,
+        labels,
+        flips,
+        alphas,
+    })
+}
+
+/// Decodes `list[idx[k]]` for every k in parallel on the worker pool, each into its own `per`
+/// bytes of one pixel buffer through `fill(k, image, slot)`; returns the pixels and the labels.
+fn decode_into(
+    sh: &Shared,
+    list: &[(PathBuf, i64)],
+    idx: &[i64],
+    per: usize,
+    fill: impl Fn(usize, &RgbImage, &mut [u8]) + Sync,
+) -> Result<(Vec<u8>, Vec<i64>)> {
+    let mut pixels = vec![0u8; idx.len() * per];
     let labels: Vec<Result<i64>> = sh.pool.install(|| {
         pixels
             .par_chunks_mut(per)
             .zip(idx.par_iter())
             .enumerate()
             .map(|(k, (out, &i))| {
-                let (img, label) = sh.decode(&sh.train, i as usize)?;
-                if augment == Augment::Imagenet {
-                    let mut rk = SplitMix64::new(mix(mix(sh.seed, iteration), k as u64 + 1));
-                    let s = SCALE_MIN + rk.below((SCALE_MAX - SCALE_MIN + 1) as u64) as u32;
-                    let (w, h) = resized_dims(img.dimensions(), s);
-                    let y = rk.below((h - CROP + 1) as u64) as u32;
-                    let x = rk.below((w - CROP + 1) as u64) as u32;
-                    let crop = scaled_crop(&img, s, y, x);
-                    crop_chw(&crop, 0, 0, CROP, out);
-                } else {
-                    centre_view(&img, out);
-                }
+                let (img, label) = sh.decode(list, i as usize)?;
+                fill(k, &img, out);
                 Ok(label)
             })
             .collect()
     });
-    Ok(HostBatch {
-        pixels,
-        labels: labels.into_iter().collect::<Result<_>>()?,
-        flips,
-        alphas,
-    })
+    Ok((pixels, labels.into_iter().collect::<Result<_>>()?))
 }
 
 /// Eval batch `b`: centre crops (`ten = false`) or the five 224 crops of the 256-resized image
@@ -241,37 +256,29 @@ fn make_eval_batch(sh: &Shared, b: u64, batch_size: usize, ten: bool) -> Result<
     let len = batch_size.min(n - start);
     let views = if ten { 5 } else { 1 };
     let per = views * (3 * CROP * CROP) as usize;
-    let mut pixels = vec![0u8; len * per];
-    let labels: Vec<Result<i64>> = sh.pool.install(|| {
-        pixels
-            .par_chunks_mut(per)
-            .enumerate()
-            .map(|(k, out)| {
-                let (img, label) = sh.decode(&sh.eval, start + k)?;
-                if ten {
-                    let r = resize_shorter(&img, EVAL_SCALE);
-                    let (w, h) = r.dimensions();
-                    let one = (3 * CROP * CROP) as usize;
-                    let spots = [
-                        (0, 0),
-                        (0, w - CROP),
-                        (h - CROP, 0),
-                        (h - CROP, w - CROP),
-                        ((h - CROP) / 2, (w - CROP) / 2),
-                    ];
-                    for (v, (y, x)) in spots.into_iter().enumerate() {
-                        crop_chw(&r, y, x, CROP, &mut out[v * one..(v + 1) * one]);
-                    }
-                } else {
-                    centre_view(&img, out);
-                }
-                Ok(label)
-            })
-            .collect()
-    });
+    let idx: Vec<i64> = (start as i64..(start + len) as i64).collect();
+    let (pixels, labels) = decode_into(sh, &sh.eval, &idx, per, |_, img, out| {
+        if ten {
+            let r = resize_shorter(img, EVAL_SCALE);
+            let (w, h) = r.dimensions();
+            let one = (3 * CROP * CROP) as usize;
+            let spots = [
+                (0, 0),
+                (0, w - CROP),
+                (h - CROP, 0),
+                (h - CROP, w - CROP),
+                ((h - CROP) / 2, (w - CROP) / 2),
+            ];
+            for (v, (y, x)) in spots.into_iter().enumerate() {
+                crop_chw(&r, y, x, CROP, &mut out[v * one..(v + 1) * one]);
+            }
+        } else {
+            centre_view(img, out);
+        }
+    })?;
     Ok(HostBatch {
         pixels,
-        labels: labels.into_iter().collect::<Result<_>>()?,
+        labels,
         flips: vec![],
         alphas: vec![],
     })
