@@ -634,6 +634,80 @@ impl Config {
     }
 }
 
+/// Keys of the resolved config that do not change what is trained (where and how fast it runs,
+/// how often it reports): everything else is the run's recipe. `run.eval_every` is a recipe key
+/// only in plateau mode, where evaluations drive the learning rate.
+const NON_RECIPE_KEYS: [&str; 10] = [
+    "name",
+    "data.cache_dir",
+    "data.workers",
+    "run.device",
+    "run.out_dir",
+    "run.log_every",
+    "run.checkpoint_every",
+    "run.threads",
+    "run.memory_format",
+    "run.eval_batch_size",
+];
+
+impl Config {
+    /// The recipe keys whose values differ between `self` and `other`, as one
+    /// `key: old -> new` string each, sorted by key (empty when both train the same thing).
+    ///
+    /// The recipe is everything that alters what is trained: model (kind too: a plain and a
+    /// residual net have the same tensors), data, optimizer, schedule, seed and precision. Both
+    /// configs are compared in their resolved form (defaults written out), so an omitted key and
+    /// its default are equal.
+    pub fn recipe_diff(&self, other: &Config) -> Vec<String> {
+        let flat = |c: &Config| -> Result<std::collections::BTreeMap<String, String>> {
+            let v: toml::Value = toml::from_str(&c.to_toml()?)?;
+            let mut out = std::collections::BTreeMap::new();
+            flatten_toml("", &v, &mut out);
+            Ok(out)
+        };
+        let (Ok(a), Ok(b)) = (flat(self), flat(other)) else {
+            return vec!["(config not serializable)".into()];
+        };
+        let plateau = self.schedule.mode == ScheduleMode::Plateau
+            || other.schedule.mode == ScheduleMode::Plateau;
+        let skip = |k: &str| NON_RECIPE_KEYS.contains(&k) || (k == "run.eval_every" && !plateau);
+        let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+        keys.into_iter()
+            .filter(|k| !skip(k))
+            .filter_map(|k| {
+                let (x, y) = (a.get(k), b.get(k));
+                (x != y).then(|| {
+                    let show = |v: Option<&String>| v.cloned().unwrap_or_else(|| "(none)".into());
+                    format!("{k}: {} -> {}", show(x), show(y))
+                })
+            })
+            .collect()
+    }
+}
+
+/// `a.b.c = value` pairs of a TOML tree (arrays kept whole, in TOML syntax).
+fn flatten_toml(
+    prefix: &str,
+    v: &toml::Value,
+    out: &mut std::collections::BTreeMap<String, String>,
+) {
+    match v {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten_toml(&key, v, out);
+            }
+        }
+        other => {
+            out.insert(prefix.to_string(), other.to_string());
+        }
+    }
+}
+
 /// Turns a toml/serde error into one line: where (line and the line's own text, which names the
 /// key), what is wrong, and serde's list of the allowed values or keys.
 fn describe_toml_error(e: &toml::de::Error, text: &str) -> String {
@@ -727,5 +801,45 @@ mod tests {
         );
         let e = Config::from_toml("[model]\nfamily = \"mnist\"\ndepth = 20\n").unwrap_err();
         assert!(format!("{e}").contains("`cifar` or `imagenet`"));
+    }
+
+    #[test]
+    fn recipe_diff_names_training_keys_only() {
+        let a = Config::from_toml(MIN).unwrap();
+        let mut b = a.clone();
+        assert!(a.recipe_diff(&b).is_empty());
+        b.run.device = DeviceChoice::Cpu;
+        b.run.threads = 2;
+        b.run.log_every = 10;
+        b.data.cache_dir = "elsewhere".into();
+        b.name = "other".into();
+        assert!(a.recipe_diff(&b).is_empty(), "{:?}", a.recipe_diff(&b));
+        b.model.kind = Kind::Plain;
+        b.optimizer.lr = 0.05;
+        b.schedule.milestones = vec![100];
+        b.run.seed = 7;
+        assert_eq!(
+            a.recipe_diff(&b),
+            vec![
+                "model.kind: \"residual\" -> \"plain\"",
+                "optimizer.lr: 0.1 -> 0.05",
+                "run.seed: 0 -> 7",
+                "schedule.milestones: [32000, 48000] -> [100]",
+            ]
+        );
+        // eval_every drives the lr only in plateau mode.
+        let mut c = a.clone();
+        c.run.eval_every = 500;
+        assert!(a.recipe_diff(&c).is_empty());
+        c.schedule.mode = ScheduleMode::Plateau;
+        let d = a.recipe_diff(&c);
+        assert!(d.iter().any(|l| l.starts_with("run.eval_every")), "{d:?}");
+        // An omitted key equals its default; a warm-up section is a recipe change.
+        let mut w = a.clone();
+        w.schedule.warmup = Some(WarmupConfig::default());
+        assert!(a
+            .recipe_diff(&w)
+            .iter()
+            .any(|l| l.starts_with("schedule.warmup.lr: (none) -> 0.01")));
     }
 }
