@@ -186,6 +186,7 @@ pub fn run_grid(
                     resume,
                     force,
                     progress,
+                    ..Default::default()
                 };
                 let out = runner(cfg, &opts).with_context(|| format!("training {}", cfg.name))?;
                 if out.interrupted {
