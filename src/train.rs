@@ -514,6 +514,20 @@ fn plan_resume(
     notes: &mut Vec<String>,
 ) -> Result<Start> {
     if !dir.checkpoint().exists() {
+        // Rows before a first checkpoint are recomputed identically; finished records are not.
+        let records: Vec<&str> = [rundir::SUMMARY_FILE, rundir::EVAL_FILE, CHANGES_FILE]
+            .into_iter()
+            .filter(|f| dir.path.join(f).exists())
+            .collect();
+        if !records.is_empty() {
+            bail!(
+                "cannot resume {}: it holds {} but no checkpoint {} to continue from; start over \
+                 with --force (deletes them) or choose another folder with --out",
+                dir.path.display(),
+                records.join(", "),
+                rundir::CHECKPOINT_FILE
+            );
+        }
         notes.push(format!(
             "no checkpoint in {} yet: starting from iteration 0",
             dir.path.display()

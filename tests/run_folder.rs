@@ -301,6 +301,23 @@ fn a_failed_start_leaves_no_folder_in_the_way() {
     let good = write_config(tmp.path(), "good", &text);
     let o = resnet(&["train", "--config"], &[&good]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Without its checkpoint, a finished run's records are not wiped by a resume.
+    std::fs::remove_file(out.join("last.safetensors")).unwrap();
+    let before = snapshot(&out);
+    let o = resnet(&["train", "--resume"], &[&out]);
+    assert_refused(&o, &["holds summary.csv but no checkpoint", "--force"]);
+    assert_eq!(snapshot(&out), before);
+}
+
+/// A child process that is killed when the test ends, even by a failed assertion (the run it
+/// trains would otherwise go on for hours).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// One writer per run folder: while a run trains, a second `train` (plain, `--resume` or
@@ -312,13 +329,16 @@ fn a_run_folder_has_one_writer_and_kill_9_leaves_no_stale_lock() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
     let cfg = write_config(tmp.path(), "run", &config_text(&out, 100_000, "", ""));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_resnet"))
-        .args(["train", "--config"])
-        .arg(&cfg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_resnet"))
+            .args(["train", "--config"])
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut child.0;
     let t0 = Instant::now();
     while !out.join("last.safetensors").exists() {
         assert!(child.try_wait().unwrap().is_none(), "the run ended early");
