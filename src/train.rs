@@ -442,9 +442,10 @@ pub fn plan(cfg: &Config, opts: &TrainOptions) -> Result<Plan> {
     check_options(opts)?;
     let dir = RunDir::new(cfg.out_dir());
     // One writer per folder: an existing folder is locked before anything in it is looked at.
-    let early_lock = match dir.path.is_dir() {
-        true => Some(RunLock::acquire(&dir.path)?),
-        false => None,
+    let early_lock = if dir.path.is_dir() {
+        Some(RunLock::acquire(&dir.path)?)
+    } else {
+        None
     };
     if !opts.resume {
         dir.check_new_run(opts.force)?;
@@ -452,9 +453,10 @@ pub fn plan(cfg: &Config, opts: &TrainOptions) -> Result<Plan> {
     let device = crate::device::select(&cfg.run)?;
     let mut trainer = Trainer::new(cfg, device)?;
     let mut notes = Vec::new();
-    let start = match opts.resume {
-        true => plan_resume(cfg, &dir, opts, &mut trainer, &mut notes)?,
-        false => Start::Fresh { clear: opts.force },
+    let start = if opts.resume {
+        plan_resume(cfg, &dir, opts, &mut trainer, &mut notes)?
+    } else {
+        Start::Fresh { clear: opts.force }
     };
     let lock = match early_lock {
         Some(lock) => lock,
@@ -634,9 +636,10 @@ fn check_changes(
         .collect::<Vec<_>>()
         .join("; ");
     let (was, is) = (describe_model(&recorded.model), describe_model(&cfg.model));
-    let models = match was == is {
-        true => String::new(),
-        false => format!(" (checkpoint is {was}, config is {is})"),
+    let models = if was == is {
+        String::new()
+    } else {
+        format!(" (checkpoint is {was}, config is {is})")
     };
     let it = ck.state.iteration;
     let way = if refused
