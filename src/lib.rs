@@ -3,6 +3,7 @@
 //!
 //! Library modules hold all logic; `main.rs` only parses arguments and dispatches.
 pub mod arch;
+pub mod atomic;
 pub mod bench;
 pub mod compare;
 pub mod config;

@@ -13,7 +13,6 @@ use safetensors::tensor::{Dtype, View};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use tch::{Kind, Tensor};
 
@@ -162,7 +161,7 @@ fn to_raw(name: &str, t: &Tensor) -> Result<Raw> {
     })
 }
 
-/// Writes a checkpoint atomically: temp file in the same folder, fsync, rename.
+/// Writes a checkpoint atomically: temp file in the same folder, fsync, rename ([`crate::atomic`]).
 pub fn save_checkpoint(
     path: &Path,
     tensors: &[(String, Tensor)],
@@ -177,18 +176,7 @@ pub fn save_checkpoint(
     meta.insert("train_state".to_string(), serde_json::to_string(state)?);
     let bytes = safetensors::serialize(raws.iter().map(|(n, r)| (n.as_str(), r)), &Some(meta))
         .context("serializing checkpoint")?;
-    let tmp = path.with_extension("safetensors.tmp");
-    {
-        let mut f = std::fs::File::create(&tmp)
-            .with_context(|| format!("cannot create {}", tmp.display()))?;
-        f.write_all(&bytes)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        f.sync_all()
-            .with_context(|| format!("cannot sync {}", tmp.display()))?;
-    }
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
-    Ok(())
+    crate::atomic::write(path, &bytes)
 }
 
 /// A checkpoint read back: tensors on the CPU, and the training state.
