@@ -144,8 +144,9 @@ pub fn run(checkpoint: &Path, ten_crop: bool, csv: Option<&Path>) -> Result<Eval
             cfg_path.display()
         )
     })?;
-    let ckpt = rundir::load_checkpoint(checkpoint)?;
     let device = crate::device::select(&cfg.run)?;
+    crate::budget::check(&cfg, device)?;
+    let ckpt = rundir::load_checkpoint(checkpoint)?;
     if cfg.run.precision == Precision::Bf16 {
         crate::device::use_bf16_autocast();
     }

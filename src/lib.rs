@@ -5,6 +5,7 @@
 pub mod arch;
 pub mod atomic;
 pub mod bench;
+pub mod budget;
 pub mod compare;
 pub mod config;
 pub mod data;

@@ -375,6 +375,7 @@ pub fn resume_command(dir: &Path) -> String {
 /// for the files). With `opts.resume` it continues from the folder's checkpoint exactly.
 pub fn run(cfg: &Config, opts: &TrainOptions) -> Result<RunOutcome> {
     cfg.validate()?;
+    crate::budget::check(cfg, crate::device::select(&cfg.run)?)?;
     let dir = RunDir::new(cfg.out_dir());
     dir.prepare(cfg, opts.resume, opts.force)?;
     let device = crate::device::select(&cfg.run)?;
