@@ -1,6 +1,7 @@
 //! Safe `.tar.gz` extraction for the datasets of §4.2 (CIFAR-10) and §3.4 (ImageNet-style folders):
-//! only regular files and folders, never a path outside the target folder, and a completion marker
-//! so that a half-extracted cache is never taken for a whole one.
+//! only regular files and folders, never a path outside the target folder, members streamed to
+//! disk under a cap on the decompressed size (gzip bombs, headers claiming terabytes), and a
+//! completion marker so that a half-extracted cache is never taken for a whole one.
 use anyhow::{anyhow, bail, Context, Result};
 use std::cell::RefCell;
 use std::fs;
