@@ -78,6 +78,18 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
 /// contents to disk without holding them in memory). On an error of `fill` the temporary file is
 /// removed and the old file is left as it was.
 pub fn write_with(path: &Path, fill: impl FnOnce(&mut fs::File) -> Result<()>) -> Result<()> {
+    write_with_sync(path, true, fill)
+}
+
+/// [`write_with`], syncing the file to disk before the rename only when `sync` is set. Without
+/// it a kill still never leaves a partial file at `path` (only a power cut could); archive
+/// extraction writes tens of thousands of small files this way, where one sync each would cost
+/// minutes.
+pub fn write_with_sync(
+    path: &Path,
+    sync: bool,
+    fill: impl FnOnce(&mut fs::File) -> Result<()>,
+) -> Result<()> {
     let target = match resolve(path)? {
         Target::Special(p) => {
             let mut f = fs::OpenOptions::new()
@@ -104,8 +116,10 @@ pub fn write_with(path: &Path, fill: impl FnOnce(&mut fs::File) -> Result<()>) -
             // Keep the replaced file's permissions.
             let _ = f.set_permissions(m.permissions());
         }
-        f.sync_all()
-            .with_context(|| format!("cannot sync {}", tmp.display()))?;
+        if sync {
+            f.sync_all()
+                .with_context(|| format!("cannot sync {}", tmp.display()))?;
+        }
         fs::rename(&tmp, &target)
             .with_context(|| format!("cannot rename {} to {}", tmp.display(), target.display()))
     })();

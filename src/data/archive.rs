@@ -192,7 +192,7 @@ pub fn extract_tar_gz_limited(
             );
         }
         let out = dest.join(&rel);
-        crate::atomic::write_with(&out, |file| {
+        crate::atomic::write_with_sync(&out, false, |file| {
             copy_member(&mut entry, file, size, &out).map_err(|e| match e {
                 Copied::Read(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => anyhow!(
                     "{}: member `{}` is truncated (its header says {size} bytes)",
