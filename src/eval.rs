@@ -6,7 +6,7 @@ use crate::config::{Config, DeviceChoice, Precision};
 use crate::data::{self, DataSource};
 use crate::model::ResNet;
 use crate::records::{self, EvalRow};
-use crate::rundir::{self, describe_model, Checkpoint, RunDir};
+use crate::rundir::{self, describe_model, RunDir};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use tch::nn::{self, ModuleT};
@@ -169,13 +169,16 @@ pub fn measure(checkpoint: &Path, opts: &EvalOptions) -> Result<EvalOutcome> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let dir = RunDir::new(folder);
-    let ckpt = rundir::load_checkpoint(checkpoint)?;
+    // The recipe and the memory budget are checked from the header, before the tensors load.
+    let header = rundir::read_header(checkpoint)?;
     let mut notes = Vec::new();
-    let mut cfg = checkpoint_recipe(&ckpt, &dir.config(), &mut notes)?;
+    let mut cfg = checkpoint_recipe(&header, &dir.config(), &mut notes)?;
     if let Some(d) = opts.device {
         cfg.run.device = d;
     }
     let device = crate::device::select(&cfg.run)?;
+    crate::budget::check(&cfg, device)?;
+    let ckpt = rundir::load_checkpoint(checkpoint)?;
     if cfg.run.precision == Precision::Bf16 {
         crate::device::use_bf16_autocast();
     }
@@ -211,7 +214,11 @@ pub fn measure(checkpoint: &Path, opts: &EvalOptions) -> Result<EvalOutcome> {
 
 /// The recipe a checkpoint was trained with: its embedded config, refusing a `config.toml`
 /// beside it (`beside`) that disagrees; or, for an older checkpoint, that `config.toml`.
-fn checkpoint_recipe(ckpt: &Checkpoint, beside: &Path, notes: &mut Vec<String>) -> Result<Config> {
+fn checkpoint_recipe(
+    ckpt: &rundir::CheckpointHeader,
+    beside: &Path,
+    notes: &mut Vec<String>,
+) -> Result<Config> {
     let Some(own) = &ckpt.config else {
         let cfg = Config::load(beside).with_context(|| {
             format!(

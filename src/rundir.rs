@@ -236,9 +236,9 @@ fn to_raw(name: &str, t: &Tensor) -> Result<Raw> {
     })
 }
 
-/// Writes a checkpoint atomically: temp file in the same folder, fsync, rename. `config` is the
-/// run's resolved config, embedded as its recipe (`None` writes a checkpoint as versions before
-/// the embedding did, which are still read).
+/// Writes a checkpoint atomically: temp file in the same folder, fsync, rename
+/// ([`crate::atomic`]). `config` is the run's resolved config, embedded as its recipe (`None`
+/// writes a checkpoint as versions before the embedding did, which are still read).
 pub fn save_checkpoint(
     path: &Path,
     tensors: &[(String, Tensor)],
@@ -257,18 +257,7 @@ pub fn save_checkpoint(
     }
     let bytes = safetensors::serialize(raws.iter().map(|(n, r)| (n.as_str(), r)), &Some(meta))
         .context("serializing checkpoint")?;
-    let tmp = path.with_extension("safetensors.tmp");
-    {
-        let mut f = std::fs::File::create(&tmp)
-            .with_context(|| format!("cannot create {}", tmp.display()))?;
-        f.write_all(&bytes)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        f.sync_all()
-            .with_context(|| format!("cannot sync {}", tmp.display()))?;
-    }
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
-    Ok(())
+    crate::atomic::write(path, &bytes)
 }
 
 /// A checkpoint read back: tensors on the CPU, and the training state.
@@ -280,27 +269,68 @@ pub struct Checkpoint {
     pub config: Option<Config>,
 }
 
-/// Reads a checkpoint; a missing, truncated or corrupt file is an error naming it.
-pub fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
+/// What a checkpoint's header says: its training state and embedded recipe, read without the
+/// tensors (so a run's recipe can be checked, e.g. against the memory budget, before gigabytes of
+/// weights are loaded).
+pub struct CheckpointHeader {
+    pub path: PathBuf,
+    pub state: TrainState,
+    /// The run's resolved config; `None` in checkpoints written before it was embedded.
+    pub config: Option<Config>,
+}
+
+/// The largest safetensors header this build reads (ours are a few hundred KiB).
+const MAX_HEADER_BYTES: u64 = 64 << 20;
+
+fn corrupt(path: &Path, what: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!(
+        "checkpoint {} is truncated or corrupt ({what}); its run can only restart \
+         (resnet train --force) or resume from an intact copy",
+        path.display()
+    )
+}
+
+fn open_checkpoint(path: &Path) -> Result<std::fs::File> {
+    match std::fs::File::open(path) {
+        Ok(f) => Ok(f),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             bail!("checkpoint {} does not exist", path.display())
         }
-        Err(e) => {
-            return Err(e).with_context(|| format!("cannot read checkpoint {}", path.display()))
-        }
-    };
-    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| {
-        anyhow::anyhow!(
-            "checkpoint {} is truncated or corrupt ({e:?}); its run can only restart \
-             (resnet train --force) or resume from an intact copy",
-            path.display()
-        )
-    })?;
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
-        .map_err(|e| anyhow::anyhow!("checkpoint {}: bad header ({e:?})", path.display()))?;
-    let md = meta.metadata().clone().unwrap_or_default();
+        Err(e) => Err(e).with_context(|| format!("cannot read checkpoint {}", path.display())),
+    }
+}
+
+/// Reads only the header of a checkpoint: its state and recipe. A missing, truncated or corrupt
+/// file is an error naming it.
+pub fn read_header(path: &Path) -> Result<CheckpointHeader> {
+    use std::io::Read;
+    let mut f = open_checkpoint(path)?;
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len)
+        .map_err(|e| corrupt(path, format!("no header: {e}")))?;
+    let n = u64::from_le_bytes(len);
+    if n > MAX_HEADER_BYTES {
+        return Err(corrupt(path, format!("a header of {n} bytes")));
+    }
+    let mut header = vec![0u8; n as usize];
+    f.read_exact(&mut header)
+        .map_err(|e| corrupt(path, format!("header cut short: {e}")))?;
+    let json: serde_json::Value =
+        serde_json::from_slice(&header).map_err(|e| corrupt(path, format!("header: {e}")))?;
+    let md: HashMap<String, String> = json
+        .get("__metadata__")
+        .and_then(|m| m.as_object())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    parse_metadata(path, &md)
+}
+
+/// The state and recipe in a checkpoint's metadata, checking its format version.
+fn parse_metadata(path: &Path, md: &HashMap<String, String>) -> Result<CheckpointHeader> {
     let format: u32 = md
         .get("format")
         .and_then(|v| v.parse().ok())
@@ -330,6 +360,26 @@ pub fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
         })
         .transpose()
         .with_context(|| format!("checkpoint {}: unreadable embedded config", path.display()))?;
+    Ok(CheckpointHeader {
+        path: path.to_path_buf(),
+        state,
+        config,
+    })
+}
+
+/// Reads a checkpoint; a missing, truncated or corrupt file is an error naming it.
+pub fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    open_checkpoint(path)?
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read checkpoint {}", path.display()))?;
+    let st = safetensors::SafeTensors::deserialize(&bytes)
+        .map_err(|e| corrupt(path, format!("{e:?}")))?;
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
+        .map_err(|e| anyhow::anyhow!("checkpoint {}: bad header ({e:?})", path.display()))?;
+    let md = meta.metadata().clone().unwrap_or_default();
+    let CheckpointHeader { state, config, .. } = parse_metadata(path, &md)?;
     let mut tensors = HashMap::new();
     for (name, view) in st.tensors() {
         let kind = match view.dtype() {

@@ -451,6 +451,7 @@ pub fn plan(cfg: &Config, opts: &TrainOptions) -> Result<Plan> {
         dir.check_new_run(opts.force)?;
     }
     let device = crate::device::select(&cfg.run)?;
+    crate::budget::check(cfg, device)?;
     let mut trainer = Trainer::new(cfg, device)?;
     let mut notes = Vec::new();
     let start = if opts.resume {
@@ -1121,10 +1122,12 @@ mod tests {
             a.acc.loss_sum,
             b.acc.loss_sum
         );
+        // Other kernels (and, with tests in parallel, other thread partitions) round differently;
+        // three BN training steps amplify that to ~2e-4. A layout bug is far larger.
         let (va, vb) = (a.vs.variables(), b.vs.variables());
         for (n, t) in &va {
             let d = (t - &vb[n]).abs().max().double_value(&[]);
-            assert!(d < 1e-4, "{n}: {d}");
+            assert!(d < 1e-3, "{n}: {d}");
         }
         let (la, ea) = a.evaluate().unwrap();
         let (lb, eb) = b.evaluate().unwrap();
