@@ -503,6 +503,18 @@ def resolved_config(rec: Recipe) -> str:
     return "# Resolved config of a run of scripts/reference_train.py --train (the PyTorch reference).\n" + to_toml(raw)
 
 
+def machine() -> str:
+    """The CPU model (Linux), else what platform knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def prepare_out(out: Path, force: bool):
     if out.exists() and any(out.iterdir()):
         if not force:
@@ -542,7 +554,7 @@ def train(rec: Recipe, force: bool = False, progress: bool = True) -> dict:
     write_atomic(out / "trainer.toml", (
         f'impl = "{IMPL}"\nscript = "scripts/reference_train.py --train"\ntorch = "{torch.__version__}"\n'
         f'python = "{platform.python_version()}"\nthreads = {torch.get_num_threads()}\n'
-        f'memory_format = "{rec.memory_format}"\nmachine = {json.dumps(platform.processor() or platform.machine())}\n'
+        f'memory_format = "{rec.memory_format}"\nmachine = {json.dumps(machine())}\ncpus = {os.cpu_count()}\n'
     ))
     curves = open(out / "curves.csv", "w")
     curves.write(CURVES_HEADER + "\n")
