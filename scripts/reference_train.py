@@ -1,6 +1,10 @@
 #!/usr/bin/env python3
 """PyTorch reference for `resnet bench` (paper §4.2: the CIFAR-10 ResNets, option A shortcuts).
 
+With ``--train --config FILE`` it is instead the independent PyTorch *trainer* of the same recipe
+(scripts/reference_trainer.py: a run folder in our format, for `resnet report` beside ours); what
+follows describes the benchmark mode.
+
 Trains exactly the network, initialization, batch, SGD recipe and augmentation of our Rust
 implementation (src/model.rs, src/arch.rs, src/data/mod.rs) and reports steady-state training
 images/s, the fraction of that time spent waiting for data, and evaluation images/s, as one
@@ -320,6 +324,13 @@ def sync(device):
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--train" in argv:
+        # The independent trainer (same config, same data, our run-folder format).
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import reference_trainer
+
+        return reference_trainer.main(argv)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--impl", choices=["typical", "careful"], required=True)
     p.add_argument("--depth", type=int, default=20)

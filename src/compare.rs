@@ -24,6 +24,9 @@ pub struct CompareSpec {
     pub recipe: Config,
     pub kinds: Vec<Kind>,
     pub depths: Vec<usize>,
+    /// Seeds (`run.seed`) to train every network with; empty: the recipe's one seed. With more
+    /// than one, run folders get a `-s<seed>` suffix.
+    pub seeds: Vec<u64>,
     /// Folder receiving one run folder per grid cell.
     pub runs_dir: PathBuf,
     /// Folder receiving `compare-<recipe>.csv/.svg/.png`.
@@ -61,34 +64,56 @@ pub fn recipe_label(recipe: &Config) -> String {
     }
 }
 
-/// `compare-<recipe>-<model>`, e.g. `compare-cifar-plain20`.
-pub fn run_name(label: &str, cfg: &Config) -> String {
-    format!("compare-{label}-{}", cfg.model.display_name())
+/// `compare-<recipe>-<model>`, e.g. `compare-cifar-plain20`; with `seeded`,
+/// `compare-<recipe>-<model>-s<seed>` (one folder per seed of a multi-seed compare).
+pub fn run_name(label: &str, cfg: &Config, seeded: bool) -> String {
+    let base = format!("compare-{label}-{}", cfg.model.display_name());
+    if seeded {
+        format!("{base}-s{}", cfg.run.seed)
+    } else {
+        base
+    }
 }
 
-/// One validated config per grid cell, kinds outermost, in the order given (duplicates dropped).
+/// One validated config per grid cell (kind × depth × seed), kinds outermost, in the order
+/// given (duplicates dropped). No seeds: the recipe's seed; one seed: that seed, under the
+/// single-seed run names; several: a folder per seed.
 pub fn expand_grid(
     recipe: &Config,
     kinds: &[Kind],
     depths: &[usize],
+    seeds: &[u64],
     runs_dir: &Path,
 ) -> Result<Vec<Config>> {
     if kinds.is_empty() || depths.is_empty() {
         bail!("compare needs at least one network kind and one depth");
     }
     let label = recipe_label(recipe);
+    let mut distinct: Vec<u64> = Vec::new();
+    for &s in seeds {
+        if !distinct.contains(&s) {
+            distinct.push(s);
+        }
+    }
+    let seeded = distinct.len() > 1;
+    if distinct.is_empty() {
+        distinct.push(recipe.run.seed);
+    }
     let mut cells: Vec<Config> = Vec::new();
     for &kind in kinds {
         for &depth in depths {
-            let mut c = recipe.clone();
-            c.model.kind = kind;
-            c.model.depth = depth;
-            c.name = run_name(&label, &c);
-            c.run.out_dir = runs_dir.join(&c.name);
-            c.validate()
-                .with_context(|| format!("grid cell {} (--depths {depth})", c.name))?;
-            if !cells.iter().any(|o| o.name == c.name) {
-                cells.push(c);
+            for &seed in &distinct {
+                let mut c = recipe.clone();
+                c.model.kind = kind;
+                c.model.depth = depth;
+                c.run.seed = seed;
+                c.name = run_name(&label, &c, seeded);
+                c.run.out_dir = runs_dir.join(&c.name);
+                c.validate()
+                    .with_context(|| format!("grid cell {} (--depths {depth})", c.name))?;
+                if !cells.iter().any(|o| o.name == c.name) {
+                    cells.push(c);
+                }
             }
         }
     }
@@ -154,6 +179,8 @@ fn check_recorded_recipe(cfg: &Config, dir: &Path) -> Result<()> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompareRow {
     pub summary: Summary,
+    /// `run.seed` of the cell.
+    pub seed: u64,
     pub dir: PathBuf,
     pub curves: Vec<CurveRow>,
 }
@@ -205,6 +232,7 @@ pub fn run_grid(
         let curves = read_curves(&dir.join("curves.csv"))?;
         rows.push(CompareRow {
             summary,
+            seed: cfg.run.seed,
             dir,
             curves,
         });
@@ -222,6 +250,7 @@ pub fn results_table(rows: &[CompareRow]) -> Table {
         "model",
         "kind",
         "depth",
+        "seed",
         "params",
         "final_train_error",
         "final_test_error",
@@ -234,6 +263,7 @@ pub fn results_table(rows: &[CompareRow]) -> Table {
             s.model.clone(),
             s.kind.clone(),
             s.depth.to_string(),
+            r.seed.to_string(),
             s.params.to_string(),
             pct(s.final_train_error),
             pct(s.final_test_error),
@@ -254,8 +284,10 @@ fn legend_name(s: &Summary) -> String {
 }
 
 /// Figure 6: a "plain" panel and a "ResNet" panel (those present), one colour per depth shared
-/// by both panels.
+/// by both panels; with several seeds one line per seed, labelled `ResNet-20 s1`, in the colour
+/// of its depth.
 pub fn figure(rows: &[CompareRow], title: &str) -> Figure {
+    let seeded = rows.iter().any(|r| r.seed != rows[0].seed);
     let mut depths: Vec<usize> = rows.iter().map(|r| r.summary.depth).collect();
     depths.sort_unstable();
     depths.dedup();
@@ -266,7 +298,7 @@ pub fn figure(rows: &[CompareRow], title: &str) -> Figure {
         if of_kind.is_empty() {
             continue;
         }
-        of_kind.sort_by_key(|r| r.summary.depth);
+        of_kind.sort_by_key(|r| (r.summary.depth, r.seed));
         let series = of_kind
             .iter()
             .map(|r| {
@@ -274,8 +306,13 @@ pub fn figure(rows: &[CompareRow], title: &str) -> Figure {
                     .iter()
                     .position(|&d| d == r.summary.depth)
                     .unwrap_or(0);
+                let label = legend_name(&r.summary);
                 Series {
-                    label: legend_name(&r.summary),
+                    label: if seeded {
+                        format!("{label} s{}", r.seed)
+                    } else {
+                        label
+                    },
                     color: plot::PALETTE[k % plot::PALETTE.len()].to_string(),
                     train: r
                         .curves
@@ -316,7 +353,13 @@ pub fn compare(
     runner: &mut Runner,
     note: &mut dyn FnMut(String),
 ) -> Result<CompareOutput> {
-    let cells = expand_grid(&spec.recipe, &spec.kinds, &spec.depths, &spec.runs_dir)?;
+    let cells = expand_grid(
+        &spec.recipe,
+        &spec.kinds,
+        &spec.depths,
+        &spec.seeds,
+        &spec.runs_dir,
+    )?;
     let rows = run_grid(&cells, spec.force, spec.progress, runner, note)?;
     let label = recipe_label(&spec.recipe);
     let stem = spec.results_dir.join(format!("compare-{label}"));
@@ -420,7 +463,8 @@ mod tests {
         assert!(format!("{}", parse_kind("dense").unwrap_err()).contains("`plain`"));
 
         let runs = Path::new("runs");
-        let cells = expand_grid(&r, &[Kind::Plain, Kind::Residual], &[20, 56, 20], runs).unwrap();
+        let cells =
+            expand_grid(&r, &[Kind::Plain, Kind::Residual], &[20, 56, 20], &[], runs).unwrap();
         let names: Vec<&str> = cells.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
             names,
@@ -435,7 +479,7 @@ mod tests {
         assert_eq!(cells[1].model.kind, Kind::Plain);
         assert_eq!(cells[1].model.shortcut(), Shortcut::A);
         assert_eq!(cells[3].optimizer, r.optimizer);
-        let e = expand_grid(&r, &[Kind::Plain], &[21], runs).unwrap_err();
+        let e = expand_grid(&r, &[Kind::Plain], &[21], &[], runs).unwrap_err();
         let msg = format!("{e:#}");
         assert!(
             msg.contains("compare-cifar-plain21") && msg.contains("6n+2"),
@@ -444,9 +488,78 @@ mod tests {
     }
 
     #[test]
+    fn seeds_grid_one_folder_per_kind_depth_and_seed() {
+        let r = recipe();
+        let runs = Path::new("runs");
+        let cells = expand_grid(
+            &r,
+            &[Kind::Plain, Kind::Residual],
+            &[20],
+            &[0, 1, 2, 1],
+            runs,
+        )
+        .unwrap();
+        let cell: Vec<(&str, u64)> = cells
+            .iter()
+            .map(|c| (c.name.as_str(), c.run.seed))
+            .collect();
+        assert_eq!(
+            cell,
+            [
+                ("compare-cifar-plain20-s0", 0),
+                ("compare-cifar-plain20-s1", 1),
+                ("compare-cifar-plain20-s2", 2),
+                ("compare-cifar-resnet20-s0", 0),
+                ("compare-cifar-resnet20-s1", 1),
+                ("compare-cifar-resnet20-s2", 2),
+            ]
+        );
+        assert_eq!(cells[4].out_dir(), runs.join("compare-cifar-resnet20-s1"));
+        // One seed keeps today's names, with that seed; none keeps the recipe's seed.
+        let one = expand_grid(&r, &[Kind::Residual], &[20], &[7], runs).unwrap();
+        assert_eq!(
+            (one[0].name.as_str(), one[0].run.seed),
+            ("compare-cifar-resnet20", 7)
+        );
+        let none = expand_grid(&r, &[Kind::Residual], &[20], &[], runs).unwrap();
+        assert_eq!(
+            (none[0].name.as_str(), none[0].run.seed),
+            ("compare-cifar-resnet20", r.run.seed)
+        );
+    }
+
+    #[test]
+    fn seeded_compare_tables_and_plots_every_seed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let spec = CompareSpec {
+            recipe: recipe(),
+            kinds: vec![Kind::Residual],
+            depths: vec![20],
+            seeds: vec![0, 1],
+            runs_dir: tmp.path().join("runs"),
+            results_dir: tmp.path().join("runs"),
+            force: false,
+            progress: false,
+        };
+        let mut runner = |cfg: &Config, _: &TrainOptions| -> Result<RunOutcome> {
+            Ok(RunOutcome {
+                dir: cfg.out_dir(),
+                summary: write_fake_run(cfg, cfg.schedule.iterations),
+                interrupted: false,
+            })
+        };
+        let out = compare(&spec, &mut runner, &mut |_| {}).unwrap();
+        let seeds: Vec<&str> = out.table.rows.iter().map(|r| r[3].as_str()).collect();
+        assert_eq!(seeds, ["0", "1"]);
+        assert!(out.csv.ends_with("runs/compare-cifar.csv"));
+        let svg = std::fs::read_to_string(&out.svg).unwrap();
+        assert!(svg.contains(">ResNet-20 s0</text>") && svg.contains(">ResNet-20 s1</text>"));
+    }
+
+    #[test]
     fn reuse_resume_or_start_from_the_run_folder() {
         let tmp = tempfile::tempdir().unwrap();
-        let cells = expand_grid(&recipe(), &[Kind::Plain], &[20], tmp.path()).unwrap();
+        let cells = expand_grid(&recipe(), &[Kind::Plain], &[20], &[], tmp.path()).unwrap();
         let cfg = &cells[0];
         assert_eq!(
             decide(cfg, false).unwrap(),
@@ -495,6 +608,7 @@ mod tests {
             recipe: recipe(),
             kinds: vec![Kind::Plain, Kind::Residual],
             depths: vec![20, 56],
+            seeds: vec![],
             runs_dir: tmp.path().join("runs"),
             results_dir: tmp.path().join("results"),
             force: false,
@@ -551,7 +665,7 @@ mod tests {
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(
             lines[0],
-            "model,kind,depth,params,final_train_error,final_test_error,best_test_error,run_dir"
+            "model,kind,depth,seed,params,final_train_error,final_test_error,best_test_error,run_dir"
         );
         assert_eq!(lines.len(), 5);
         assert!(lines[2].starts_with("plain56,plain,56,"), "{}", lines[2]);

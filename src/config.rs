@@ -846,7 +846,17 @@ impl Config {
         };
         let plateau = self.schedule.mode == ScheduleMode::Plateau
             || other.schedule.mode == ScheduleMode::Plateau;
-        let skip = |k: &str| NON_RECIPE_KEYS.contains(&k) || (k == "run.eval_every" && !plateau);
+        // Synthetic images come from the seed alone (data.path is never read); real images never
+        // read data.synthetic.
+        let synthetic = [self, other].map(|c| c.data.dataset == Dataset::Synthetic);
+        let unused = |k: &str| match synthetic {
+            [true, true] => k == "data.path" || k == "data.skip_corrupt",
+            [false, false] => k.starts_with("data.synthetic."),
+            _ => false,
+        };
+        let skip = |k: &str| {
+            NON_RECIPE_KEYS.contains(&k) || (k == "run.eval_every" && !plateau) || unused(k)
+        };
         let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
         let show = |v: Option<&String>| v.cloned().unwrap_or_else(|| "(none)".into());
         keys.into_iter()
@@ -1037,6 +1047,17 @@ mod tests {
                 "schedule.milestones: [32000, 48000] -> [100]",
             ]
         );
+        // Keys a dataset never reads are no part of its recipe.
+        let mut s1 = a.clone();
+        s1.data.dataset = Dataset::Synthetic;
+        let mut s2 = s1.clone();
+        s2.data.path = "elsewhere".into();
+        assert!(s1.recipe_diff(&s2).is_empty());
+        let mut r2 = a.clone();
+        r2.data.synthetic.train = 5;
+        assert!(a.recipe_diff(&r2).is_empty());
+        s2.data.synthetic.train = 5;
+        assert_eq!(s1.recipe_diff(&s2), vec!["data.synthetic.train: 2048 -> 5"]);
         // eval_every drives the lr only in plateau mode.
         let mut c = a.clone();
         c.run.eval_every = 500;

@@ -418,14 +418,19 @@ struct CompareArgs {
     #[arg(long)]
     device: Option<String>,
     /// Override run.seed.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "seeds")]
     seed: Option<u64>,
+    /// Train every network once per seed, comma separated (e.g. 0,1,2): one run folder per
+    /// seed (compare-<recipe>-<model>-s<seed>); `resnet report` gives best (mean±std) over them.
+    #[arg(long, value_delimiter = ',', value_name = "SEEDS")]
+    seeds: Vec<u64>,
     /// Folder receiving one run folder per network (compare-<recipe>-<model>).
     #[arg(long, default_value = "runs")]
     out: PathBuf,
-    /// Where to write compare-<recipe>.csv, .svg and .png.
-    #[arg(long, default_value = "results")]
-    results: PathBuf,
+    /// Where to write compare-<recipe>.csv, .svg and .png (default: the --out folder, so the
+    /// repository's results/ is only written when asked, e.g. --results results).
+    #[arg(long, value_name = "DIR")]
+    results: Option<PathBuf>,
     /// Retrain every network, even finished ones.
     #[arg(long)]
     force: bool,
@@ -472,8 +477,9 @@ fn compare(a: CompareArgs) -> Result<()> {
         recipe,
         kinds: a.kinds,
         depths: a.depths,
+        seeds: a.seeds,
+        results_dir: a.results.unwrap_or_else(|| a.out.clone()),
         runs_dir: a.out,
-        results_dir: a.results,
         force: a.force,
         progress: !a.quiet,
     };
@@ -490,15 +496,19 @@ struct ReportArgs {
     /// Folder holding one folder per run.
     #[arg(long, default_value = "runs")]
     runs: PathBuf,
-    /// Where to write table6_cifar10.*, tables2_3_imagenet.* and report.md.
-    #[arg(long, default_value = "results")]
-    results: PathBuf,
+    /// Where to write table6_cifar10.*, runs_cifar10.*, tables2_3_imagenet.*, curves_cifar10.*
+    /// and report.md (default: the --runs folder, so the repository's results/ is only written
+    /// when asked, e.g. --out results).
+    #[arg(long, visible_alias = "results", value_name = "DIR")]
+    out: Option<PathBuf>,
 }
 
 fn report(a: ReportArgs) -> Result<()> {
-    let r = resnet::report::report(&a.runs, &a.results)?;
+    let out = a.out.unwrap_or_else(|| a.runs.clone());
+    let r = resnet::report::report(&a.runs, &out)?;
     println!("{} finished runs under {}\n", r.runs, a.runs.display());
     println!("Table 6: CIFAR-10 test error (%)\n{}", r.cifar.to_text());
+    println!("CIFAR-10 runs, per seed\n{}", r.cifar_runs.to_text());
     println!(
         "Tables 2 and 3: ImageNet validation error (%)\n{}",
         r.imagenet.to_text()

@@ -38,8 +38,10 @@ pub const PALETTE: [&str; 8] = [
 /// The paper plots iterations in units of 1e4.
 pub const X_UNIT: f64 = 1e4;
 
-/// Figure 6's y range is 0–20 %. It is used when every curve ends inside it (early, higher
-/// errors are clipped at the top as in the paper); otherwise the range grows to fit the data.
+/// Figure 6's y range is 0–20 %. It is used when every curve ends in its lower three quarters
+/// (at most 15 %; early, higher errors are clipped at the top as in the paper); otherwise the
+/// range grows to twice the highest end (so short runs, ending near 20 %, still show their last
+/// part), or to fit all the data where that is less, rounded up to a tick.
 pub fn y_range(panels: &[Panel]) -> (f64, f64) {
     let series = panels.iter().flat_map(|p| &p.series);
     let last = |v: &Vec<(f64, f64)>| v.last().map(|p| p.1);
@@ -47,19 +49,26 @@ pub fn y_range(panels: &[Panel]) -> (f64, f64) {
         .clone()
         .flat_map(|s| [last(&s.train), last(&s.test)])
         .flatten()
+        .filter(|v| v.is_finite())
         .collect();
-    if !ends.is_empty() && ends.iter().all(|&e| e <= 20.0) {
+    if !ends.is_empty() && ends.iter().all(|&e| e <= 15.0) {
         return (0.0, 20.0);
     }
     let max = series
         .flat_map(|s| s.train.iter().chain(&s.test).map(|p| p.1))
         .filter(|v| v.is_finite())
         .fold(0.0f64, f64::max);
-    if max <= 0.0 {
+    let top_end = ends.iter().copied().fold(0.0f64, f64::max);
+    let want = if top_end > 0.0 {
+        max.min(2.0 * top_end)
+    } else {
+        max
+    };
+    if want <= 0.0 {
         return (0.0, 20.0);
     }
-    let step = nice_step(max / 5.0);
-    (0.0, (max / step).ceil() * step)
+    let step = nice_step(want / 5.0);
+    (0.0, (want / step).ceil() * step)
 }
 
 /// The smallest of 1, 2, 2.5, 5 × 10^k that is at least `raw`.
@@ -334,13 +343,15 @@ mod tests {
     }
 
     #[test]
-    fn paper_range_when_curves_end_below_20_percent_else_auto() {
+    fn paper_range_when_curves_end_below_15_percent_else_twice_the_end() {
         assert_eq!(y_range(&figure(8.0).panels), (0.0, 20.0));
         // Ends at 40 % test error: the top grows to a round value above the largest point.
         let (lo, hi) = y_range(&figure(37.0).panels);
         assert_eq!(lo, 0.0);
         let max = 60.0 + 37.0;
         assert!(hi >= max && hi < max * 1.3, "{hi}");
+        // Short runs ending at up to 19.9 % (from about 75 % early): 0–40, the early part clipped.
+        assert_eq!(y_range(&figure(15.0).panels), (0.0, 40.0));
     }
 
     #[test]

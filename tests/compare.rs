@@ -40,6 +40,7 @@ fn spec(root: &Path) -> CompareSpec {
         recipe: Config::load(&path).unwrap(),
         kinds: vec![Kind::Plain, Kind::Residual],
         depths: vec![8, 14],
+        seeds: vec![],
         runs_dir: root.join("runs"),
         results_dir: root.join("results"),
         force: false,
@@ -103,6 +104,39 @@ fn compare_trains_reuses_resumes_and_plots() {
     let png = std::fs::read(tmp.path().join("results/compare-tiny.png")).unwrap();
     let img = image::load_from_memory(&png).unwrap();
     assert!(img.width() > 1000 && img.height() > 500);
+
+    // Without --results, compare and report write into the runs folder: a results/ folder in the
+    // working directory (the repository's committed one) is left as it was unless named.
+    std::fs::write(tmp.path().join("results/compare-tiny.csv"), "committed\n").unwrap();
+    let resnet = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_resnet"))
+            .current_dir(tmp.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    resnet(
+        &["compare", "plain", "resnet", "--depths", "8,14", "--quiet"]
+            .into_iter()
+            .chain(["--config", "tiny_resnet8.toml", "--out", "runs"])
+            .collect::<Vec<_>>(),
+    );
+    let committed = |f: &str| std::fs::read_to_string(tmp.path().join("results").join(f));
+    assert_eq!(committed("compare-tiny.csv").unwrap(), "committed\n");
+    let in_runs = std::fs::read_to_string(tmp.path().join("runs/compare-tiny.csv")).unwrap();
+    assert_eq!(in_runs.lines().next(), csv.lines().next());
+    assert_eq!(in_runs.lines().count(), 5);
+    resnet(&["report", "--runs", "runs"]);
+    assert!(committed("table6_cifar10.csv").is_err());
+    assert!(tmp.path().join("runs/table6_cifar10.csv").is_file());
+    assert!(tmp.path().join("runs/curves_cifar10.svg").is_file());
+    resnet(&["report", "--runs", "runs", "--out", "results"]);
+    assert!(committed("table6_cifar10.csv").unwrap().contains(",ours,"));
 
     // A different iteration count does not silently reuse or overwrite the finished runs.
     let out = Command::new(env!("CARGO_BIN_EXE_resnet"))

@@ -1,16 +1,16 @@
 //! Proof on real data (paper §4.2's recipe, shortened to 400 iterations): ResNet-20 on the
-//! CIFAR-10 JPEGs of ../shared/data reaches at most 60 % test error on the CPU. Slow (minutes):
-//! `cargo test --release -- --ignored`.
+//! lossless CIFAR-10 PNGs of ../shared/data reaches at most 60 % test error on the CPU. Slow
+//! (minutes): `cargo test --release -- --ignored`.
 use resnet::config::Config;
 use resnet::train::{self, TrainOptions};
 use std::path::Path;
 
 #[test]
-#[ignore = "trains ResNet-20 on the real CIFAR-10 JPEGs for 400 iterations (minutes on a CPU)"]
-fn resnet20_learns_cifar10_jpeg_in_400_iterations() {
-    let data = Path::new("../shared/data/cifar10-jpeg.tar.gz");
+#[ignore = "trains ResNet-20 on the real CIFAR-10 PNGs for 400 iterations (minutes on a CPU)"]
+fn resnet20_learns_cifar10_png_in_400_iterations() {
+    let data = Path::new("../shared/data/cifar10-png.tar.gz");
     assert!(data.exists(), "{} is missing", data.display());
-    let mut cfg = Config::load(Path::new("configs/cifar10_jpeg_resnet20_400.toml")).unwrap();
+    let mut cfg = Config::load(Path::new("configs/cifar10_png_resnet20_400.toml")).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     cfg.run.out_dir = tmp.path().join("run");
     let t0 = std::time::Instant::now();

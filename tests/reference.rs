@@ -1,0 +1,197 @@
+//! The independent PyTorch trainer (scripts/reference_train.py --train, the yardstick for Table 6
+//! and Figure 6 of §4.2) against ours on one tiny PNG archive and one config: both run folders
+//! parse with our readers, count the same parameters, follow the same iteration schedule (rows,
+//! epochs, learning rates through warm-up and milestones, evaluation points), and `resnet
+//! report` shows them as two rows of one network. Skipped, with a message, where the project's
+//! .venv lacks torch, numpy or pillow (scripts/setup-reference.sh installs them).
+use resnet::config::Config;
+use resnet::records::{read_curves, read_summary};
+use resnet::train::{self, TrainOptions};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn python() -> Option<PathBuf> {
+    let py = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    let ok = Command::new(&py)
+        .args(["-c", "import torch, numpy, PIL"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    ok.then_some(py)
+}
+
+/// Two classes of 16×16 noise images with random labels (no signal, so the training error stays
+/// near 50 % and the warm-up runs to its max_iterations in both trainers), as a .tar.gz of
+/// `set/{train,test}/<class>/*.png`.
+fn png_archive(dir: &Path) -> PathBuf {
+    let tree = dir.join("tree/set");
+    let mut state = 12345u64;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as u8
+    };
+    for (split, n) in [("train", 20), ("test", 6)] {
+        for class in ["bird", "frog"] {
+            let d = tree.join(split).join(class);
+            std::fs::create_dir_all(&d).unwrap();
+            for i in 0..n {
+                let img =
+                    image::RgbImage::from_fn(16, 16, |_, _| image::Rgb([next(), next(), next()]));
+                img.save(d.join(format!("{i:03}.png"))).unwrap();
+            }
+        }
+    }
+    let ar = dir.join("set.tar.gz");
+    let mut b = tar::Builder::new(flate2::write::GzEncoder::new(
+        std::fs::File::create(&ar).unwrap(),
+        flate2::Compression::fast(),
+    ));
+    b.append_dir_all("set", &tree).unwrap();
+    b.into_inner().unwrap().finish().unwrap();
+    ar
+}
+
+fn config_text(archive: &Path, cache: &Path) -> String {
+    format!(
+        r#"name = "tiny_png"
+[model]
+family = "cifar"
+depth = 8
+classes = 2
+[data]
+dataset = "image_folder"
+path = {archive:?}
+cache_dir = {cache:?}
+[optimizer]
+batch_size = 8
+[schedule]
+iterations = 12
+milestones = [8, 10]
+[schedule.warmup]
+check_every = 2
+until_train_error = 0.001
+max_iterations = 4
+[run]
+device = "cpu"
+threads = 1
+log_every = 2
+eval_every = 4
+checkpoint_every = 12
+eval_batch_size = 5
+"#
+    )
+}
+
+#[test]
+fn reference_trainer_matches_our_schedule_and_records() {
+    let Some(py) = python() else {
+        eprintln!(
+            "SKIPPED reference_trainer_matches_our_schedule_and_records: .venv/bin/python cannot \
+             import torch, numpy and pillow (run scripts/setup-reference.sh)"
+        );
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = png_archive(tmp.path());
+    let config = tmp.path().join("tiny_png.toml");
+    std::fs::write(&config, config_text(&archive, &tmp.path().join("cache"))).unwrap();
+    let runs = tmp.path().join("runs");
+
+    // Ours.
+    let mut cfg = Config::load(&config).unwrap();
+    cfg.run.out_dir = runs.join("ours");
+    train::run(&cfg, &TrainOptions::default()).unwrap();
+
+    // The reference, through the benchmark script's --train mode.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/reference_train.py");
+    let out = Command::new(&py)
+        .arg(&script)
+        .args(["--train", "--quiet", "--seed", "1", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(runs.join("ref"))
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let ours = read_curves(&runs.join("ours/curves.csv")).unwrap();
+    let theirs = read_curves(&runs.join("ref/curves.csv")).unwrap();
+    assert_eq!(ours.len(), 6);
+    assert_eq!(theirs.len(), ours.len());
+    for (a, b) in ours.iter().zip(&theirs) {
+        assert_eq!(a.iteration, b.iteration);
+        assert!((a.epoch - b.epoch).abs() < 1e-12, "{a:?} {b:?}");
+        assert!((a.lr - b.lr).abs() < 1e-12, "{a:?} {b:?}");
+        assert_eq!(
+            a.test_error.is_some(),
+            b.test_error.is_some(),
+            "{a:?} {b:?}"
+        );
+        assert!((0.0..=100.0).contains(&b.train_error) && b.train_loss.is_finite());
+    }
+    // Warm-up at 0.01 to its max (4), then 0.1, ÷10 at 8 and 10.
+    let lrs: Vec<f64> = theirs.iter().map(|r| r.lr).collect();
+    for (got, want) in lrs.iter().zip([0.01, 0.01, 0.1, 0.1, 0.01, 0.001]) {
+        assert!((got - want).abs() < 1e-12, "{lrs:?}");
+    }
+    let evals: Vec<u64> = theirs
+        .iter()
+        .filter(|r| r.test_error.is_some())
+        .map(|r| r.iteration)
+        .collect();
+    assert_eq!(evals, [4, 8, 12]);
+
+    let so = read_summary(&runs.join("ours/summary.csv")).unwrap();
+    let sr = read_summary(&runs.join("ref/summary.csv")).unwrap();
+    assert_eq!(
+        (&sr.model, sr.params, sr.iterations, sr.warmup_end),
+        (&so.model, so.params, so.iterations, so.warmup_end)
+    );
+    assert_eq!(sr.warmup_end, Some(4));
+    assert_eq!(
+        sr.final_test_error,
+        theirs.last().unwrap().test_error.unwrap()
+    );
+    // Its config.toml is one of ours (the resolved recipe, the seed flag applied).
+    let back = Config::load(&runs.join("ref/config.toml")).unwrap();
+    assert_eq!((back.run.seed, back.schedule.iterations), (1, 12));
+
+    // `resnet report` shows both trainers' runs as rows of the same network.
+    let bin = env!("CARGO_BIN_EXE_resnet");
+    let rep = Command::new(bin)
+        .arg("report")
+        .arg("--runs")
+        .arg(&runs)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&rep.stdout);
+    assert!(
+        rep.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&rep.stderr)
+    );
+    let table = std::fs::read_to_string(runs.join("table6_cifar10.csv")).unwrap();
+    let rows: Vec<&str> = table
+        .lines()
+        .filter(|l| l.starts_with("ResNet,8,"))
+        .collect();
+    assert_eq!(rows.len(), 2, "{table}");
+    assert!(
+        rows[0].contains(",ours,") && rows[1].contains(",pytorch-reference,"),
+        "{table}"
+    );
+    assert!(
+        rows.iter()
+            .all(|r| r.contains("NOT a Table 6 reproduction")),
+        "{table}"
+    );
+    assert!(runs.join("curves_cifar10.png").is_file());
+}
