@@ -42,6 +42,49 @@ enum Command {
     /// Gather finished runs (every RUNS/*/summary.csv) into the paper's Table 6 (CIFAR-10) and
     /// Tables 2 and 3 (ImageNet top-1/top-5), ours beside the paper's numbers, as CSV and Markdown.
     Report(ReportArgs),
+    /// Analyses of trained runs (Figure 7's layer responses).
+    #[command(subcommand)]
+    Analyze(AnalyzeCommand),
+}
+
+#[derive(Subcommand)]
+enum AnalyzeCommand {
+    /// Figure 7 (§4.2): the std of every 3×3 layer's response (after BN, before the ReLU and the
+    /// shortcut addition) over the evaluation split, with eval-mode BN. Writes responses.csv
+    /// into each run folder and figure7_responses.{csv,svg,png} (all runs, in layer order and
+    /// sorted) into --results.
+    Responses(ResponsesArgs),
+}
+
+#[derive(clap::Args)]
+struct ResponsesArgs {
+    /// Checkpoints (RUN/last.safetensors) of CIFAR runs, each rebuilt from its run's
+    /// config.toml; several are plotted together (`--checkpoint A B` or repeated).
+    #[arg(long, required = true, num_args = 1.., action = clap::ArgAction::Append)]
+    checkpoint: Vec<PathBuf>,
+    /// Where to write figure7_responses.csv, .svg and .png.
+    #[arg(long, default_value = "results")]
+    results: PathBuf,
+}
+
+fn analyze_responses(a: ResponsesArgs) -> Result<()> {
+    use resnet::responses;
+    let out = responses::analyze(&a.checkpoint, &a.results, &mut |r| {
+        println!(
+            "{} ({}): {} {} images, {} 3x3 layers, mean std {:.4}",
+            r.dir.display(),
+            r.label,
+            r.images,
+            r.split,
+            r.layers.len(),
+            r.mean_std()
+        )
+    })?;
+    print!("\n{}", responses::summary_table(&out.runs).to_text());
+    for f in &out.files {
+        println!("wrote {}", f.display());
+    }
+    Ok(())
 }
 
 #[derive(clap::Args)]
@@ -454,6 +497,7 @@ fn main() {
         Command::Eval(a) => eval(a),
         Command::Compare(a) => compare(a),
         Command::Report(a) => report(a),
+        Command::Analyze(AnalyzeCommand::Responses(a)) => analyze_responses(a),
         Command::Bench(a) => bench(a),
         Command::Data(DataCommand::Fetch(a)) => data_fetch(a),
         Command::Data(DataCommand::Show(a)) => data_show(a),
