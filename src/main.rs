@@ -27,8 +27,8 @@ enum Command {
     /// Train one network as in §3.4 / §4.2 into its run folder (config.toml, curves.csv,
     /// summary.csv, last.safetensors); resumable exactly after a crash or Ctrl-C.
     Train(TrainArgs),
-    /// Evaluate a checkpoint (top-1/top-5 error) with the network of its run's config.toml;
-    /// appends to the run's eval.csv.
+    /// Evaluate a checkpoint (top-1/top-5 error) with the network of its run's config.toml, one
+    /// crop, ten crops or multi-scale (§3.4); appends to the run's eval.csv.
     Eval(EvalArgs),
     /// Training and evaluation images/s of a config's run (steady state after a warm-up), with
     /// the share spent on data; or, with --summarize, the comparison table of collected rows.
@@ -39,8 +39,9 @@ enum Command {
     /// Train (or reuse finished runs of) {plain, residual} x depths with one recipe and plot
     /// training/test error against iterations as in the paper's Figure 6.
     Compare(CompareArgs),
-    /// Gather finished runs (every RUNS/*/summary.csv) into the paper's Table 6 (CIFAR-10) and
-    /// Tables 2 and 3 (ImageNet top-1/top-5), ours beside the paper's numbers, as CSV and Markdown.
+    /// Gather finished runs (every RUNS/*/summary.csv) into the paper's Table 6 (CIFAR-10),
+    /// Tables 2 and 3 (ImageNet top-1/top-5, 10-crop) and Table 4 (multi-scale testing), ours
+    /// beside the paper's numbers, as CSV and Markdown.
     Report(ReportArgs),
     /// Analyses of trained runs (Figure 7's layer responses).
     #[command(subcommand)]
@@ -317,8 +318,13 @@ struct EvalArgs {
     #[arg(long)]
     checkpoint: PathBuf,
     /// Ten-crop testing (Table 3): softmax averaged over 10 crops (ImageNet-style data only).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "multi_scale")]
     ten_crop: bool,
+    /// Multi-scale testing (§3.4, Table 4): the whole image (fully convolutional) resized to each
+    /// shorter side, and its flip; softmax averaged over all of them. Alone: the paper's
+    /// 224,256,384,480,640.
+    #[arg(long, value_name = "SIDES", num_args = 0..=1, default_missing_value = "224,256,384,480,640")]
+    multi_scale: Option<String>,
     /// Where to append the result (default: eval.csv in the run folder).
     #[arg(long)]
     csv: Option<PathBuf>,
@@ -362,11 +368,17 @@ fn train(a: TrainArgs) -> Result<()> {
 }
 
 fn eval(a: EvalArgs) -> Result<()> {
-    let out = resnet::eval::run(&a.checkpoint, a.ten_crop, a.csv.as_deref())?;
+    use resnet::eval::Protocol;
+    let protocol = match (&a.multi_scale, a.ten_crop) {
+        (Some(list), _) => Protocol::multi_scale(list)?,
+        (None, true) => Protocol::TenCrop,
+        (None, false) => Protocol::SingleCrop,
+    };
+    let out = resnet::eval::run(&a.checkpoint, &protocol, a.csv.as_deref())?;
     let r = &out.row;
     println!(
-        "{} (iteration {}): {} split, {} images, {} crop(s): top-1 error {:.2}%, top-5 error {:.2}%, loss {:.4}",
-        r.checkpoint, r.iteration, r.split, r.images, r.crops, r.top1_error, r.top5_error, r.loss
+        "{} (iteration {}): {} split, {} images, {} ({} views per image): top-1 error {:.2}%, top-5 error {:.2}%, loss {:.4}",
+        r.checkpoint, r.iteration, r.split, r.images, r.protocol, r.crops, r.top1_error, r.top5_error, r.loss
     );
     println!("appended to {}", out.csv.display());
     Ok(())
@@ -470,7 +482,7 @@ struct ReportArgs {
     /// Folder holding one folder per run.
     #[arg(long, default_value = "runs")]
     runs: PathBuf,
-    /// Where to write table6_cifar10.*, tables2_3_imagenet.* and report.md.
+    /// Where to write table6_cifar10.*, tables2_3_imagenet.*, table4_imagenet.* and report.md.
     #[arg(long, default_value = "results")]
     results: PathBuf,
 }
@@ -482,6 +494,10 @@ fn report(a: ReportArgs) -> Result<()> {
     println!(
         "Tables 2 and 3: ImageNet validation error (%)\n{}",
         r.imagenet.to_text()
+    );
+    println!(
+        "Table 4: ImageNet validation error (%), multi-scale testing\n{}",
+        r.table4.to_text()
     );
     for f in &r.files {
         println!("wrote {}", f.display());

@@ -2,6 +2,7 @@
 //! run folder holds exactly the shared files, resume after `kill -9` or Ctrl-C is exact, NaN
 //! stops the run, and `resnet eval` reproduces the run's final test error.
 use resnet::config::Config;
+use resnet::eval::Protocol;
 use resnet::records::{self, CURVES_HEADER, SUMMARY_HEADER};
 use resnet::rundir;
 use resnet::train::{self, TrainOptions};
@@ -63,7 +64,7 @@ fn curves_sans_timing(dir: &Path) -> Vec<String> {
 
 /// The one-line error of `resnet eval` on `dir/last.safetensors` (which must fail).
 fn eval_error(dir: &Path) -> String {
-    let r = resnet::eval::run(&dir.join("last.safetensors"), false, None);
+    let r = resnet::eval::run(&dir.join("last.safetensors"), &Protocol::SingleCrop, None);
     format!("{:#}", r.err().expect("eval should fail"))
 }
 
@@ -110,7 +111,7 @@ fn loss_falls_files_are_written_and_eval_reproduces_the_test_error() {
     );
     assert_eq!(s.warmup_end, None);
     // `resnet eval` on the checkpoint: same network, same split, same error.
-    let e = resnet::eval::run(&out.join("last.safetensors"), false, None).unwrap();
+    let e = resnet::eval::run(&out.join("last.safetensors"), &Protocol::SingleCrop, None).unwrap();
     assert_eq!(e.row.iteration, 120);
     assert_eq!(e.row.images, 128);
     assert!(
@@ -139,7 +140,7 @@ fn loss_falls_files_are_written_and_eval_reproduces_the_test_error() {
     // Ten-crop needs an ImageNet-style source: a clear error, not a crash.
     let err = format!(
         "{:#}",
-        resnet::eval::run(&out.join("last.safetensors"), true, None)
+        resnet::eval::run(&out.join("last.safetensors"), &Protocol::TenCrop, None)
             .err()
             .unwrap()
     );
