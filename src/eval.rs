@@ -167,7 +167,7 @@ impl Sums {
 }
 
 /// Float32 logits of `model` (eval mode) on `x`, in the configured memory format and precision.
-fn logits(model: &ResNet, mode: ForwardMode, x: Tensor) -> Tensor {
+fn forward_logits(model: &ResNet, mode: ForwardMode, x: Tensor) -> Tensor {
     let x = mode.prepare(x);
     mode.run(|| model.forward_t(&x, false)).to_kind(Kind::Float)
 }
@@ -176,7 +176,7 @@ fn logits(model: &ResNet, mode: ForwardMode, x: Tensor) -> Tensor {
 fn ten_crop_log_probs(model: &ResNet, mode: ForwardMode, images: Tensor) -> Tensor {
     let s = images.size();
     let (n, crops) = (s[0], s[1]);
-    let logits = logits(model, mode, images.reshape([n * crops, s[2], s[3], s[4]]));
+    let logits = forward_logits(model, mode, images.reshape([n * crops, s[2], s[3], s[4]]));
     let c = logits.size()[1];
     let probs = logits
         .softmax(-1, Kind::Float)
@@ -207,7 +207,7 @@ fn multi_scale_log_probs(
             let x = g.images.narrow(0, start, len);
             let owners = g.owners.narrow(0, start, len);
             for view in [x.shallow_clone(), x.flip([3])] {
-                let probs = logits(model, mode, view).softmax(-1, Kind::Float);
+                let probs = forward_logits(model, mode, view).softmax(-1, Kind::Float);
                 let acc = sum.get_or_insert_with(|| {
                     Tensor::zeros([n, probs.size()[1]], (Kind::Float, device))
                 });
@@ -236,7 +236,7 @@ pub fn evaluate(
         Protocol::SingleCrop => {
             for b in data.eval_batches(batch_size)? {
                 let b = b?;
-                let lp = logits(model, mode, b.images).log_softmax(-1, Kind::Float);
+                let lp = forward_logits(model, mode, b.images).log_softmax(-1, Kind::Float);
                 sums.add(&lp, &b.labels);
             }
         }
