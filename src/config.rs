@@ -650,6 +650,21 @@ const NON_RECIPE_KEYS: [&str; 10] = [
     "run.eval_batch_size",
 ];
 
+/// One recipe key whose value differs between two configs (values in TOML syntax, `(none)` for
+/// an absent optional section).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipeChange {
+    pub key: String,
+    pub old: String,
+    pub new: String,
+}
+
+impl std::fmt::Display for RecipeChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} -> {}", self.key, self.old, self.new)
+    }
+}
+
 impl Config {
     /// The recipe keys whose values differ between `self` and `other`, as one
     /// `key: old -> new` string each, sorted by key (empty when both train the same thing).
@@ -659,6 +674,14 @@ impl Config {
     /// configs are compared in their resolved form (defaults written out), so an omitted key and
     /// its default are equal.
     pub fn recipe_diff(&self, other: &Config) -> Vec<String> {
+        self.recipe_changes(other)
+            .iter()
+            .map(RecipeChange::to_string)
+            .collect()
+    }
+
+    /// [`Config::recipe_diff`] as structured entries (for files that record the changes).
+    pub fn recipe_changes(&self, other: &Config) -> Vec<RecipeChange> {
         let flat = |c: &Config| -> Result<std::collections::BTreeMap<String, String>> {
             let v: toml::Value = toml::from_str(&c.to_toml()?)?;
             let mut out = std::collections::BTreeMap::new();
@@ -666,19 +689,25 @@ impl Config {
             Ok(out)
         };
         let (Ok(a), Ok(b)) = (flat(self), flat(other)) else {
-            return vec!["(config not serializable)".into()];
+            return vec![RecipeChange {
+                key: "(config not serializable)".into(),
+                old: String::new(),
+                new: String::new(),
+            }];
         };
         let plateau = self.schedule.mode == ScheduleMode::Plateau
             || other.schedule.mode == ScheduleMode::Plateau;
         let skip = |k: &str| NON_RECIPE_KEYS.contains(&k) || (k == "run.eval_every" && !plateau);
         let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+        let show = |v: Option<&String>| v.cloned().unwrap_or_else(|| "(none)".into());
         keys.into_iter()
             .filter(|k| !skip(k))
             .filter_map(|k| {
                 let (x, y) = (a.get(k), b.get(k));
-                (x != y).then(|| {
-                    let show = |v: Option<&String>| v.cloned().unwrap_or_else(|| "(none)".into());
-                    format!("{k}: {} -> {}", show(x), show(y))
+                (x != y).then(|| RecipeChange {
+                    key: k.clone(),
+                    old: show(x),
+                    new: show(y),
                 })
             })
             .collect()

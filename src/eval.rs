@@ -1,15 +1,16 @@
 //! Test-set evaluation: top-1 and top-5 error (paper §4.2's CIFAR-10 test error, Tables 2-4's
 //! top-1/top-5 errors) under §3.4's testing protocols (one crop; Table 3's 10-crop; Table 4's
 //! fully-convolutional multi-scale testing), and `resnet eval --checkpoint`, which rebuilds the
-//! network from the run's own `config.toml` and appends to its `eval.csv`.
-use crate::config::{Config, Precision};
+//! network from the recipe embedded in the checkpoint (or, for an older checkpoint, the run's
+//! `config.toml`) and appends to the run's `eval.csv`.
+use crate::config::{Config, DeviceChoice, Precision};
 use crate::data::scales::ScaledBatch;
 use crate::data::{self, DataSource};
 use crate::model::ResNet;
 use crate::records::{self, EvalRow};
-use crate::rundir::{self, RunDir};
-use anyhow::{Context, Result};
-use std::path::Path;
+use crate::rundir::{self, describe_model, Checkpoint, RunDir};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
 use tch::nn::{self, ModuleT};
 use tch::{Device, Kind, Tensor};
 
@@ -57,10 +58,11 @@ impl ForwardMode {
 pub const PAPER_SCALES: [u32; 5] = [224, 256, 384, 480, 640];
 
 /// How the test images are presented to the network (§3.4).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Protocol {
     /// One view per image: the image itself (CIFAR, §4.2), or the centre 224×224 crop of the
     /// image resized to shorter side 256 (ImageNet).
+    #[default]
     SingleCrop,
     /// The standard 10-crop testing of the comparison studies (Tables 2 and 3): four corners and
     /// the centre of the 256-resized image, and their flips.
@@ -259,35 +261,110 @@ pub fn evaluate(
     sums.finish()
 }
 
-/// `resnet eval`: what it measured and where it wrote it.
+/// `resnet eval`: what it measured and where it goes.
 pub struct EvalOutcome {
     pub row: EvalRow,
     pub csv: std::path::PathBuf,
+    /// One-line notes for the user (an older checkpoint without its config).
+    pub notes: Vec<String>,
 }
 
-/// Evaluates a checkpoint with the network of the `config.toml` beside it (never from flags),
-/// appending the result to `csv` (default: the run folder's `eval.csv`).
+/// How `resnet eval` evaluates a checkpoint.
+#[derive(Debug, Clone, Default)]
+pub struct EvalOptions {
+    /// The testing protocol (one crop, Table 3's ten crops, Table 4's multi-scale).
+    pub protocol: Protocol,
+    /// Where [`record`] appends the row (default: the checkpoint folder's `eval.csv`).
+    pub csv: Option<PathBuf>,
+    /// Overrides the recipe's `run.device`.
+    pub device: Option<DeviceChoice>,
+}
+
+/// Evaluates a checkpoint and appends the result ([`measure`], then [`record`]).
 pub fn run(checkpoint: &Path, protocol: &Protocol, csv: Option<&Path>) -> Result<EvalOutcome> {
+    let opts = EvalOptions {
+        protocol: protocol.clone(),
+        csv: csv.map(Path::to_path_buf),
+        device: None,
+    };
+    let out = measure(checkpoint, &opts)?;
+    record(&out)?;
+    Ok(out)
+}
+
+/// Appends the measured row to its `eval.csv`.
+pub fn record(out: &EvalOutcome) -> Result<()> {
+    records::append_eval(&out.csv, &out.row)
+}
+
+/// A checkpoint with the recipe it was trained with ([`open`]), before its network is built.
+pub struct Opened {
+    pub checkpoint: PathBuf,
+    /// The checkpoint's folder.
+    pub dir: RunDir,
+    pub ckpt: Checkpoint,
+    pub cfg: Config,
+    /// One-line notes for the user (an older checkpoint without its config).
+    pub notes: Vec<String>,
+}
+
+/// Reads a checkpoint and its recipe: the config embedded in it, which a `config.toml` beside it
+/// must agree with; for a checkpoint written before configs were embedded, that `config.toml`
+/// (with a note saying so).
+pub fn open(checkpoint: &Path) -> Result<Opened> {
     let folder = checkpoint
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let dir = RunDir::new(folder);
-    let cfg_path = dir.config();
-    let cfg = Config::load(&cfg_path).with_context(|| {
-        format!(
-            "the checkpoint's run config {} is needed to rebuild its network",
-            cfg_path.display()
-        )
-    })?;
     let ckpt = rundir::load_checkpoint(checkpoint)?;
-    let device = crate::device::select(&cfg.run)?;
-    if cfg.run.precision == Precision::Bf16 {
-        crate::device::use_bf16_autocast();
+    let mut notes = Vec::new();
+    let cfg = checkpoint_recipe(&ckpt, &dir.config(), &mut notes)?;
+    Ok(Opened {
+        checkpoint: checkpoint.to_path_buf(),
+        dir,
+        ckpt,
+        cfg,
+        notes,
+    })
+}
+
+impl Opened {
+    /// Builds the recipe's network on its device (or `device`, overriding `run.device`) and loads
+    /// the checkpoint's weights into it.
+    pub fn restore(
+        &mut self,
+        device: Option<DeviceChoice>,
+    ) -> Result<(Device, nn::VarStore, ResNet)> {
+        if let Some(d) = device {
+            self.cfg.run.device = d;
+        }
+        let dev = crate::device::select(&self.cfg.run)?;
+        if self.cfg.run.precision == Precision::Bf16 {
+            crate::device::use_bf16_autocast();
+        }
+        let vs = nn::VarStore::new(dev);
+        let model = ResNet::new(&vs.root(), &self.cfg.model);
+        let source = match self.ckpt.config {
+            Some(_) => self.checkpoint.clone(),
+            None => self.dir.config(),
+        };
+        self.ckpt.restore_model(&vs, &self.cfg.model, &source)?;
+        Ok((dev, vs, model))
     }
-    let vs = nn::VarStore::new(device);
-    let model = ResNet::new(&vs.root(), &cfg.model);
-    ckpt.restore_model(&vs, &cfg_path)?;
+}
+
+/// Evaluates a checkpoint with the network of its own recipe ([`open`]). Writes nothing.
+pub fn measure(checkpoint: &Path, opts: &EvalOptions) -> Result<EvalOutcome> {
+    let mut opened = open(checkpoint)?;
+    let (device, _vs, model) = opened.restore(opts.device)?;
+    let Opened {
+        dir,
+        ckpt,
+        cfg,
+        notes,
+        ..
+    } = opened;
     let (mut data, _) = data::open_quiet(&cfg, device, false)?;
     let mode = ForwardMode::of(&cfg);
     let r = evaluate(
@@ -295,22 +372,63 @@ pub fn run(checkpoint: &Path, protocol: &Protocol, csv: Option<&Path>) -> Result
         data.as_mut(),
         cfg.run.eval_batch_size,
         mode,
-        protocol,
+        &opts.protocol,
     )?;
     let row = EvalRow {
         checkpoint: checkpoint.display().to_string(),
         iteration: ckpt.state.iteration,
         split: data.eval_split().to_string(),
-        protocol: protocol.name(),
-        crops: protocol.views(),
+        protocol: opts.protocol.name(),
+        crops: opts.protocol.views(),
         images: r.images,
         loss: r.loss,
         top1_error: r.top1_error,
         top5_error: r.top5_error,
     };
-    let csv = csv.map(Path::to_path_buf).unwrap_or_else(|| dir.eval_csv());
-    records::append_eval(&csv, &row)?;
-    Ok(EvalOutcome { row, csv })
+    let csv = opts.csv.clone().unwrap_or_else(|| dir.eval_csv());
+    Ok(EvalOutcome { row, csv, notes })
+}
+
+/// The recipe a checkpoint was trained with: its embedded config, refusing a `config.toml`
+/// beside it (`beside`) that disagrees; or, for an older checkpoint, that `config.toml`.
+fn checkpoint_recipe(ckpt: &Checkpoint, beside: &Path, notes: &mut Vec<String>) -> Result<Config> {
+    let Some(own) = &ckpt.config else {
+        let cfg = Config::load(beside).with_context(|| {
+            format!(
+                "checkpoint {} has no embedded config (written by an earlier version), so the \
+                 run config {} is needed to rebuild its network",
+                ckpt.path.display(),
+                beside.display()
+            )
+        })?;
+        notes.push(format!(
+            "note: checkpoint {} has no embedded config (written by an earlier version); \
+             using {}",
+            ckpt.path.display(),
+            beside.display()
+        ));
+        return Ok(cfg);
+    };
+    if beside.exists() {
+        let other = Config::load(beside)?;
+        let diff = own.recipe_diff(&other);
+        if !diff.is_empty() {
+            let (a, b) = (describe_model(&own.model), describe_model(&other.model));
+            let models = if a != b {
+                format!("checkpoint is {a}, config is {b}")
+            } else {
+                format!("both are {a}, but their recipes differ")
+            };
+            bail!(
+                "checkpoint {} does not belong with {} beside it: {models} ({}); move the \
+                 checkpoint or the config so that each run folder holds one run",
+                ckpt.path.display(),
+                beside.display(),
+                diff.join("; ")
+            );
+        }
+    }
+    Ok(own.clone())
 }
 
 #[cfg(test)]

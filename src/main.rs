@@ -25,10 +25,12 @@ enum Command {
     /// paper's Table 1 / Table 6 figures.
     Info(InfoArgs),
     /// Train one network as in §3.4 / §4.2 into its run folder (config.toml, curves.csv,
-    /// summary.csv, last.safetensors); resumable exactly after a crash or Ctrl-C.
+    /// summary.csv, last.safetensors); resumable exactly after a crash, Ctrl-C, SIGTERM or
+    /// SIGHUP (the last three save a checkpoint first). One process at a time per run folder.
     Train(TrainArgs),
-    /// Evaluate a checkpoint (top-1/top-5 error) with the network of its run's config.toml, one
-    /// crop, ten crops or multi-scale (§3.4); appends to the run's eval.csv.
+    /// Evaluate a checkpoint (top-1/top-5 error) with the network of the recipe it carries
+    /// (older checkpoints: its run's config.toml), one crop, ten crops or multi-scale (§3.4);
+    /// appends to the run's eval.csv.
     Eval(EvalArgs),
     /// Training and evaluation images/s of a config's run (steady state after a warm-up), with
     /// the share spent on data; or, with --summarize, the comparison table of collected rows.
@@ -59,8 +61,8 @@ enum AnalyzeCommand {
 
 #[derive(clap::Args)]
 struct ResponsesArgs {
-    /// Checkpoints (RUN/last.safetensors) of CIFAR runs, each rebuilt from its run's
-    /// config.toml; several are plotted together (`--checkpoint A B` or repeated).
+    /// Checkpoints (RUN/last.safetensors) of CIFAR runs, each rebuilt from the recipe it
+    /// carries; several are plotted together (`--checkpoint A B` or repeated).
     #[arg(long, required = true, num_args = 1.., action = clap::ArgAction::Append)]
     checkpoint: Vec<PathBuf>,
     /// Where to write figure7_responses.csv, .svg and .png.
@@ -289,12 +291,24 @@ struct TrainArgs {
     #[arg(long)]
     config: Option<PathBuf>,
     /// Continue the run from its checkpoint: alone with --config, or given the run folder
-    /// (`--resume runs/NAME`, which reads that folder's config.toml).
+    /// (`--resume runs/NAME`, which reads that folder's config.toml). The recipe (model, data,
+    /// optimizer, schedule, seed) must be the one the checkpoint was trained with (see --change).
     #[arg(long, num_args = 0..=1, value_name = "RUN_FOLDER")]
     resume: Option<Option<PathBuf>>,
-    /// Start over in a run folder that holds another run (deletes its checkpoint and curves).
-    #[arg(long)]
+    /// Start over in a run folder that holds another run: once the new run has been checked
+    /// (config, device, data, model; nothing is deleted if any check fails), deletes the old
+    /// run's last.safetensors, curves.csv, summary.csv, eval.csv and changes.csv, and replaces
+    /// its config.toml.
+    #[arg(long, conflicts_with = "resume")]
     force: bool,
+    /// With --resume: let the resume change these recipe keys deliberately (comma separated:
+    /// schedule.iterations, schedule.milestones, schedule.gamma, schedule.plateau_patience,
+    /// schedule.plateau_threshold, run.eval_every, data.path), e.g. `--resume runs/NAME --iterations 96000
+    /// --change schedule.iterations`. Each change is recorded in the run's changes.csv with the
+    /// iteration it applies from; without it, a resume whose recipe differs from the
+    /// checkpoint's is refused.
+    #[arg(long, value_delimiter = ',', value_name = "KEY", requires = "resume")]
+    change: Vec<String>,
     /// Override schedule.iterations (milestones after it are dropped).
     #[arg(long, value_name = "N")]
     iterations: Option<u64>,
@@ -328,6 +342,9 @@ struct EvalArgs {
     /// Where to append the result (default: eval.csv in the run folder).
     #[arg(long)]
     csv: Option<PathBuf>,
+    /// Override the recipe's run.device: auto, cpu or cuda (e.g. a GPU run evaluated on a CPU).
+    #[arg(long)]
+    device: Option<String>,
 }
 
 fn train(a: TrainArgs) -> Result<()> {
@@ -345,10 +362,18 @@ fn train(a: TrainArgs) -> Result<()> {
         resume: a.resume.is_some(),
         force: a.force,
         progress: true,
+        changes: a.change,
     };
     let out = train::run(&cfg, &opts)?;
     if out.interrupted {
-        println!("resume with: {}", train::resume_command(&out.dir));
+        // After SIGHUP the terminal may be gone: a failed print must not turn the saved,
+        // interrupted run into a panic.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stdout(),
+            "resume with: {}",
+            train::resume_command(&out.dir)
+        );
         std::process::exit(130);
     }
     let s = &out.summary;
@@ -374,12 +399,26 @@ fn eval(a: EvalArgs) -> Result<()> {
         (None, true) => Protocol::TenCrop,
         (None, false) => Protocol::SingleCrop,
     };
-    let out = resnet::eval::run(&a.checkpoint, &protocol, a.csv.as_deref())?;
+    let opts = resnet::eval::EvalOptions {
+        protocol,
+        csv: a.csv,
+        device: a
+            .device
+            .as_deref()
+            .map(resnet::train::parse_device)
+            .transpose()?,
+    };
+    let out = resnet::eval::measure(&a.checkpoint, &opts)?;
+    for n in &out.notes {
+        eprintln!("{n}");
+    }
     let r = &out.row;
     println!(
         "{} (iteration {}): {} split, {} images, {} ({} views per image): top-1 error {:.2}%, top-5 error {:.2}%, loss {:.4}",
         r.checkpoint, r.iteration, r.split, r.images, r.protocol, r.crops, r.top1_error, r.top5_error, r.loss
     );
+    // The numbers are printed first: a failed write loses nothing that was measured.
+    resnet::eval::record(&out)?;
     println!("appended to {}", out.csv.display());
     Ok(())
 }

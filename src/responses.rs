@@ -3,7 +3,7 @@
 //! residual blocks) over the evaluation split, in layer order and sorted in descending order.
 //!
 //! `resnet analyze responses --checkpoint RUN/last.safetensors ...` rebuilds each run's network
-//! from its `config.toml` (as `resnet eval` does), runs the whole evaluation split through it in
+//! from the recipe its checkpoint carries (as `resnet eval` does, [`eval::open`]), runs the whole evaluation split through it in
 //! eval mode (BN with its running statistics) with the model's response tap
 //! ([`ResNet::forward_tapped`]), and keeps exact streaming moments of every response: the std is
 //! that of all the response's values (images × channels × positions) over the split, the
@@ -12,15 +12,13 @@
 use crate::arch::Plan;
 use crate::config::{Config, Family, Kind};
 use crate::data::{self, DataSource};
-use crate::eval::ForwardMode;
+use crate::eval::{self, ForwardMode, Opened};
 use crate::model::{ResNet, Response};
 use crate::plot::{self, Line, LineFigure, LinePanel};
-use crate::rundir::{self, RunDir};
 use crate::table::{write_atomic, Table};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
-use tch::nn;
-use tch::{Device, Kind as TKind, Tensor};
+use tch::{Kind as TKind, Tensor};
 
 /// File each run folder receives.
 pub const RESPONSES_FILE: &str = "responses.csv";
@@ -257,67 +255,42 @@ pub fn figure(runs: &[RunResponses], title: &str) -> LineFigure {
     }
 }
 
-/// A checkpoint to analyse, checked: its run folder and resolved config.
-#[derive(Debug, Clone)]
+/// A checkpoint to analyse, checked: the checkpoint with its recipe, and its run folder.
 pub struct Target {
-    pub checkpoint: PathBuf,
+    pub opened: Opened,
     pub dir: PathBuf,
-    pub config_path: PathBuf,
-    pub config: Config,
 }
 
-/// The run folder of a checkpoint (`.` for a bare file name).
-fn run_folder(checkpoint: &Path) -> PathBuf {
-    checkpoint
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .to_path_buf()
-}
-
-/// Checks every checkpoint before anything runs: the file exists, its run's `config.toml` loads,
-/// the network is a CIFAR net (Figure 7 is a CIFAR-10 analysis) with 3×3 layers, and no two
-/// checkpoints share a run folder (each folder receives one `responses.csv`).
+/// Checks every checkpoint before anything runs: it reads, with its recipe (embedded, or the
+/// `config.toml` beside an older one); the network is a CIFAR net (Figure 7 is a CIFAR-10
+/// analysis) with 3×3 layers; and no two checkpoints share a run folder (each folder receives
+/// one `responses.csv`).
 pub fn check(checkpoints: &[PathBuf]) -> Result<Vec<Target>> {
     if checkpoints.is_empty() {
         bail!("analyze responses needs at least one --checkpoint");
     }
     let mut targets: Vec<Target> = Vec::new();
     for ck in checkpoints {
-        if !ck.is_file() {
-            bail!("checkpoint {} does not exist", ck.display());
-        }
-        let dir = run_folder(ck);
-        let config_path = RunDir::new(&dir).config();
-        let config = Config::load(&config_path).with_context(|| {
-            format!(
-                "the checkpoint's run config {} is needed to rebuild its network",
-                config_path.display()
-            )
-        })?;
-        if config.model.family != Family::Cifar {
+        let opened = eval::open(ck)?;
+        let model = &opened.cfg.model;
+        if model.family != Family::Cifar {
             bail!(
-                "{}: model.family = \"imagenet\"; Figure 7 analyses the CIFAR-10 nets of §4.2 \
-                 (model.family = \"cifar\")",
-                config_path.display()
+                "checkpoint {}: model.family = \"imagenet\"; Figure 7 analyses the CIFAR-10 nets \
+                 of §4.2 (model.family = \"cifar\")",
+                ck.display()
             );
         }
-        layers_3x3(&Plan::new(&config.model))
-            .with_context(|| format!("{}", config_path.display()))?;
+        layers_3x3(&Plan::new(model)).with_context(|| format!("checkpoint {}", ck.display()))?;
+        let dir = opened.dir.path.clone();
         if let Some(other) = targets.iter().find(|t| t.dir == dir) {
             bail!(
                 "{} and {} are in the same run folder {}, which receives one {RESPONSES_FILE}",
-                other.checkpoint.display(),
+                other.opened.checkpoint.display(),
                 ck.display(),
                 dir.display()
             );
         }
-        targets.push(Target {
-            checkpoint: ck.clone(),
-            dir,
-            config_path,
-            config,
-        });
+        targets.push(Target { opened, dir });
     }
     Ok(targets)
 }
@@ -331,16 +304,9 @@ fn legend_name(cfg: &Config) -> String {
 }
 
 /// Measures one checked run: its network from the checkpoint, its evaluation split.
-pub fn measure(t: &Target) -> Result<RunResponses> {
-    let cfg = &t.config;
-    let ckpt = rundir::load_checkpoint(&t.checkpoint)?;
-    let device: Device = crate::device::select(&cfg.run)?;
-    if cfg.run.precision == crate::config::Precision::Bf16 {
-        crate::device::use_bf16_autocast();
-    }
-    let vs = nn::VarStore::new(device);
-    let model = ResNet::new(&vs.root(), &cfg.model);
-    ckpt.restore_model(&vs, &t.config_path)?;
+pub fn measure(t: &mut Target) -> Result<RunResponses> {
+    let (device, _vs, model) = t.opened.restore(None)?;
+    let cfg = &t.opened.cfg;
     let (mut data, _) = data::open_quiet(cfg, device, false)?;
     let layers = layer_stds(
         &model,
@@ -417,10 +383,10 @@ pub fn analyze(
     results_dir: &Path,
     note: &mut dyn FnMut(&RunResponses),
 ) -> Result<ResponsesOutput> {
-    let targets = check(checkpoints)?;
+    let mut targets = check(checkpoints)?;
     let mut runs = Vec::new();
-    for t in &targets {
-        let r = measure(t).with_context(|| format!("{}", t.checkpoint.display()))?;
+    for t in &mut targets {
+        let r = measure(t).with_context(|| format!("{}", t.opened.checkpoint.display()))?;
         note(&r);
         runs.push(r);
     }
@@ -454,6 +420,7 @@ mod tests {
     use super::*;
     use crate::config::{Augment, ModelConfig};
     use crate::data::{synthetic, InMemory};
+    use tch::{nn, Device};
 
     fn cpu() -> (TKind, Device) {
         (TKind::Float, Device::Cpu)
@@ -665,18 +632,35 @@ mod tests {
         );
     }
 
+    /// A checkpoint (no tensors: `check` builds no network) carrying the recipe of a `family`
+    /// net, in its own run folder `dir`.
     fn write_run(dir: &Path, family: &str, depth: usize) -> PathBuf {
         std::fs::create_dir_all(dir).unwrap();
-        std::fs::write(
-            dir.join("config.toml"),
-            format!(
-                "name = \"x\"\n[model]\nfamily = \"{family}\"\ndepth = {depth}\nclasses = 10\n"
-            ),
-        )
+        let cfg = Config::from_toml(&format!(
+            "name = \"x\"\n[model]\nfamily = \"{family}\"\ndepth = {depth}\nclasses = 10\n"
+        ))
         .unwrap();
+        let state = crate::rundir::TrainState {
+            format: crate::rundir::FORMAT_VERSION,
+            iteration: 0,
+            seed: 0,
+            schedule: crate::schedule::Schedule::new(&Default::default(), 0.1).state,
+            momentum_started: false,
+            acc: Default::default(),
+            best_test_error: None,
+            best_iteration: 0,
+            last_test_error: None,
+            last_train_error: None,
+            elapsed_s: 0.0,
+        };
         let ck = dir.join("last.safetensors");
-        std::fs::write(&ck, b"not checked before measuring").unwrap();
+        crate::rundir::save_checkpoint(&ck, &[], &state, Some(&cfg)).unwrap();
         ck
+    }
+
+    /// The error `check` gives (which must fail).
+    fn check_err(checkpoints: &[PathBuf]) -> anyhow::Error {
+        check(checkpoints).err().expect("check should fail")
     }
 
     #[test]
@@ -685,21 +669,24 @@ mod tests {
         let cifar = write_run(&tmp.path().join("c"), "cifar", 20);
         let imagenet = write_run(&tmp.path().join("i"), "imagenet", 18);
         assert_eq!(check(std::slice::from_ref(&cifar)).unwrap().len(), 1);
-        let e = format!("{:#}", check(&[cifar.clone(), imagenet]).unwrap_err());
+        let e = format!("{:#}", check_err(&[cifar.clone(), imagenet]));
         assert!(
-            e.contains("i/config.toml") && e.contains("model.family = \"imagenet\""),
+            e.contains("i/last.safetensors") && e.contains("model.family = \"imagenet\""),
             "{e}"
         );
-        let e = format!("{:#}", check(&[cifar.clone(), cifar.clone()]).unwrap_err());
+        let e = format!("{:#}", check_err(&[cifar.clone(), cifar.clone()]));
         assert!(e.contains("same run folder"), "{e}");
         let e = format!(
             "{:#}",
-            check(&[tmp.path().join("none/last.safetensors")]).unwrap_err()
+            check_err(&[tmp.path().join("none/last.safetensors")])
         );
         assert!(e.contains("does not exist"), "{e}");
-        std::fs::remove_file(tmp.path().join("c/config.toml")).unwrap();
-        let e = format!("{:#}", check(&[cifar]).unwrap_err());
-        assert!(e.contains("needed to rebuild its network"), "{e}");
-        assert!(format!("{:#}", check(&[]).unwrap_err()).contains("--checkpoint"));
+        std::fs::write(&cifar, b"not a checkpoint").unwrap();
+        let e = format!("{:#}", check_err(&[cifar]));
+        assert!(
+            e.contains("c/last.safetensors is truncated or corrupt"),
+            "{e}"
+        );
+        assert!(format!("{:#}", check_err(&[])).contains("--checkpoint"));
     }
 }
