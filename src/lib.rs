@@ -18,6 +18,7 @@ pub mod plot;
 pub mod progress;
 pub mod records;
 pub mod report;
+pub mod responses;
 pub mod rundir;
 pub mod schedule;
 pub mod table;

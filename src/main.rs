@@ -29,7 +29,8 @@ enum Command {
     /// SIGHUP (the last three save a checkpoint first). One process at a time per run folder.
     Train(TrainArgs),
     /// Evaluate a checkpoint (top-1/top-5 error) with the network of the recipe it carries
-    /// (older checkpoints: its run's config.toml); appends to the run's eval.csv.
+    /// (older checkpoints: its run's config.toml), one crop, ten crops or multi-scale (§3.4);
+    /// appends to the run's eval.csv.
     Eval(EvalArgs),
     /// Training and evaluation images/s of a config's run (steady state after a warm-up), with
     /// the share spent on data; or, with --summarize, the comparison table of collected rows.
@@ -40,9 +41,53 @@ enum Command {
     /// Train (or reuse finished runs of) {plain, residual} x depths with one recipe and plot
     /// training/test error against iterations as in the paper's Figure 6.
     Compare(CompareArgs),
-    /// Gather finished runs (every RUNS/*/summary.csv) into the paper's Table 6 (CIFAR-10) and
-    /// Tables 2 and 3 (ImageNet top-1/top-5), ours beside the paper's numbers, as CSV and Markdown.
+    /// Gather finished runs (every RUNS/*/summary.csv) into the paper's Table 6 (CIFAR-10),
+    /// Tables 2 and 3 (ImageNet top-1/top-5, 10-crop) and Table 4 (multi-scale testing), ours
+    /// beside the paper's numbers, as CSV and Markdown.
     Report(ReportArgs),
+    /// Analyses of trained runs (Figure 7's layer responses).
+    #[command(subcommand)]
+    Analyze(AnalyzeCommand),
+}
+
+#[derive(Subcommand)]
+enum AnalyzeCommand {
+    /// Figure 7 (§4.2): the std of every 3×3 layer's response (after BN, before the ReLU and the
+    /// shortcut addition) over the evaluation split, with eval-mode BN. Writes responses.csv
+    /// into each run folder and figure7_responses.{csv,svg,png} (all runs, in layer order and
+    /// sorted) into --results.
+    Responses(ResponsesArgs),
+}
+
+#[derive(clap::Args)]
+struct ResponsesArgs {
+    /// Checkpoints (RUN/last.safetensors) of CIFAR runs, each rebuilt from the recipe it
+    /// carries; several are plotted together (`--checkpoint A B` or repeated).
+    #[arg(long, required = true, num_args = 1.., action = clap::ArgAction::Append)]
+    checkpoint: Vec<PathBuf>,
+    /// Where to write figure7_responses.csv, .svg and .png.
+    #[arg(long, default_value = "results")]
+    results: PathBuf,
+}
+
+fn analyze_responses(a: ResponsesArgs) -> Result<()> {
+    use resnet::responses;
+    let out = responses::analyze(&a.checkpoint, &a.results, &mut |r| {
+        println!(
+            "{} ({}): {} {} images, {} 3x3 layers, mean std {:.4}",
+            r.dir.display(),
+            r.label,
+            r.images,
+            r.split,
+            r.layers.len(),
+            r.mean_std()
+        )
+    })?;
+    print!("\n{}", responses::summary_table(&out.runs).to_text());
+    for f in &out.files {
+        println!("wrote {}", f.display());
+    }
+    Ok(())
 }
 
 #[derive(clap::Args)]
@@ -291,8 +336,13 @@ struct EvalArgs {
     #[arg(long)]
     checkpoint: PathBuf,
     /// Ten-crop testing (Table 3): softmax averaged over 10 crops (ImageNet-style data only).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "multi_scale")]
     ten_crop: bool,
+    /// Multi-scale testing (§3.4, Table 4): the whole image (fully convolutional) resized to each
+    /// shorter side, and its flip; softmax averaged over all of them. Alone: the paper's
+    /// 224,256,384,480,640.
+    #[arg(long, value_name = "SIDES", num_args = 0..=1, default_missing_value = "224,256,384,480,640")]
+    multi_scale: Option<String>,
     /// Where to append the result (default: eval.csv in the run folder).
     #[arg(long)]
     csv: Option<PathBuf>,
@@ -347,8 +397,14 @@ fn train(a: TrainArgs) -> Result<()> {
 }
 
 fn eval(a: EvalArgs) -> Result<()> {
+    use resnet::eval::Protocol;
+    let protocol = match (&a.multi_scale, a.ten_crop) {
+        (Some(list), _) => Protocol::multi_scale(list)?,
+        (None, true) => Protocol::TenCrop,
+        (None, false) => Protocol::SingleCrop,
+    };
     let opts = resnet::eval::EvalOptions {
-        ten_crop: a.ten_crop,
+        protocol,
         csv: a.csv,
         device: a
             .device
@@ -362,8 +418,8 @@ fn eval(a: EvalArgs) -> Result<()> {
     }
     let r = &out.row;
     println!(
-        "{} (iteration {}): {} split, {} images, {} crop(s): top-1 error {:.2}%, top-5 error {:.2}%, loss {:.4}",
-        r.checkpoint, r.iteration, r.split, r.images, r.crops, r.top1_error, r.top5_error, r.loss
+        "{} (iteration {}): {} split, {} images, {} ({} views per image): top-1 error {:.2}%, top-5 error {:.2}%, loss {:.4}",
+        r.checkpoint, r.iteration, r.split, r.images, r.protocol, r.crops, r.top1_error, r.top5_error, r.loss
     );
     // The numbers are printed first: a failed write loses nothing that was measured.
     resnet::eval::record(&out)?;
@@ -496,7 +552,8 @@ struct ReportArgs {
     /// Folder holding one folder per run.
     #[arg(long, default_value = "runs")]
     runs: PathBuf,
-    /// Where to write table6_cifar10.*, runs_cifar10.*, tables2_3_imagenet.*, curves_cifar10.*
+    /// Where to write table6_cifar10.*, runs_cifar10.*, tables2_3_imagenet.*,
+    /// table4_imagenet.*, curves_cifar10.*
     /// and report.md (default: the --runs folder, so the repository's results/ is only written
     /// when asked, e.g. --out results).
     #[arg(long, visible_alias = "results", value_name = "DIR")]
@@ -512,6 +569,10 @@ fn report(a: ReportArgs) -> Result<()> {
     println!(
         "Tables 2 and 3: ImageNet validation error (%)\n{}",
         r.imagenet.to_text()
+    );
+    println!(
+        "Table 4: ImageNet validation error (%), multi-scale testing\n{}",
+        r.table4.to_text()
     );
     for f in &r.files {
         println!("wrote {}", f.display());
@@ -557,6 +618,7 @@ fn main() {
         Command::Eval(a) => eval(a),
         Command::Compare(a) => compare(a),
         Command::Report(a) => report(a),
+        Command::Analyze(AnalyzeCommand::Responses(a)) => analyze_responses(a),
         Command::Bench(a) => bench(a),
         Command::Data(DataCommand::Fetch(a)) => data_fetch(a),
         Command::Data(DataCommand::Show(a)) => data_show(a),

@@ -5,6 +5,10 @@
 //! and before the ReLU, He (Kaiming normal, fan-out, as torchvision and fb.resnet.torch)
 //! initialization for convolutions, BN weight 1 and bias 0. The structure comes from
 //! [`crate::arch::Plan`], which also gives the parameter and FLOP counts.
+//!
+//! The one forward pass can also report every main-path layer response (a conv's output after
+//! its BN, before the ReLU and, in residual blocks, before the shortcut addition) to a tap:
+//! §4.2's Figure 7 measures the standard deviations of these ([`ResNet::forward_tapped`]).
 use crate::arch::{BlockPlan, Plan, ShortcutPlan};
 use crate::config::ModelConfig;
 use tch::nn::{self, ModuleT};
@@ -106,9 +110,36 @@ pub fn zero_pad_shortcut(xs: &Tensor, stride: i64, before: i64, after: i64) -> T
     }
 }
 
+/// One layer response as the forward pass produces it: the output of the main-path conv `name`
+/// (torchvision's name, e.g. `conv1` or `layer2.0.conv2`) with a `kernel`×`kernel` filter, after
+/// its BN and before the nonlinearity (and before the shortcut addition). `output` is only valid
+/// during the call: the forward pass goes on with an in-place ReLU, so copy it to keep it.
+#[derive(Debug)]
+pub struct Response<'a> {
+    pub name: &'a str,
+    pub kernel: i64,
+    pub output: &'a Tensor,
+}
+
+/// Receives every [`Response`] of a forward pass, in forward order.
+pub type Tap<'t> = &'t mut dyn FnMut(Response<'_>);
+
+/// Calls `tap` (when there is one) with the response of `conv`.
+fn report(tap: &mut Option<Tap<'_>>, name: &str, conv: &nn::Conv2D, output: &Tensor) {
+    if let Some(t) = tap.as_mut() {
+        t(Response {
+            name,
+            kernel: conv.ws.size()[2],
+            output,
+        });
+    }
+}
+
 #[derive(Debug)]
 struct Block {
     convs: Vec<(nn::Conv2D, nn::BatchNorm)>,
+    /// Full names of the convs (`layer1.0.conv1`, ...), for the responses.
+    names: Vec<String>,
     shortcut: ShortcutOp,
 }
 
@@ -146,19 +177,22 @@ impl Block {
                 ),
             ]
         };
+        let names = (1..=convs.len())
+            .map(|i| format!("{}.conv{i}", p.components().collect::<Vec<_>>().join(".")))
+            .collect();
         Block {
             convs,
+            names,
             shortcut: ShortcutOp::new(&p, b),
         }
     }
-}
 
-impl ModuleT for Block {
-    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+    fn forward(&self, xs: &Tensor, train: bool, tap: &mut Option<Tap<'_>>) -> Tensor {
         let last = self.convs.len() - 1;
         let mut ys = xs.shallow_clone();
-        for (i, (c, b)) in self.convs.iter().enumerate() {
+        for (i, ((c, b), name)) in self.convs.iter().zip(&self.names).enumerate() {
             ys = ys.apply(c).apply_t(b, train);
+            report(tap, name, c, &ys);
             if i < last {
                 ys = ys.relu_();
             }
@@ -229,21 +263,37 @@ impl ResNet {
     }
 }
 
-impl ModuleT for ResNet {
-    /// [N, 3, H, W] -> [N, classes] logits.
-    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+impl ResNet {
+    /// The forward pass of [`ModuleT::forward_t`], reporting every main-path layer response
+    /// (stem conv, then each block's convs, in order) to `tap` on the way. Projection shortcuts
+    /// are not main-path layers and are not reported.
+    pub fn forward_tapped(&self, xs: &Tensor, train: bool, tap: Tap<'_>) -> Tensor {
+        self.forward(xs, train, &mut Some(tap))
+    }
+
+    /// [N, 3, H, W] -> [N, classes] logits; any H, W (global average pooling before the FC).
+    fn forward(&self, xs: &Tensor, train: bool, tap: &mut Option<Tap<'_>>) -> Tensor {
         // CIFAR: [N,16,32,32]; ImageNet: [N,64,112,112] then max pool to [N,64,56,56].
-        let mut ys = xs.apply(&self.conv1).apply_t(&self.bn1, train).relu_();
+        let mut ys = xs.apply(&self.conv1).apply_t(&self.bn1, train);
+        report(tap, "conv1", &self.conv1, &ys);
+        ys = ys.relu_();
         if self.max_pool {
             ys = ys.max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
         }
         for b in &self.blocks {
-            ys = b.forward_t(&ys, train);
+            ys = b.forward(&ys, train, tap);
         }
         // Global average pool: [N, C, h, w] -> [N, C].
         ys.adaptive_avg_pool2d([1, 1])
             .flatten(1, -1)
             .apply(&self.fc)
+    }
+}
+
+impl ModuleT for ResNet {
+    /// [N, 3, H, W] -> [N, classes] logits.
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        self.forward(xs, train, &mut None)
     }
 }
 
@@ -329,6 +379,89 @@ mod tests {
         let w = &v["layer3.4.conv1.weight"];
         let std = w.std(true).double_value(&[]);
         assert!((std / (2.0f64 / 576.0).sqrt() - 1.0).abs() < 0.05, "{std}");
+    }
+
+    /// Every response of one forward pass, copied: (name, kernel, tensor).
+    fn tapped(net: &ResNet, x: &Tensor) -> (Tensor, Vec<(String, i64, Tensor)>) {
+        let mut seen = Vec::new();
+        let y = net.forward_tapped(x, false, &mut |r: Response| {
+            seen.push((r.name.to_string(), r.kernel, r.output.copy()))
+        });
+        (y, seen)
+    }
+
+    /// Sets BN running statistics and affine parameters away from 0/1 so that eval-mode BN does
+    /// something measurable.
+    fn perturb_bn(vs: &nn::VarStore) {
+        tch::manual_seed(3);
+        let _g = tch::no_grad_guard();
+        for (name, mut v) in vs.variables() {
+            if name.contains("bn") || name.contains("downsample.1") {
+                let r = Tensor::rand_like(&v);
+                if name.ends_with("running_var") || name.ends_with("weight") {
+                    v.copy_(&(r + 0.5));
+                } else {
+                    v.copy_(&(r - 0.5));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn tapped_forward_is_the_forward_and_reports_the_plans_main_path_convs() {
+        for (cfg, side) in [
+            (ModelConfig::cifar(14, Kind::Residual), 16),
+            (ModelConfig::cifar(8, Kind::Plain), 16),
+            (ModelConfig::imagenet(50, Kind::Residual, Shortcut::B), 64),
+        ] {
+            let (vs, net) = build(&cfg);
+            perturb_bn(&vs);
+            let x = Tensor::randn([2, 3, side, side], (TKind::Float, Device::Cpu));
+            let (y, seen) = tapped(&net, &x);
+            assert!(y.equal(&net.forward_t(&x, false)));
+            let want: Vec<(String, i64)> = net
+                .plan
+                .layers(side as usize)
+                .into_iter()
+                .filter(|l| l.weighted && l.name != "fc")
+                .map(|l| (l.name, l.kernel as i64))
+                .collect();
+            let got: Vec<(String, i64)> = seen.iter().map(|(n, k, _)| (n.clone(), *k)).collect();
+            assert_eq!(got, want, "{cfg:?}");
+        }
+    }
+
+    #[test]
+    fn responses_are_bn_outputs_before_the_relu_and_before_the_addition() {
+        let (vs, net) = build(&ModelConfig::cifar(8, Kind::Residual));
+        perturb_bn(&vs);
+        let v = vs.variables();
+        let x = Tensor::randn([3, 3, 8, 8], (TKind::Float, Device::Cpu));
+        let (_, seen) = tapped(&net, &x);
+        // Directly from the weights: conv, then eval-mode BN with the running statistics.
+        let conv_bn = |h: &Tensor, conv: &str, bn: &str| {
+            let w = &v[&format!("{conv}.weight")];
+            h.conv2d(w, None::<Tensor>, [1, 1], [1, 1], [1, 1], 1)
+                .batch_norm(
+                    Some(&v[&format!("{bn}.weight")]),
+                    Some(&v[&format!("{bn}.bias")]),
+                    Some(&v[&format!("{bn}.running_mean")]),
+                    Some(&v[&format!("{bn}.running_var")]),
+                    false,
+                    0.1,
+                    1e-5,
+                    false,
+                )
+        };
+        let stem = conv_bn(&x, "conv1", "bn1");
+        let r1 = conv_bn(&stem.relu(), "layer1.0.conv1", "layer1.0.bn1");
+        let r2 = conv_bn(&r1.relu(), "layer1.0.conv2", "layer1.0.bn2");
+        assert_eq!(seen[0].0, "conv1");
+        assert!(seen[0].2.allclose(&stem, 1e-5, 1e-5, false));
+        assert!(seen[1].2.allclose(&r1, 1e-5, 1e-5, false));
+        // Before the addition: the residual function alone, with negative values kept.
+        assert!(seen[2].2.allclose(&r2, 1e-5, 1e-5, false));
+        assert!(seen[2].2.min().double_value(&[]) < 0.0);
     }
 
     #[test]

@@ -384,7 +384,11 @@ mod tests {
                 // too; four BN training steps amplify that rounding to ~3e-5 in absolute terms,
                 // even on small tensors such as `bn1.bias` (CI measured 2.7e-5 there). A layout or
                 // update bug moves a parameter by a step, lr * grad ~ 1e-2: still 40x the bound.
-                let (rtol, atol) = if channels_last { (1e-4, 2.5e-4) } else { (1e-5, 1e-6) };
+                let (rtol, atol) = if channels_last {
+                    (1e-4, 2.5e-4)
+                } else {
+                    (1e-5, 1e-6)
+                };
                 assert!(
                     diff <= rtol * scale + atol,
                     "{name}: {diff} (nesterov {nesterov}, nhwc {channels_last})"

@@ -1,5 +1,6 @@
 //! Figure 6 of the paper (§4.2): training (dashed, thin) and test (bold) error against iterations,
-//! one panel per network kind side by side, one colour per depth.
+//! one panel per network kind side by side, one colour per depth; and, in the same style, plain
+//! line panels ([`LineFigure`]) for Figure 7's layer responses.
 //!
 //! The SVG is written here by hand (exact dashed/bold styling, no plotting dependency) and
 //! rasterized to PNG with `resvg` (pure Rust). Text uses the system fonts found by fontdb; where
@@ -115,54 +116,64 @@ const HEAD: f64 = 30.0;
 const FOOT: f64 = 26.0;
 const FONT: &str = "DejaVu Sans, Liberation Sans, Arial, Helvetica, sans-serif";
 
-/// Renders the figure as an SVG document: panels side by side with shared scales, dashed thin
-/// training curves (`class="train"`), bold test curves (`class="test"`), a legend per panel.
-pub fn to_svg(fig: &Figure) -> String {
-    let n = fig.panels.len().max(1);
-    let width = n as f64 * PANEL_W;
-    let height = HEAD + PANEL_H + FOOT;
-    let (y0, y1) = y_range(&fig.panels);
-    let x_max = fig
-        .panels
-        .iter()
-        .flat_map(|p| &p.series)
-        .flat_map(|s| s.train.iter().chain(&s.test).map(|p| p.0))
-        .fold(0.0f64, f64::max)
-        .max(1.0)
-        / X_UNIT;
-    // The x axis ends at the last iteration, as in the paper (0 to 6.4 for 64k iterations).
-    let x1 = x_max;
-    let x_ticks = ticks(0.0, x1, 7);
-    let y_ticks = ticks(y0, y1, 4);
+/// Where a legend sits in its plot area.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Corner {
+    TopRight,
+    TopLeft,
+    BottomRight,
+    BottomLeft,
+}
 
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="{FONT}">
-<rect width="100%" height="100%" fill="white"/>
-<text x="{}" y="20" font-size="15" text-anchor="middle">{}</text>
-"#,
-        width / 2.0,
-        esc(&fig.title)
-    );
-    for (i, panel) in fig.panels.iter().enumerate() {
-        let ox = i as f64 * PANEL_W + LEFT;
-        let oy = HEAD + TOP;
-        let pw = PANEL_W - LEFT - RIGHT;
-        let ph = PANEL_H - TOP - BOTTOM;
-        let px = |x: f64| ox + (x / X_UNIT) / x1 * pw;
-        let py = |y: f64| oy + ph - (y - y0) / (y1 - y0) * ph;
+/// One plot area: its position on the page and the data ranges it maps.
+struct Frame {
+    index: usize,
+    ox: f64,
+    oy: f64,
+    pw: f64,
+    ph: f64,
+    /// Shown x range (in axis units) and y range.
+    x0: f64,
+    x1: f64,
+    y0: f64,
+    y1: f64,
+}
+
+impl Frame {
+    /// The plot area of panel `index` of a row of panels.
+    fn new(index: usize, (x0, x1): (f64, f64), (y0, y1): (f64, f64)) -> Frame {
+        Frame {
+            index,
+            ox: index as f64 * PANEL_W + LEFT,
+            oy: HEAD + TOP,
+            pw: PANEL_W - LEFT - RIGHT,
+            ph: PANEL_H - TOP - BOTTOM,
+            x0,
+            x1,
+            y0,
+            y1,
+        }
+    }
+    fn px(&self, x: f64) -> f64 {
+        self.ox + (x - self.x0) / (self.x1 - self.x0) * self.pw
+    }
+    fn py(&self, y: f64) -> f64 {
+        self.oy + self.ph - (y - self.y0) / (self.y1 - self.y0) * self.ph
+    }
+
+    /// Opens the panel group: clip path, title, grid with tick labels, box and axis labels.
+    fn open(&self, s: &mut String, title: &str, x_label: &str, y_label: &str) {
+        let (i, ox, oy, pw, ph) = (self.index, self.ox, self.oy, self.pw, self.ph);
         let _ = writeln!(
             s,
             r#"<g class="panel"><clipPath id="clip{i}"><rect x="{ox}" y="{oy}" width="{pw}" height="{ph}"/></clipPath>
 <text x="{}" y="{}" font-size="14" text-anchor="middle">{}</text>"#,
             ox + pw / 2.0,
             oy - 10.0,
-            esc(&panel.title)
+            esc(title)
         );
-        // Grid lines and tick labels.
-        for &t in &y_ticks {
-            let y = py(t);
+        for t in ticks(self.y0, self.y1, 4) {
+            let y = self.py(t);
             let _ = writeln!(
                 s,
                 r##"<line x1="{ox}" y1="{y}" x2="{}" y2="{y}" stroke="#e4e4e4" stroke-width="1"/><text x="{}" y="{}" font-size="12" text-anchor="end">{}</text>"##,
@@ -172,8 +183,8 @@ pub fn to_svg(fig: &Figure) -> String {
                 fmt_tick(t)
             );
         }
-        for &t in &x_ticks {
-            let x = ox + t / x1 * pw;
+        for t in ticks(self.x0, self.x1, 7) {
+            let x = self.px(t);
             let _ = writeln!(
                 s,
                 r##"<line x1="{x}" y1="{oy}" x2="{x}" y2="{}" stroke="#e4e4e4" stroke-width="1"/><text x="{x}" y="{}" font-size="12" text-anchor="middle">{}</text>"##,
@@ -185,19 +196,149 @@ pub fn to_svg(fig: &Figure) -> String {
         let _ = writeln!(
             s,
             r#"<rect x="{ox}" y="{oy}" width="{pw}" height="{ph}" fill="none" stroke="black" stroke-width="1"/>
-<text x="{}" y="{}" font-size="13" text-anchor="middle">iter. (1e4)</text>
-<text x="{}" y="{}" font-size="13" text-anchor="middle" transform="rotate(-90 {} {})">error (%)</text>"#,
+<text x="{}" y="{}" font-size="13" text-anchor="middle">{}</text>
+<text x="{}" y="{}" font-size="13" text-anchor="middle" transform="rotate(-90 {} {})">{}</text>"#,
             ox + pw / 2.0,
             oy + ph + 36.0,
+            esc(x_label),
             ox - 40.0,
             oy + ph / 2.0,
             ox - 40.0,
-            oy + ph / 2.0
+            oy + ph / 2.0,
+            esc(y_label)
         );
+    }
+
+    /// A polyline of `class` through the finite points, clipped to the plot area.
+    fn polyline(&self, s: &mut String, class: &str, points: &[(f64, f64)], style: &str) {
+        let coords: Vec<String> = points
+            .iter()
+            .filter(|p| p.0.is_finite() && p.1.is_finite())
+            .map(|&(x, y)| format!("{:.1},{:.1}", self.px(x), self.py(y)))
+            .collect();
+        let _ = writeln!(
+            s,
+            r#"<polyline class="{class}" points="{}" fill="none" {style} stroke-linejoin="round" clip-path="url(#clip{})"/>"#,
+            coords.join(" "),
+            self.index
+        );
+    }
+
+    /// Legend box (x, y, width, height) of `entries` entries in a corner of the plot area.
+    fn legend_box(&self, entries: usize, corner: Corner) -> (f64, f64, f64, f64) {
+        let lw = 118.0;
+        let lh = 8.0 + 17.0 * entries as f64;
+        let lx = match corner {
+            Corner::TopRight | Corner::BottomRight => self.ox + self.pw - lw - 8.0,
+            Corner::TopLeft | Corner::BottomLeft => self.ox + 8.0,
+        };
+        let ly = match corner {
+            Corner::TopRight | Corner::TopLeft => self.oy + 8.0,
+            Corner::BottomRight | Corner::BottomLeft => self.oy + self.ph - lh - 8.0,
+        };
+        (lx, ly, lw, lh)
+    }
+
+    /// The corner whose legend box covers the fewest of `points` (top right on a tie).
+    fn free_corner(&self, entries: usize, points: &[(f64, f64)]) -> Corner {
+        let covered = |c: Corner| {
+            let (lx, ly, lw, lh) = self.legend_box(entries, c);
+            points
+                .iter()
+                .map(|&(x, y)| (self.px(x), self.py(y)))
+                .filter(|&(x, y)| x >= lx && x <= lx + lw && y >= ly && y <= ly + lh)
+                .count()
+        };
+        [
+            Corner::TopRight,
+            Corner::TopLeft,
+            Corner::BottomRight,
+            Corner::BottomLeft,
+        ]
+        .into_iter()
+        .min_by_key(|&c| covered(c))
+        .unwrap_or(Corner::TopRight)
+    }
+
+    /// Legend in `corner` of the plot area: (label, swatch style) per entry.
+    fn legend(&self, s: &mut String, entries: &[(&str, String)], corner: Corner) {
+        let (lx, ly, lw, lh) = self.legend_box(entries.len(), corner);
+        if !entries.is_empty() {
+            let _ = writeln!(
+                s,
+                r##"<rect x="{lx}" y="{ly}" width="{lw}" height="{lh}" fill="white" fill-opacity="0.9" stroke="#999999" stroke-width="0.8"/>"##
+            );
+        }
+        for (k, (label, style)) in entries.iter().enumerate() {
+            let y = ly + 14.0 + 17.0 * k as f64;
+            let _ = writeln!(
+                s,
+                r#"<line x1="{}" y1="{}" x2="{}" y2="{}" {style}/><text class="legend" x="{}" y="{}" font-size="12">{}</text>"#,
+                lx + 8.0,
+                y - 4.0,
+                lx + 36.0,
+                y - 4.0,
+                lx + 42.0,
+                y,
+                esc(label)
+            );
+        }
+    }
+}
+
+/// The SVG header with a white page and the figure title, for `panels` panels side by side.
+fn page(panels: usize, title: &str) -> (String, f64, f64) {
+    let width = panels.max(1) as f64 * PANEL_W;
+    let height = HEAD + PANEL_H + FOOT;
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="{FONT}">
+<rect width="100%" height="100%" fill="white"/>
+<text x="{}" y="20" font-size="15" text-anchor="middle">{}</text>
+"#,
+        width / 2.0,
+        esc(title)
+    );
+    (s, width, height)
+}
+
+/// The footnote line and the end of the document.
+fn close(s: &mut String, width: f64, height: f64, note: &str) {
+    let _ = writeln!(
+        s,
+        r##"<text x="{}" y="{}" font-size="12" text-anchor="middle" fill="#333333">{}</text>
+</svg>"##,
+        width / 2.0,
+        height - 9.0,
+        esc(note)
+    );
+}
+
+/// Renders the figure as an SVG document: panels side by side with shared scales, dashed thin
+/// training curves (`class="train"`), bold test curves (`class="test"`), a legend per panel.
+pub fn to_svg(fig: &Figure) -> String {
+    let (y0, y1) = y_range(&fig.panels);
+    // The x axis ends at the last iteration, as in the paper (0 to 6.4 for 64k iterations).
+    let x1 = fig
+        .panels
+        .iter()
+        .flat_map(|p| &p.series)
+        .flat_map(|s| s.train.iter().chain(&s.test).map(|p| p.0))
+        .fold(0.0f64, f64::max)
+        .max(1.0)
+        / X_UNIT;
+    let in_units = |pts: &[(f64, f64)]| -> Vec<(f64, f64)> {
+        pts.iter().map(|&(x, y)| (x / X_UNIT, y)).collect()
+    };
+    let (mut s, width, height) = page(fig.panels.len(), &fig.title);
+    for (i, panel) in fig.panels.iter().enumerate() {
+        let f = Frame::new(i, (0.0, x1), (y0, y1));
+        f.open(&mut s, &panel.title, "iter. (1e4)", "error (%)");
         // Curves: training first so the bold test curves are drawn on top.
-        for (class, width, dash) in [
-            ("train", 1.0, " stroke-dasharray=\"5,3\""),
-            ("test", 2.5, ""),
+        for (class, style) in [
+            ("train", "stroke-width=\"1\" stroke-dasharray=\"5,3\""),
+            ("test", "stroke-width=\"2.5\""),
         ] {
             for ser in &panel.series {
                 let pts = if class == "train" {
@@ -205,57 +346,116 @@ pub fn to_svg(fig: &Figure) -> String {
                 } else {
                     &ser.test
                 };
-                if pts.is_empty() {
-                    continue;
+                if !pts.is_empty() {
+                    let style = format!("stroke=\"{}\" {style}", esc(&ser.color));
+                    f.polyline(&mut s, class, &in_units(pts), &style);
                 }
-                let coords: Vec<String> = pts
-                    .iter()
-                    .filter(|p| p.0.is_finite() && p.1.is_finite())
-                    .map(|&(x, y)| format!("{:.1},{:.1}", px(x), py(y)))
-                    .collect();
-                let _ = writeln!(
-                    s,
-                    r#"<polyline class="{class}" points="{}" fill="none" stroke="{}" stroke-width="{width}"{dash} stroke-linejoin="round" clip-path="url(#clip{i})"/>"#,
-                    coords.join(" "),
-                    esc(&ser.color)
-                );
             }
         }
-        // Legend, top right of the plot area, one entry per depth (bold swatch as in the paper).
-        let lw = 118.0;
-        let lh = 8.0 + 17.0 * panel.series.len() as f64;
-        let lx = ox + pw - lw - 8.0;
-        let ly = oy + 8.0;
-        if !panel.series.is_empty() {
-            let _ = writeln!(
-                s,
-                r##"<rect x="{lx}" y="{ly}" width="{lw}" height="{lh}" fill="white" fill-opacity="0.9" stroke="#999999" stroke-width="0.8"/>"##
-            );
-        }
-        for (k, ser) in panel.series.iter().enumerate() {
-            let y = ly + 14.0 + 17.0 * k as f64;
-            let _ = writeln!(
-                s,
-                r#"<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="{}" stroke-width="2.5"/><text class="legend" x="{}" y="{}" font-size="12">{}</text>"#,
-                lx + 8.0,
-                y - 4.0,
-                lx + 36.0,
-                y - 4.0,
-                esc(&ser.color),
-                lx + 42.0,
-                y,
-                esc(&ser.label)
-            );
-        }
+        // One legend entry per depth (bold swatch as in the paper).
+        let entries: Vec<(&str, String)> = panel
+            .series
+            .iter()
+            .map(|ser| {
+                let style = format!("stroke=\"{}\" stroke-width=\"2.5\"", esc(&ser.color));
+                (ser.label.as_str(), style)
+            })
+            .collect();
+        f.legend(&mut s, &entries, Corner::TopRight);
         s += "</g>\n";
     }
-    let _ = writeln!(
-        s,
-        r##"<text x="{}" y="{}" font-size="12" text-anchor="middle" fill="#333333">dashed lines: training error; bold lines: test error</text>
-</svg>"##,
-        width / 2.0,
-        height - 9.0
+    close(
+        &mut s,
+        width,
+        height,
+        "dashed lines: training error; bold lines: test error",
     );
+    s
+}
+
+/// One line of a [`LineFigure`]: (x, y) points, solid or dashed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line {
+    pub label: String,
+    pub color: String,
+    pub dashed: bool,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A panel of a [`LineFigure`] with its axis labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinePanel {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    pub lines: Vec<Line>,
+}
+
+/// Panels of plain lines side by side with shared scales, in Figure 6's style (Figure 7: layer
+/// response std against layer index).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineFigure {
+    pub title: String,
+    pub panels: Vec<LinePanel>,
+    /// The line under the panels.
+    pub note: String,
+}
+
+fn lerp(a: (f64, f64), b: (f64, f64), t: f64) -> (f64, f64) {
+    (a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t)
+}
+
+/// Renders a [`LineFigure`]: x from 0 to the largest x, y from 0 to a round value above the
+/// largest y; one `class="line"` polyline per line (dashed ones thinner), a legend per panel in
+/// the corner the lines cross least.
+pub fn lines_to_svg(fig: &LineFigure) -> String {
+    let points = || {
+        fig.panels
+            .iter()
+            .flat_map(|p| &p.lines)
+            .flat_map(|l| &l.points)
+            .filter(|p| p.0.is_finite() && p.1.is_finite())
+    };
+    let x1 = points().map(|p| p.0).fold(0.0f64, f64::max).max(1.0);
+    let y_max = points().map(|p| p.1).fold(0.0f64, f64::max);
+    let y1 = if y_max > 0.0 {
+        let step = nice_step(y_max / 4.0);
+        (y_max / step).ceil() * step
+    } else {
+        1.0
+    };
+    let style = |l: &Line| {
+        let dash = if l.dashed {
+            "stroke-width=\"1.5\" stroke-dasharray=\"6,3\""
+        } else {
+            "stroke-width=\"2\""
+        };
+        format!("stroke=\"{}\" {dash}", esc(&l.color))
+    };
+    let (mut s, width, height) = page(fig.panels.len(), &fig.title);
+    for (i, panel) in fig.panels.iter().enumerate() {
+        let f = Frame::new(i, (0.0, x1), (0.0, y1));
+        f.open(&mut s, &panel.title, &panel.x_label, &panel.y_label);
+        for l in &panel.lines {
+            f.polyline(&mut s, "line", &l.points, &style(l));
+        }
+        let entries: Vec<(&str, String)> = panel
+            .lines
+            .iter()
+            .map(|l| (l.label.as_str(), style(l)))
+            .collect();
+        // Line points sampled densely enough that a segment through the box counts too.
+        let dense: Vec<(f64, f64)> = panel
+            .lines
+            .iter()
+            .flat_map(|l| l.points.windows(2))
+            .flat_map(|w| (0..8).map(move |k| lerp(w[0], w[1], k as f64 / 8.0)))
+            .collect();
+        let corner = f.free_corner(entries.len(), &dense);
+        f.legend(&mut s, &entries, corner);
+        s += "</g>\n";
+    }
+    close(&mut s, width, height, &fig.note);
     s
 }
 

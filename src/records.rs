@@ -14,9 +14,19 @@ pub const CURVES_HEADER: &str =
 pub const SUMMARY_HEADER: &str = "name,model,family,kind,shortcut,depth,params,iterations,\
 final_train_error,final_test_error,best_test_error,best_iteration,eval_split,warmup_end,wall_s";
 
-/// `eval.csv` header.
+/// `eval.csv` header. `protocol` names the testing protocol (`1-crop`, `10-crop`,
+/// `multi-scale 224/256/384/480/640`); `crops` is the number of views averaged per image.
 pub const EVAL_HEADER: &str =
+    "checkpoint,iteration,split,protocol,crops,images,test_loss,top1_error,top5_error";
+
+/// The header of `eval.csv` files written before the protocol column (only crop testing).
+pub const EVAL_HEADER_V1: &str =
     "checkpoint,iteration,split,crops,images,test_loss,top1_error,top5_error";
+
+/// The protocol of an `eval.csv` row without a protocol column: 10 crops or one.
+pub fn protocol_of_crops(crops: u32) -> String {
+    format!("{crops}-crop")
+}
 
 /// `changes.csv` header: deliberate recipe changes of a resumed run (`resnet train --resume
 /// --change KEY`), each with the iteration from which it applies.
@@ -62,6 +72,7 @@ pub struct EvalRow {
     pub checkpoint: String,
     pub iteration: u64,
     pub split: String,
+    pub protocol: String,
     pub crops: u32,
     pub images: u64,
     pub loss: f64,
@@ -371,13 +382,41 @@ pub fn read_summary(path: &Path) -> Result<Summary> {
     })
 }
 
-/// Appends one row to `eval.csv`, writing the header first when the file is new.
+/// Rewrites an `eval.csv` of the first format (no protocol column) in the current one, the
+/// protocol of each row following from its crops; files already current are left alone.
+fn upgrade_eval(path: &Path) -> Result<()> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if text.lines().next().map(str::trim) != Some(EVAL_HEADER_V1) {
+        return Ok(());
+    }
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(EVAL_HEADER.split(','))?;
+    for (i, rec) in r.records().enumerate() {
+        let rec = rec.with_context(|| format!("{} line {}", path.display(), i + 2))?;
+        let crops: u32 = rec.get(3).unwrap_or("").trim().parse().with_context(|| {
+            format!("{} line {}: crops {:?}", path.display(), i + 2, rec.get(3))
+        })?;
+        let mut fields: Vec<String> = rec.iter().map(String::from).collect();
+        fields.insert(3, protocol_of_crops(crops));
+        w.write_record(&fields)?;
+    }
+    let bytes = w.into_inner().context("flushing eval CSV")?;
+    crate::table::write_atomic(path, &bytes)
+}
+
+/// Appends one row to `eval.csv`, writing the header first when the file is new (and bringing
+/// a file of the first format, without the protocol column, to the current one first).
 pub fn append_eval(path: &Path, row: &EvalRow) -> Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create folder {}", parent.display()))?;
     }
     let new = !path.exists();
+    if !new {
+        upgrade_eval(path)?;
+    }
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -391,6 +430,7 @@ pub fn append_eval(path: &Path, row: &EvalRow) -> Result<()> {
         row.checkpoint.clone(),
         row.iteration.to_string(),
         row.split.clone(),
+        row.protocol.clone(),
         row.crops.to_string(),
         row.images.to_string(),
         row.loss.to_string(),
@@ -577,7 +617,8 @@ mod tests {
             checkpoint: "last.safetensors".into(),
             iteration: 10,
             split: "test".into(),
-            crops: 1,
+            protocol: "multi-scale 224/256".into(),
+            crops: 4,
             images: 100,
             loss: 1.5,
             top1_error: 40.0,
@@ -588,5 +629,44 @@ mod tests {
         let text = std::fs::read_to_string(&p).unwrap();
         assert_eq!(text.lines().count(), 3);
         assert_eq!(text.lines().next().unwrap(), EVAL_HEADER);
+        assert_eq!(
+            text.lines().nth(1).unwrap(),
+            "last.safetensors,10,test,multi-scale 224/256,4,100,1.5,40,5"
+        );
+    }
+
+    #[test]
+    fn an_eval_csv_without_protocol_is_upgraded_before_appending() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("eval.csv");
+        std::fs::write(
+            &p,
+            format!(
+                "{EVAL_HEADER_V1}\na.safetensors,5,val,10,50,1.25,30,9\nb,6,val,1,50,1.5,35,12\n"
+            ),
+        )
+        .unwrap();
+        let r = EvalRow {
+            checkpoint: "c".into(),
+            iteration: 7,
+            split: "val".into(),
+            protocol: "multi-scale 224".into(),
+            crops: 2,
+            images: 50,
+            loss: 1.0,
+            top1_error: 20.0,
+            top5_error: 4.0,
+        };
+        append_eval(&p, &r).unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert_eq!(
+            text.lines().collect::<Vec<_>>(),
+            [
+                EVAL_HEADER,
+                "a.safetensors,5,val,10-crop,10,50,1.25,30,9",
+                "b,6,val,1-crop,1,50,1.5,35,12",
+                "c,7,val,multi-scale 224,2,50,1,20,4",
+            ]
+        );
     }
 }

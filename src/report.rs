@@ -1,16 +1,20 @@
-//! `resnet report`: finished runs gathered into the paper's Table 6 (CIFAR-10 test error) and
-//! Tables 2 and 3 (ImageNet validation top-1/top-5 error, 10-crop), with the paper's numbers in
-//! a column beside ours and the difference.
+//! `resnet report`: finished runs gathered into the paper's Table 6 (CIFAR-10 test error),
+//! Tables 2 and 3 (ImageNet validation top-1/top-5 error, 10-crop testing) and Table 4 (single
+//! models, multi-scale fully-convolutional testing), with the paper's numbers in a column beside
+//! ours and the difference; each paper number beside our result of the protocol that produced it.
+use crate::eval::{Protocol, PAPER_SCALES};
 use crate::plot::{self, Figure, Panel, Series, PALETTE};
-use crate::records::{read_curves, read_summary, Summary, EVAL_HEADER};
+use crate::records::{protocol_of_crops, read_curves, read_summary, Summary, EVAL_HEADER};
 use crate::table::{write_atomic, Table};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
-/// The best evaluation `resnet eval` appended to a run's `eval.csv`.
+/// One evaluation `resnet eval` appended to a run's `eval.csv`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EvalResult {
     pub split: String,
+    /// `1-crop`, `10-crop` or `multi-scale 224/...` (from `crops` in files without the column).
+    pub protocol: String,
     pub crops: u32,
     pub top1_error: f64,
     pub top5_error: f64,
@@ -21,7 +25,10 @@ pub struct EvalResult {
 pub struct RunRecord {
     pub dir: PathBuf,
     pub summary: Summary,
+    /// The crop-testing row with the most crops (Tables 2 and 3).
     pub eval: Option<EvalResult>,
+    /// The multi-scale row (Table 4): the paper's scales if measured, else the latest.
+    pub multi_scale: Option<EvalResult>,
     /// `data.dataset` of the run's `config.toml` (`None` when the folder has none).
     pub dataset: Option<String>,
     /// What else the run's `config.toml` and `trainer.toml` say (defaults when absent).
@@ -194,13 +201,14 @@ pub fn gather(runs_dir: &Path) -> Result<Vec<RunRecord>> {
     dirs.into_iter()
         .map(|dir| {
             let summary = read_summary(&dir.join("summary.csv"))?;
-            let eval = read_eval(&dir.join("eval.csv"))?;
+            let rows = read_eval_rows(&dir.join("eval.csv"))?;
             let dataset = read_dataset(&dir.join("config.toml"))?;
             let meta = read_meta(&dir)?;
             Ok(RunRecord {
                 dir,
                 summary,
-                eval,
+                eval: best_crop_row(&rows),
+                multi_scale: multi_scale_row(&rows),
                 dataset,
                 meta,
             })
@@ -208,11 +216,40 @@ pub fn gather(runs_dir: &Path) -> Result<Vec<RunRecord>> {
         .collect()
 }
 
-/// Reads `eval.csv` (header [`EVAL_HEADER`]) and keeps the row with the most crops (the paper's
-/// tables use 10-crop testing), the latest among equals. `None` when the file does not exist.
+/// Reads `eval.csv` (header [`EVAL_HEADER`]) and keeps the crop-testing row with the most crops
+/// (Tables 2 and 3 use 10-crop testing), the latest among equals. `None` when the file does not
+/// exist.
 pub fn read_eval(path: &Path) -> Result<Option<EvalResult>> {
+    Ok(best_crop_row(&read_eval_rows(path)?))
+}
+
+fn is_multi_scale(e: &EvalResult) -> bool {
+    e.protocol.starts_with("multi-scale")
+}
+
+/// The crop-testing row with the most crops, the latest among equals.
+fn best_crop_row(rows: &[EvalResult]) -> Option<EvalResult> {
+    let mut best: Option<&EvalResult> = None;
+    for e in rows.iter().filter(|e| !is_multi_scale(e)) {
+        if best.is_none_or(|b| e.crops >= b.crops) {
+            best = Some(e);
+        }
+    }
+    best.cloned()
+}
+
+/// The latest multi-scale row at the paper's scales, else the latest multi-scale row.
+fn multi_scale_row(rows: &[EvalResult]) -> Option<EvalResult> {
+    let paper = Protocol::MultiScale(PAPER_SCALES.to_vec()).name();
+    let latest = |f: &dyn Fn(&EvalResult) -> bool| rows.iter().rev().find(|e| f(e)).cloned();
+    latest(&|e| e.protocol == paper).or_else(|| latest(&is_multi_scale))
+}
+
+/// Every row of `eval.csv`, in file order (empty when the file does not exist). Files written
+/// before the `protocol` column get the protocol from `crops`.
+pub fn read_eval_rows(path: &Path) -> Result<Vec<EvalResult>> {
     if !path.is_file() {
-        return Ok(None);
+        return Ok(Vec::new());
     }
     let mut r =
         csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -237,7 +274,8 @@ pub fn read_eval(path: &Path) -> Result<Option<EvalResult>> {
         col("top1_error")?,
         col("top5_error")?,
     );
-    let mut best: Option<EvalResult> = None;
+    let c_protocol = header.iter().position(|h| h == "protocol");
+    let mut rows = Vec::new();
     for (i, rec) in r.records().enumerate() {
         let rec = rec.with_context(|| format!("{} line {}", path.display(), i + 2))?;
         let field = |c: usize| rec.get(c).unwrap_or("").trim();
@@ -252,17 +290,19 @@ pub fn read_eval(path: &Path) -> Result<Option<EvalResult>> {
                 )
             })
         };
-        let e = EvalResult {
+        let crops = num(c_crops)? as u32;
+        rows.push(EvalResult {
             split: field(c_split).to_string(),
-            crops: num(c_crops)? as u32,
+            protocol: match c_protocol {
+                Some(c) => field(c).to_string(),
+                None => protocol_of_crops(crops),
+            },
+            crops,
             top1_error: num(c_top1)?,
             top5_error: num(c_top5)?,
-        };
-        if best.as_ref().is_none_or(|b| e.crops >= b.crops) {
-            best = Some(e);
-        }
+        });
     }
-    Ok(best)
+    Ok(rows)
 }
 
 /// A CIFAR-10 entry of the paper's Table 6 (test error %, the paper's best of 5 runs for
@@ -323,6 +363,29 @@ pub fn paper_imagenet(s: &Summary) -> Option<PaperImagenet> {
         ("residual", 50, "B") => p(22.85, Some(6.71), "Table 3"),
         ("residual", 101, "B") => p(21.75, Some(6.05), "Table 3"),
         ("residual", 152, "B") => p(21.43, Some(5.71), "Table 3"),
+        _ => None,
+    }
+}
+
+/// Table 4 ("Error rates (%) of single-model results on the ImageNet validation set"): the
+/// ResNets' top-1/top-5 errors with multi-scale fully-convolutional testing (§3.4).
+pub fn paper_table4(s: &Summary) -> Option<PaperImagenet> {
+    if s.family != "imagenet" || s.kind != "residual" {
+        return None;
+    }
+    let p = |top1, top5| {
+        Some(PaperImagenet {
+            top1,
+            top5: Some(top5),
+            source: "Table 4",
+        })
+    };
+    match (s.depth, s.shortcut.as_str()) {
+        (34, "B") => p(21.84, 5.71),
+        (34, "C") => p(21.53, 5.60),
+        (50, "B") => p(20.74, 5.25),
+        (101, "B") => p(19.87, 4.60),
+        (152, "B") => p(19.38, 4.49),
         _ => None,
     }
 }
@@ -643,6 +706,63 @@ pub fn cifar_runs_table(runs: &[RunRecord]) -> Table {
     t
 }
 
+/// An ImageNet model's name as the paper's tables print it.
+fn imagenet_model(s: &Summary) -> String {
+    match (s.kind.as_str(), s.depth, s.shortcut.as_str()) {
+        ("plain", d, _) => format!("plain-{d}"),
+        (_, d, sc) if d <= 34 || sc != "B" => format!("ResNet-{d} {sc}"),
+        (_, d, _) => format!("ResNet-{d}"),
+    }
+}
+
+/// Table 4: top-1 and top-5 validation error with multi-scale testing, ours from the run's
+/// multi-scale `eval.csv` row only (never from another protocol), for the paper's Table 4 nets
+/// and any ImageNet run evaluated that way.
+pub fn table4_imagenet(runs: &[RunRecord]) -> Table {
+    let mut t = Table::new([
+        "model",
+        "layers",
+        "params",
+        "top1_error",
+        "paper_top1",
+        "diff_top1",
+        "top5_error",
+        "paper_top5",
+        "diff_top5",
+        "dataset",
+        "measured_by",
+        "run",
+    ]);
+    for (s, run) in rows_of(runs, "imagenet") {
+        let paper = paper_table4(&s);
+        let ours = run.and_then(|r| r.multi_scale.as_ref());
+        if paper.is_none() && ours.is_none() {
+            continue;
+        }
+        let top1 = ours.map(|e| e.top1_error);
+        let top5 = ours.map(|e| e.top5_error);
+        let same_data = run.is_some_and(RunRecord::comparable);
+        let p1 = paper.map(|p| p.top1);
+        let p5 = paper.and_then(|p| p.top5);
+        t.push(vec![
+            imagenet_model(&s),
+            s.depth.to_string(),
+            run.map(|r| millions(r.summary.params)).unwrap_or_default(),
+            top1.map(pct).unwrap_or_default(),
+            p1.map(pct).unwrap_or_default(),
+            diff(top1.filter(|_| same_data), p1),
+            top5.map(pct).unwrap_or_default(),
+            p5.map(pct).unwrap_or_default(),
+            diff(top5.filter(|_| same_data), p5),
+            dataset(run),
+            ours.map(|e| format!("eval.csv: {} {}", e.protocol, e.split))
+                .unwrap_or_default(),
+            run.map(|r| r.dir.display().to_string()).unwrap_or_default(),
+        ]);
+    }
+    t
+}
+
 /// Figure 6's layout for the CIFAR runs that have curves: one panel per trainer (ours first),
 /// one line per run (training error dashed, test error bold), labelled with the network, the
 /// seed and the schedule.
@@ -696,8 +816,9 @@ pub fn cifar_figure(runs: &[RunRecord], title: &str) -> Result<Option<Figure>> {
     }))
 }
 
-/// Tables 2 and 3: top-1 and top-5 validation error. Ours come from `eval.csv` (the row with the
-/// most crops) when present, else top-1 from `summary.csv` (the training-time evaluation).
+/// Tables 2 and 3: top-1 and top-5 validation error. Ours come from `eval.csv` (the crop-testing
+/// row with the most crops; multi-scale rows belong to Table 4) when present, else top-1 from
+/// `summary.csv` (the training-time evaluation).
 pub fn table_imagenet(runs: &[RunRecord]) -> Table {
     let mut t = Table::new([
         "model",
@@ -716,11 +837,7 @@ pub fn table_imagenet(runs: &[RunRecord]) -> Table {
     ]);
     for (s, run) in rows_of(runs, "imagenet") {
         let paper = paper_imagenet(&s);
-        let model = match (s.kind.as_str(), s.depth, s.shortcut.as_str()) {
-            ("plain", d, _) => format!("plain-{d}"),
-            (_, d, sc) if d <= 34 || sc != "B" => format!("ResNet-{d} {sc}"),
-            (_, d, _) => format!("ResNet-{d}"),
-        };
+        let model = imagenet_model(&s);
         let (top1, top5, by) = match run {
             None => (None, None, String::new()),
             Some(r) => match &r.eval {
@@ -765,6 +882,7 @@ pub struct Report {
     pub cifar: Table,
     pub cifar_runs: Table,
     pub imagenet: Table,
+    pub table4: Table,
     pub files: Vec<PathBuf>,
 }
 
@@ -784,16 +902,23 @@ wall time in seconds.";
 
 const IMAGENET_NOTE: &str = "Errors in %, ImageNet validation. Paper: Table 2 (top-1, 10-crop, \
 option A ResNets) and Table 3 (top-1/top-5, 10-crop; ResNet-50/101/152 with option B). \
-`diff` = ours − paper, only for runs on an image folder (ImageNet); compare like with like via `measured_by` (10-crop rows come from `resnet eval`).";
+`diff` = ours − paper, only for runs on an image folder (ImageNet); compare like with like via `measured_by` (10-crop rows come from `resnet eval --ten-crop`; multi-scale rows go to Table 4).";
+
+const TABLE4_NOTE: &str = "Errors in %, ImageNet validation, single models. Paper: Table 4 \
+(fully-convolutional testing, scores averaged over the shorter sides {224, 256, 384, 480, 640} \
+and their flips). Ours: the multi-scale row of `eval.csv` (`resnet eval --multi-scale`) only; \
+`diff` = ours − paper, only for runs on an image folder (ImageNet). Table 5's ensembles are not \
+single models and are not listed.";
 
 /// Gathers `runs_dir` and writes `table6_cifar10.{csv,md}`, `runs_cifar10.{csv,md}`,
-/// `tables2_3_imagenet.{csv,md}`, `report.md` and, when CIFAR runs have curves,
+/// `tables2_3_imagenet.{csv,md}`, `table4_imagenet.{csv,md}`, `report.md` and, when CIFAR runs have curves,
 /// `curves_cifar10.{svg,png}` under `results_dir`.
 pub fn report(runs_dir: &Path, results_dir: &Path) -> Result<Report> {
     let runs = gather(runs_dir)?;
     let cifar = table6(&runs);
     let cifar_runs = cifar_runs_table(&runs);
     let imagenet = table_imagenet(&runs);
+    let table4 = table4_imagenet(&runs);
     let mut files = Vec::new();
     let mut md = format!(
         "# Results beside the paper\n\n{} finished runs under `{}`.\n",
@@ -813,6 +938,12 @@ pub fn report(runs_dir: &Path, results_dir: &Path) -> Result<Report> {
             "Tables 2 and 3: ImageNet",
             IMAGENET_NOTE,
             &imagenet,
+        ),
+        (
+            "table4_imagenet",
+            "Table 4: ImageNet, multi-scale testing",
+            TABLE4_NOTE,
+            &table4,
         ),
     ] {
         let csv = results_dir.join(format!("{stem}.csv"));
@@ -842,6 +973,7 @@ pub fn report(runs_dir: &Path, results_dir: &Path) -> Result<Report> {
         cifar,
         cifar_runs,
         imagenet,
+        table4,
         files,
     })
 }
@@ -953,6 +1085,7 @@ mod tests {
             checkpoint: "last.safetensors".into(),
             iteration: 100,
             split: "val".into(),
+            protocol: format!("{crops}-crop"),
             crops,
             images: 50_000,
             loss: 1.0,
@@ -1036,8 +1169,11 @@ mod tests {
             "method,layers,params,paper_params,impl,dataset,schedule,split,runs,error,paper_error,\
              akamaster_error,diff,note,run\n"
         ));
-        // No curves in these runs: tables and report.md only.
-        assert_eq!(rep.files.len(), 7);
+        // No curves in these runs: four tables (csv + md) and report.md only.
+        assert_eq!(rep.files.len(), 9);
+        // No multi-scale rows: Table 4 lists the paper's five nets, ours empty.
+        assert_eq!(rep.table4.rows.len(), 5);
+        assert!(rep.table4.rows.iter().all(|r| r[3].is_empty()));
     }
 
     /// A CIFAR ResNet-20 run folder as `resnet train` (no trainer.toml) or the reference
@@ -1200,6 +1336,100 @@ mod tests {
         assert!((two.std.unwrap() - 0.5f64.sqrt()).abs() < 1e-12);
         assert_eq!(two.shown(), "6.00 (6.50±0.71)");
         assert_eq!(SeedStats::of(&[]), None);
+    }
+
+    #[test]
+    fn each_paper_number_is_matched_with_its_protocol() {
+        let tmp = tempfile::tempdir().unwrap();
+        let runs = tmp.path().join("runs");
+        let r50 = write_run(
+            &runs,
+            &summary("imagenet", "residual", 50, "B", 24.0),
+            "image_folder",
+        );
+        let r18 = write_run(
+            &runs,
+            &summary("imagenet", "residual", 18, "B", 33.0),
+            "image_folder",
+        );
+        let row = |protocol: Protocol, top1, top5| EvalRow {
+            checkpoint: "last.safetensors".into(),
+            iteration: 100,
+            split: "validation".into(),
+            protocol: protocol.name(),
+            crops: protocol.views(),
+            images: 50_000,
+            loss: 1.0,
+            top1_error: top1,
+            top5_error: top5,
+        };
+        let paper = Protocol::MultiScale(PAPER_SCALES.to_vec());
+        let other = Protocol::multi_scale("224,256").unwrap();
+        // Multi-scale rows have more views than 10-crop: they must still not reach Table 3.
+        append_eval(&r50.join("eval.csv"), &row(paper.clone(), 21.0, 5.5)).unwrap();
+        append_eval(&r50.join("eval.csv"), &row(Protocol::TenCrop, 23.0, 6.9)).unwrap();
+        append_eval(&r50.join("eval.csv"), &row(other.clone(), 22.0, 6.0)).unwrap();
+        append_eval(&r18.join("eval.csv"), &row(other, 30.0, 11.0)).unwrap();
+        let rep = report(&runs, &tmp.path().join("results")).unwrap();
+        // Table 3 (10-crop): ResNet-50's 10-crop row beside 22.85 / 6.71.
+        let t3 = row_of(&rep.imagenet, "ResNet-50");
+        assert_eq!(
+            &t3[3..9],
+            ["23.00", "22.85", "+0.15", "6.90", "6.71", "+0.19"]
+        );
+        assert_eq!(t3[10], "eval.csv: 10-crop validation");
+        // Table 4 (multi-scale): the paper's scales are preferred to a later other list.
+        let t4 = row_of(&rep.table4, "ResNet-50");
+        assert_eq!(
+            &t4[3..9],
+            ["21.00", "20.74", "+0.26", "5.50", "5.25", "+0.25"]
+        );
+        assert_eq!(
+            t4[10],
+            "eval.csv: multi-scale 224/256/384/480/640 validation"
+        );
+        // ResNet-18 is not in Table 4, but its multi-scale evaluation is listed without a paper
+        // number; in Tables 2/3 it has no crop row, so the training-time error stands there.
+        let t4 = row_of(&rep.table4, "ResNet-18 B");
+        assert_eq!(&t4[3..6], ["30.00", "", ""]);
+        let t3 = row_of(&rep.imagenet, "ResNet-18 B");
+        assert_eq!(t3[10], "summary.csv: training-time test");
+        assert_eq!(rep.table4.rows.len(), 6);
+        let md = std::fs::read_to_string(tmp.path().join("results/report.md")).unwrap();
+        assert!(md.contains("## Table 4: ImageNet, multi-scale testing"));
+        assert!(tmp.path().join("results/table4_imagenet.csv").is_file());
+    }
+
+    fn row_of<'a>(t: &'a Table, model: &str) -> &'a Vec<String> {
+        t.rows
+            .iter()
+            .find(|r| r[0] == model && !r[3].is_empty())
+            .unwrap_or_else(|| panic!("no measured row {model} in {t:?}"))
+    }
+
+    #[test]
+    fn old_eval_csv_without_protocol_still_reports() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("eval.csv");
+        std::fs::write(
+            &p,
+            format!(
+                "{}\nlast.safetensors,100,val,10,50000,1.0,26.5,8.25\nlast.safetensors,100,val,1,50000,1.1,28,9.5\n",
+                crate::records::EVAL_HEADER_V1
+            ),
+        )
+        .unwrap();
+        let rows = read_eval_rows(&p).unwrap();
+        assert_eq!(
+            rows.iter().map(|r| r.protocol.as_str()).collect::<Vec<_>>(),
+            ["10-crop", "1-crop"]
+        );
+        let best = read_eval(&p).unwrap().unwrap();
+        assert_eq!(
+            (best.crops, best.top1_error, best.top5_error),
+            (10, 26.5, 8.25)
+        );
+        assert_eq!(multi_scale_row(&rows), None);
     }
 
     #[test]

@@ -291,7 +291,7 @@ impl Trainer {
             self.data.as_mut(),
             self.cfg.run.eval_batch_size,
             self.mode,
-            false,
+            &eval::Protocol::SingleCrop,
         )?;
         Ok((r.loss, r.top1_error))
     }

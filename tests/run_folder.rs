@@ -243,7 +243,12 @@ fn force_checks_the_new_run_before_deleting_the_old_one() {
     let text = config_text(&out, 20, "", "");
     let cfg = write_config(tmp.path(), "run", &text);
     train::run(&load(&cfg), &TrainOptions::default()).unwrap();
-    resnet::eval::run(&out.join("last.safetensors"), false, None).unwrap();
+    resnet::eval::run(
+        &out.join("last.safetensors"),
+        &resnet::eval::Protocol::SingleCrop,
+        None,
+    )
+    .unwrap();
     let before = snapshot(&out);
     assert!(before.contains_key("eval.csv"));
     let typo = tmp.path().join("typo_dir");

@@ -2,6 +2,7 @@
 //! run folder holds exactly the shared files, resume after `kill -9` or Ctrl-C is exact, NaN
 //! stops the run, and `resnet eval` reproduces the run's final test error.
 use resnet::config::Config;
+use resnet::eval::Protocol;
 use resnet::records::{self, CURVES_HEADER, SUMMARY_HEADER};
 use resnet::rundir;
 use resnet::train::{self, TrainOptions};
@@ -82,7 +83,7 @@ fn resave(path: &Path, config: Option<&Config>, extra: Option<&str>) {
 
 /// The one-line error of `resnet eval` on `dir/last.safetensors` (which must fail).
 fn eval_error(dir: &Path) -> String {
-    let r = resnet::eval::run(&dir.join("last.safetensors"), false, None);
+    let r = resnet::eval::run(&dir.join("last.safetensors"), &Protocol::SingleCrop, None);
     format!("{:#}", r.err().expect("eval should fail"))
 }
 
@@ -129,7 +130,7 @@ fn loss_falls_files_are_written_and_eval_reproduces_the_test_error() {
     );
     assert_eq!(s.warmup_end, None);
     // `resnet eval` on the checkpoint: same network, same split, same error.
-    let e = resnet::eval::run(&out.join("last.safetensors"), false, None).unwrap();
+    let e = resnet::eval::run(&out.join("last.safetensors"), &Protocol::SingleCrop, None).unwrap();
     assert_eq!(e.row.iteration, 120);
     assert_eq!(e.row.images, 128);
     assert!(
@@ -158,7 +159,7 @@ fn loss_falls_files_are_written_and_eval_reproduces_the_test_error() {
     // Ten-crop needs an ImageNet-style source: a clear error, not a crash.
     let err = format!(
         "{:#}",
-        resnet::eval::run(&out.join("last.safetensors"), true, None)
+        resnet::eval::run(&out.join("last.safetensors"), &Protocol::TenCrop, None)
             .err()
             .unwrap()
     );
@@ -168,7 +169,8 @@ fn loss_falls_files_are_written_and_eval_reproduces_the_test_error() {
     let other = tmp.path().join("other");
     std::fs::create_dir_all(&other).unwrap();
     std::fs::copy(out.join("last.safetensors"), other.join("last.safetensors")).unwrap();
-    let alone = resnet::eval::run(&other.join("last.safetensors"), false, None).unwrap();
+    let alone =
+        resnet::eval::run(&other.join("last.safetensors"), &Protocol::SingleCrop, None).unwrap();
     assert_eq!(
         (alone.row.top1_error, alone.row.loss),
         (e.row.top1_error, e.row.loss)
@@ -211,7 +213,8 @@ fn loss_falls_files_are_written_and_eval_reproduces_the_test_error() {
         "{err}"
     );
     std::fs::write(other.join("config.toml"), &cfg_text).unwrap();
-    let old = resnet::eval::run(&other.join("last.safetensors"), false, None).unwrap();
+    let old =
+        resnet::eval::run(&other.join("last.safetensors"), &Protocol::SingleCrop, None).unwrap();
     assert_eq!(old.row.top1_error, e.row.top1_error);
     assert!(
         old.notes.len() == 1 && old.notes[0].contains("no embedded config"),

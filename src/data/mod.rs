@@ -12,13 +12,15 @@
 //!
 //! Sources ([`open`]): the official CIFAR-10 binary archive ([`cifar`], downloaded and verified by
 //! [`fetch`]), image folders in the ImageNet layout ([`folder`], a folder or a `.tar.gz` extracted
-//! safely by [`archive`]), and seeded synthetic images ([`synthetic`]).
+//! safely by [`archive`]), and seeded synthetic images ([`synthetic`]). Every source also gives
+//! the whole-image views of §3.4's multi-scale testing ([`scales`]).
 pub mod archive;
 pub mod bench;
 pub mod cifar;
 pub mod fetch;
 pub mod folder;
 pub mod rng;
+pub mod scales;
 pub mod stream;
 pub mod synthetic;
 
@@ -64,6 +66,13 @@ pub trait DataSource {
     ) -> Result<Box<dyn Iterator<Item = Result<Batch>> + '_>> {
         bail!("ten-crop evaluation needs an ImageNet-style image folder (data.augment = \"imagenet\")")
     }
+    /// Multi-scale testing (§3.4, Table 4): the evaluation split in order, every image resized
+    /// whole to each shorter side of `scales`, views grouped by size ([`scales`]).
+    fn eval_multi_scale(
+        &mut self,
+        scales: &[u32],
+        batch_size: usize,
+    ) -> Result<Box<dyn Iterator<Item = Result<scales::ScaledBatch>> + '_>>;
 }
 
 /// Opens the data source the config describes, on `device`, and prints per-class image counts:
@@ -447,6 +456,29 @@ impl DataSource for InMemory {
                 images: this.normalize(&this.eval_images.narrow(0, start, len)),
                 labels: this.eval_labels.narrow(0, start, len),
             })
+        })))
+    }
+
+    fn eval_multi_scale(
+        &mut self,
+        scales: &[u32],
+        batch_size: usize,
+    ) -> Result<Box<dyn Iterator<Item = Result<scales::ScaledBatch>> + '_>> {
+        let n = self.eval_len() as i64;
+        let bs = batch_size as i64;
+        let mean = scales::channel_mean(&self.mean);
+        let scales = scales.to_vec();
+        let this = &*self;
+        Ok(Box::new((0..n).step_by(batch_size).map(move |start| {
+            let len = bs.min(n - start);
+            let images = scales::to_rgb_images(&this.eval_images.narrow(0, start, len));
+            let labels = Vec::<i64>::try_from(
+                this.eval_labels
+                    .narrow(0, start, len)
+                    .to_device(Device::Cpu),
+            )?;
+            let groups = scales::group_views(&images, &scales);
+            Ok(scales::upload(groups, &labels, &mean, this.device))
         })))
     }
 }

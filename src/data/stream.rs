@@ -4,7 +4,8 @@
 //! augmentation. A 224×224 crop is randomly sampled from an image or its horizontal flip, with the
 //! per-pixel mean subtracted. The standard color augmentation in [AlexNet] is used."
 //! Evaluation: shorter side resized to 256 and the centre 224×224 crop; or the standard 10-crop
-//! (4 corners and centre, and their flips) of Table 3.
+//! (4 corners and centre, and their flips) of Table 3; or the whole image at several scales
+//! (Table 4, [`super::scales`]).
 //!
 //! Work split: decoding, the random resize and cutting out the crop window (a copy of the window,
 //! since resized images differ in size and cannot share a tensor) run on CPU worker threads that
@@ -14,6 +15,7 @@
 //! so a batch is a pure function of its iteration whatever the number of threads.
 use super::folder::{self, FolderIndex};
 use super::rng::{mix, SplitMix64};
+use super::scales::{self, HostGroup, ScaledBatch};
 use super::{Batch, DataSource, EpochOrder};
 use crate::config::Augment;
 use anyhow::{anyhow, bail, Result};
@@ -480,6 +482,31 @@ fn statistics(sh: &Shared) -> Result<(Tensor, Tensor)> {
     Ok((mean, cov))
 }
 
+/// Eval batch `b` for multi-scale testing: the images decoded in parallel, then every view.
+fn make_scaled_batch(
+    sh: &Shared,
+    b: u64,
+    batch_size: usize,
+    scales: &[u32],
+) -> Result<(Vec<HostGroup>, Vec<i64>)> {
+    let n = sh.eval.len();
+    let start = b as usize * batch_size;
+    let len = batch_size.min(n - start);
+    let decoded: Vec<Result<(RgbImage, i64)>> = sh.pool.install(|| {
+        (start..start + len)
+            .into_par_iter()
+            .map(|i| sh.decode(&sh.eval, i))
+            .collect()
+    });
+    let (images, labels): (Vec<RgbImage>, Vec<i64>) = decoded
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .unzip();
+    let groups = sh.pool.install(|| scales::group_views(&images, scales));
+    Ok((groups, labels))
+}
+
 impl DataSource for Streaming {
     fn class_names(&self) -> &[String] {
         &self.shared.class_names
@@ -553,6 +580,26 @@ impl DataSource for Streaming {
         batch_size: usize,
     ) -> Result<Box<dyn Iterator<Item = Result<Batch>> + '_>> {
         self.eval_iter(batch_size, true)
+    }
+
+    fn eval_multi_scale(
+        &mut self,
+        scales: &[u32],
+        batch_size: usize,
+    ) -> Result<Box<dyn Iterator<Item = Result<ScaledBatch>> + '_>> {
+        let nb = self.shared.eval.len().div_ceil(batch_size) as u64;
+        let sh = self.shared.clone();
+        let list = scales.to_vec();
+        // Whole large images at up to 640 pixels: one batch ahead is enough to hide decoding.
+        let rx = spawn_producer(0..nb, 1, move |b| {
+            make_scaled_batch(&sh, b, batch_size, &list)
+        });
+        let mean = scales::channel_mean(&self.mean);
+        let device = self.device;
+        Ok(Box::new(rx.into_iter().map(move |(_, r)| {
+            let (groups, labels) = r?;
+            Ok(scales::upload(groups, &labels, &mean, device))
+        })))
     }
 }
 
