@@ -182,7 +182,19 @@ impl CudaGraph {
         // SAFETY: `self.raw` is the live graph object from `new`.
         check(unsafe { resnet_graph_capture_begin(self.raw) })?;
         let mut guard = Abort(self.raw, true);
-        f()?;
+        // A tch call that fails inside the capture (an op that is not capturable) panics; the
+        // panic becomes this capture's error instead of a crash, after the capture is abandoned.
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+            Ok(done) => done?,
+            Err(panic) => {
+                let msg = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("(no message)");
+                bail!("the captured work failed: {}", msg.replace('\n', " "));
+            }
+        }
         guard.1 = false;
         // SAFETY: as above; a capture is underway (begun just now).
         let ended = check(unsafe { resnet_graph_capture_end(self.raw) });
