@@ -113,7 +113,7 @@ run_one() {
     die "failed: $*"
   fi
   grep -E '^[a-z+]+: resnet' "$log" | sed 's/^/  /'
-  grep -E '^graph / eager' "$log" | sed 's/^/  /' || true
+  grep -E '^(graph / eager|[a-z+]+: host submits)' "$log" | sed 's/^/  /' || true
   awk 'rows { print } /^impl,/ { rows = 1 }' "$log" >> "$csv"
 }
 

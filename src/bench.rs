@@ -402,6 +402,28 @@ pub struct BenchOutcome {
     /// Name of the data the batches came from (`data.dataset`).
     pub data: String,
     pub profile: Option<PhaseTimes>,
+    /// Host time to submit one step (no sync; over a few steps right after a drain) and the
+    /// wall time of a step in the timed loop: host ≈ wall means the host (launches) bounds the
+    /// step, host ≪ wall means the device does.
+    pub host_ms_per_step: f64,
+    pub wall_ms_per_step: f64,
+}
+
+impl BenchOutcome {
+    /// One line on what bounds the step (see `host_ms_per_step`).
+    pub fn bound_text(&self) -> String {
+        let bound = if self.record.device == "cpu" {
+            "on the CPU the host computes everything"
+        } else if self.host_ms_per_step >= 0.8 * self.wall_ms_per_step {
+            "the host (launching) bounds the step"
+        } else {
+            "the device bounds the step"
+        };
+        format!(
+            "{}: host submits a step in {:.3} ms, a step takes {:.3} ms: {bound}",
+            self.record.implementation, self.host_ms_per_step, self.wall_ms_per_step
+        )
+    }
 }
 
 /// Measures training and evaluation throughput of the run `cfg` describes (no run folder is
@@ -453,6 +475,8 @@ pub fn run(cfg: &Config, opts: &BenchOptions) -> Result<BenchOutcome> {
     device::synchronize(dev);
     let data_s = t0.elapsed().as_secs_f64();
 
+    let host_ms_per_step = host_submission_ms(&mut tr, end, dev)?;
+
     let eval_images_per_s = if opts.eval_images > 0 {
         eval_throughput(&mut tr, opts.eval_images, dev)?
     } else {
@@ -489,6 +513,8 @@ pub fn run(cfg: &Config, opts: &BenchOptions) -> Result<BenchOutcome> {
         device: device::describe(dev),
         data: format!("{:?}", cfg.data.dataset).to_lowercase(),
         profile,
+        host_ms_per_step,
+        wall_ms_per_step: 1e3 * train_s / opts.iters as f64,
     })
 }
 
@@ -577,6 +603,22 @@ fn eval_throughput(tr: &mut Trainer, limit: usize, dev: Device) -> Result<f64> {
         bail!("the evaluation split is empty: nothing to time");
     }
     Ok(n as f64 / t0.elapsed().as_secs_f64())
+}
+
+/// Host milliseconds to submit one step: a few steps (fewer than the metric slots, so no drain
+/// and no sync among them) right after a sync, timed before the closing sync.
+fn host_submission_ms(tr: &mut Trainer, first: u64, dev: Device) -> Result<f64> {
+    tr.drain()?;
+    device::synchronize(dev);
+    let n = (tr.cfg.run.log_every.clamp(1, 4096) - 1).clamp(1, 50);
+    let t0 = Instant::now();
+    for it in first..first + n {
+        tr.step(it)?;
+    }
+    let host = t0.elapsed().as_secs_f64();
+    tr.drain()?;
+    device::synchronize(dev);
+    Ok(1e3 * host / n as f64)
 }
 
 /// The ops of [`Trainer::step`], phase by phase, each phase ended by a sync.

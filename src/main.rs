@@ -109,6 +109,7 @@ fn bench(a: TrainBenchArgs) -> Result<()> {
         if let Some(p) = &out.profile {
             eprintln!("{} (eager phases)", p.to_text());
         }
+        println!("{}", out.bound_text());
         println!(
             "{} [{}, {} data, {} warm-up iterations]",
             out.record.to_text(),
