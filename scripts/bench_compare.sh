@@ -12,7 +12,8 @@
 #
 # Environment: RESNET_BIN (a prebuilt `resnet` binary; default: build target/release/resnet with
 # cargo), PYTHON (default: .venv/bin/python after scripts/setup-bench.sh; on the GPU machine
-# PYTHON=/opt/torch/.venv/bin/python3 and nothing is installed).
+# PYTHON=/opt/torch/.venv/bin/python3 and nothing is installed), BENCH_KEEP_GOING=1 (a failed
+# run is reported and skipped instead of ending the comparison).
 # --precision/--memory-format set run.precision/run.memory_format for ours and --bf16/
 # --channels-last for the careful and best references (the typical one stays fp32/NCHW, as users
 # write it). --graph is `resnet bench --graph` (auto: eager and graph on CUDA, eager on the CPU).
@@ -40,7 +41,7 @@ while [ $# -gt 0 ]; do
     --careful-args) careful_args="$2"; shift 2 ;;
     --graph) graph="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
 done
@@ -110,6 +111,10 @@ run_one() {
   local log="$work/last.log"
   if ! "$@" > "$log" 2> "$work/last.err"; then
     cat "$work/last.err" >&2
+    if [ "${BENCH_KEEP_GOING:-0}" = 1 ]; then
+      echo "  failed (BENCH_KEEP_GOING=1: continuing): $*" >&2
+      return 0
+    fi
     die "failed: $*"
   fi
   grep -E '^[a-z+]+: resnet' "$log" | sed 's/^/  /'

@@ -42,7 +42,7 @@ while [ $# -gt 0 ]; do
     --budget) budget="$2"; shift 2 ;;
     --only) only="$2"; shift 2 ;;
     --cpu-dry-run) dry=1; shift ;;
-    -h|--help) sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
 done
@@ -209,7 +209,7 @@ fi
 bench() {
   local name="$1" depths="$2" iters="$3" warm="$4"; shift 4
   local csv="$out/bench_$name.csv"
-  step "bench_$name" "${BENCH_LIMIT:-200}" env RESNET_BIN="$bin" PYTHON="$py" \
+  step "bench_$name" "${BENCH_LIMIT:-200}" env RESNET_BIN="$bin" PYTHON="$py" BENCH_KEEP_GOING=1 \
     bash "$root/scripts/bench_compare.sh" --device "$dev" \
     --depths "$depths" --iters "$iters" --warmup "$warm" --repeats 1 --eval-images 2000 \
     --data "${data:-/nonexistent}" --out "$csv" --graph "$( [ "$graph_ok" = 1 ] && echo auto || echo off )" "$@"

@@ -78,5 +78,5 @@ cat <<EOF
 device_prepare: ready. The device call (one run, H100, about 9 minutes of the 15):
   run(command="bash scripts/device_check.sh", carry=[".device"], timeout_s=600)
 The script finds torch's lib folder itself (python3 -c 'import torch'), writes everything
-under \$OUT and ends within its --budget (540 s by default).
+under \$OUT and ends within its --budget (560 s by default).
 EOF
