@@ -730,4 +730,36 @@ mod tests {
         let png = std::fs::read(&out.png).unwrap();
         assert!(image::load_from_memory(&png).is_ok());
     }
+
+    /// `--jobs`: finished cells spawn nothing, `--jobs 0` is refused, and a resumed job's child
+    /// gets `train --config FILE --resume`.
+    #[test]
+    fn parallel_training_plans_from_the_run_folders() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cells =
+            expand_grid(&recipe(), &[Kind::Plain, Kind::Residual], &[20], tmp.path()).unwrap();
+        for c in &cells {
+            write_fake_run(c, 1000);
+        }
+        let never = |_: &TrainJob| -> Command { panic!("nothing to train") };
+        let r = train_parallel(&cells, false, 2, &never, &mut |_| {}).unwrap();
+        assert_eq!((r.trained, r.images), (0, 0));
+        let e = train_parallel(&cells, false, 0, &never, &mut |_| {}).unwrap_err();
+        assert!(format!("{e}").contains("--jobs 0"), "{e}");
+        let job = TrainJob {
+            config_file: "c.toml".into(),
+            opts: TrainOptions {
+                resume: true,
+                force: false,
+                progress: false,
+            },
+            log: "c.log".into(),
+        };
+        let args: Vec<String> = job
+            .args()
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(args, ["train", "--config", "c.toml", "--resume"]);
+    }
 }
