@@ -88,6 +88,8 @@ tools=("$py" "$root/scripts/device_tools.py")
 steps="$out/steps.csv"
 [ -f "$steps" ] || echo "step,exit_code,seconds,command" > "$steps"
 remaining() { echo $(( budget - (SECONDS - start_s) )); }
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 wanted() { [ -z "$only" ] || [[ ",$only," == *",$1,"* ]]; }
 
 # step NAME LIMIT_S CMD...: runs CMD under `timeout -s INT` (SIGKILL 15 s later), capped by the
@@ -214,9 +216,10 @@ bench() {
     --depths "$depths" --iters "$iters" --warmup "$warm" --repeats 1 --eval-images 2000 \
     --data "${data:-/nonexistent}" --out "$csv" --graph "$( [ "$graph_ok" = 1 ] && echo auto || echo off )" "$@"
   [ -s "$csv" ] && "$bin" bench --summarize "$csv" > "$out/bench_$name.summary.txt" 2>&1
-  [ -s "$csv" ] && awk -v c="$card" -v m="$commit" -v d="bench_compare.sh --depths $depths $*" \
-    'NR == 1 { print $0 ",card,commit,command"; next } { print $0 ",\"" c "\"," m ",\"" d "\"" }' \
-    "$csv" > "$out/bench_$name.annotated.csv"
+  # The rows (no header: the format of `resnet bench`) with card, commit and command appended.
+  [ -s "$csv" ] && awk -v c="$card" -v m="$commit" -v d="bench_compare.sh --depths $depths $*" '
+    BEGIN { print "impl,model,device,threads,precision,memory_format,batch,iters,train_images_per_s,data_wait_frac,eval_images_per_s,card,commit,command" }
+    !/^impl,/ && NF { print $0 ",\"" c "\"," m ",\"" d "\"" }' "$csv" > "$out/bench_$name.annotated.csv"
   return 0
 }
 
@@ -242,14 +245,14 @@ elif wanted fullrun; then
     full="$(config full_resnet20 20 64000 "[32000, 48000]" 100 1000 1000)"
   fi
   rm -rf "$work/full"
-  t0=$SECONDS
+  t0=$(now)
   DC_COMMAND="resnet train full_resnet20 --cuda-graph $graph_flag" \
     step fullrun "${FULL_LIMIT:-210}" "$bin" train --config "$full" --cuda-graph "$graph_flag" --out "$work/full"
   rc=$?
   mkdir -p "$out/fullrun"
   cp "$work/full"/{curves.csv,summary.csv,config.toml} "$out/fullrun/" 2>/dev/null
   [ "$rc" = 99 ] || DC_COMMAND="resnet train full_resnet20 --cuda-graph $graph_flag" \
-    "${tools[@]}" fullrun "$out/fullrun.csv" "$work/full" "$(( SECONDS - t0 ))" "$rc" | sed 's/^/  /'
+    "${tools[@]}" fullrun "$out/fullrun.csv" "$work/full" "$(since "$t0")" "$rc" | sed 's/^/  /'
 fi
 
 # -------------------------------------------------------------------------------- concurrency
@@ -265,7 +268,7 @@ concurrent() {
   local left; left=$(( $(remaining) - 10 ))
   [ "$left" -lt 30 ] && { echo "  $mode x$jobs: skipped (budget spent)"; echo "conc_${mode}_$jobs,skipped,0,\"\"" >> "$steps"; return; }
   local limit=$(( left < 150 ? left : 150 ))
-  t0=$SECONDS
+  t0=$(now)
   for i in $(seq 1 "$jobs"); do
     local d="$work/conc/$mode$jobs-s$i"
     rm -rf "$d"; dirs+=("$d")
@@ -275,9 +278,8 @@ concurrent() {
   done
   local rc=0
   for p in "${pids[@]}"; do wait "$p" || rc=$?; done
-  local wall=$(( SECONDS - t0 ))
+  local wall; wall="$(since "$t0")"
   echo "conc_${mode}_$jobs,$rc,$wall,\"$jobs x resnet train --cuda-graph $g --iterations $its\"" >> "$steps"
-  # Sub-second wall time from the runs' own clocks would be finer; SECONDS is enough at 20+ s.
   DC_COMMAND="$jobs x resnet train conc_resnet20 --cuda-graph $g" \
     "${tools[@]}" concurrency "$out/concurrency.csv" "$mode" "$jobs" "$its" "$wall" "${dirs[@]}" | sed 's/^/  /'
 }

@@ -49,7 +49,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gzip
 import os
+import shutil
 import sys
 import tarfile
 import time
@@ -444,7 +446,11 @@ def torch_profile(step, its, device, out: Path, name: str) -> None:
     (out / f"{name}.txt").write_text(
         prof.key_averages().table(sort_by="self_device_time_total" if dev else "self_cpu_time_total", row_limit=40)
     )
-    prof.export_chrome_trace(str(out / f"{name}.trace.json"))
+    trace = out / f"{name}.trace.json"
+    prof.export_chrome_trace(str(trace))
+    with trace.open("rb") as src, gzip.open(f"{trace}.gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    trace.unlink()
     line = (
         f"{name}: {1000 * wall / n:.3f} ms/step wall under the profiler, GPU kernels+copies "
         f"{busy_us / 1000 / n:.3f} ms/step ({100 * busy_us / 1e6 / max(wall, 1e-9):.0f}% busy), "
@@ -485,8 +491,8 @@ def main(argv=None) -> int:
     p.add_argument("--profile", action="store_true",
                    help="also time data / forward / backward / optimizer separately (syncs each phase)")
     p.add_argument("--torch-profile", default=None, metavar="DIR",
-                   help="after the timing, profile 20 more steps with torch.profiler: kernel table, "
-                        "chrome trace and a GPU-busy summary into DIR")
+                   help="after the timing, profile 10 more steps with torch.profiler: kernel table, "
+                        "gzipped chrome trace and a GPU-busy summary into DIR")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--label", default=None, help="impl name in the output (default: --impl + options)")
     a = p.parse_args(argv)
@@ -608,7 +614,7 @@ def main(argv=None) -> int:
         profile(range(a.warmup + a.iters, a.warmup + 2 * a.iters))
     if a.torch_profile:
         name = f"{a.label or a.impl}-resnet{a.depth}-{'bf16' if a.bf16 else 'fp32'}-{'nhwc' if a.channels_last else 'nchw'}"
-        torch_profile(step, range(start + a.iters, start + a.iters + 20), device, Path(a.torch_profile), name)
+        torch_profile(step, range(start + a.iters, start + a.iters + 10), device, Path(a.torch_profile), name)
 
     eval_ips = float("nan")
     if a.eval_images > 0:
