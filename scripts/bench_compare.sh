@@ -55,6 +55,8 @@ if [ "$device" = cpu ]; then
 else
   : "${iters:=300}" "${warmup:=50}" "${eval_images:=10000}" "${impls:=ours,typical,careful,best}"
 fi
+[[ "$eval_images" =~ ^[1-9][0-9]*$ ]] ||
+  die "--eval-images $eval_images: must be a positive integer (resnet bench refuses 0)"
 
 if [ -n "${RESNET_BIN:-}" ]; then
   bin="$RESNET_BIN"

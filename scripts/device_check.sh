@@ -69,6 +69,8 @@ else
   data="${DATA:-$carry/cifar10-jpeg.tar.gz}"
   [ -f "$data" ] || die "no JPEG archive at $data (DATA=... or carry it in $carry)"
 fi
+# Absolute: a relative path in a config file would be taken relative to the file's folder.
+[ -n "$data" ] && data="$(cd "$(dirname "$data")" && pwd)/$(basename "$data")"
 
 # libtorch: the Python torch's lib folder (same 2.11.0 as the build).
 torch_lib="$("$py" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))' 2>/dev/null)" \
@@ -184,9 +186,11 @@ if wanted equivalence; then
   step eq_eager2 90 "${train_eq[@]}" --cuda-graph false --out "$e/eager2"
   step eq_graph 90 "${train_eq[@]}" --cuda-graph "$graph_flag" --out "$e/graph"
   step eq_g2e_a 90 "${train_eq[@]}" --cuda-graph "$graph_flag" --iterations $half --out "$e/g2e"
-  step eq_g2e_b 90 "$bin" train --resume "$e/g2e" --cuda-graph false --iterations $its
+  step eq_g2e_b 90 "$bin" train --resume "$e/g2e" --cuda-graph false --iterations $its \
+    --change schedule.iterations
   step eq_e2g_a 90 "${train_eq[@]}" --cuda-graph false --iterations $half --out "$e/e2g"
-  step eq_e2g_b 90 "$bin" train --resume "$e/e2g" --cuda-graph "$graph_flag" --iterations $its
+  step eq_e2g_b 90 "$bin" train --resume "$e/e2g" --cuda-graph "$graph_flag" --iterations $its \
+    --change schedule.iterations
   if [ "$dry" = 0 ] && [ ! -f "$e/graph/summary.csv" ]; then
     graph_ok=0
     echo "  the graphed run failed: later sections time eager steps only (see logs/eq_graph.log)"
@@ -328,7 +332,7 @@ if wanted profile; then
     if command -v nsys >/dev/null 2>&1 && [ "$graph_ok" = 1 ]; then
       cfg20="$(config nsys_resnet20 20 1000 "[]" 100 1000 1000)"
       step nsys_ours_graph 60 nsys profile -o "$work/ours_graph" --force-overwrite true --stats=true \
-        "$bin" bench --config "$cfg20" --graph on --iters 300 --warmup 20 --eval-images 0
+        "$bin" bench --config "$cfg20" --graph on --iters 300 --warmup 20 --eval-images 500
     else
       echo "  nsys not installed: ours is profiled by timing only (bench: graph vs eager)"
     fi

@@ -358,7 +358,7 @@ pub struct BenchOptions {
     /// Untimed iterations first (allocator, cuDNN autotuning, caches).
     pub warmup: u64,
     /// Test images to time the evaluation on (whole batches of `run.eval_batch_size`, at most
-    /// the split); 0 skips it.
+    /// the split); at least 1.
     pub eval_images: usize,
     /// Also time the phases of a step separately ([`PhaseTimes`]).
     pub profile: bool,
@@ -432,6 +432,9 @@ pub fn run(cfg: &Config, opts: &BenchOptions) -> Result<BenchOutcome> {
     if opts.iters == 0 {
         bail!("--iters 0: need at least one timed iteration");
     }
+    if opts.eval_images == 0 {
+        bail!("--eval-images 0: need at least one test image to time");
+    }
     cfg.validate()?;
     let eager_steps = crate::train::GRAPH_WARMUP_STEPS as u64;
     if cfg.run.cuda_graph && opts.warmup <= eager_steps {
@@ -443,6 +446,7 @@ pub fn run(cfg: &Config, opts: &BenchOptions) -> Result<BenchOutcome> {
         );
     }
     let dev = device::select(&cfg.run)?;
+    crate::budget::check(cfg, dev)?;
     let mut tr = Trainer::new(cfg, dev)?;
     let bs = cfg.optimizer.batch_size;
 
@@ -477,11 +481,7 @@ pub fn run(cfg: &Config, opts: &BenchOptions) -> Result<BenchOutcome> {
 
     let host_ms_per_step = host_submission_ms(&mut tr, end, dev)?;
 
-    let eval_images_per_s = if opts.eval_images > 0 {
-        eval_throughput(&mut tr, opts.eval_images, dev)?
-    } else {
-        f64::NAN
-    };
+    let eval_images_per_s = eval_throughput(&mut tr, opts.eval_images, dev)?;
     let profile = if opts.profile {
         Some(profile_phases(&mut tr, end..end + opts.iters, dev)?)
     } else {

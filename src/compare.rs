@@ -111,7 +111,9 @@ pub enum Decision {
     Start { force: bool },
 }
 
-/// Decides from the files in `cfg.out_dir()`.
+/// Decides from the files in `cfg.out_dir()`. A finished or interrupted run is reused or resumed
+/// only when the recipe its folder records (`config.toml`) is the cell's; otherwise the error
+/// lists the differing keys.
 pub fn decide(cfg: &Config, force: bool) -> Result<Decision> {
     let dir = cfg.out_dir();
     let exists = dir.is_dir()
@@ -123,32 +125,34 @@ pub fn decide(cfg: &Config, force: bool) -> Result<Decision> {
         return Ok(Decision::Start { force: exists });
     }
     let summary = dir.join("summary.csv");
-    if summary.is_file() {
-        let s = read_summary(&summary)?;
-        let want = cfg.model.display_name();
-        if s.model != want {
-            bail!(
-                "{} holds a run of model {} but this grid cell is {want}; \
-                 pass --out to use another folder, or --force to retrain it",
-                dir.display(),
-                s.model
-            );
-        }
-        if s.iterations != cfg.schedule.iterations {
-            bail!(
-                "{} holds a finished run of {} iterations but this compare asks for {} \
-                 (schedule.iterations); pass --out to use another folder, or --force to retrain it",
-                dir.display(),
-                s.iterations,
-                cfg.schedule.iterations
-            );
-        }
-        return Ok(Decision::Reuse(Box::new(s)));
+    let finished = summary.is_file();
+    if finished || dir.join("last.safetensors").is_file() {
+        check_recorded_recipe(cfg, &dir)?;
+    }
+    if finished {
+        return Ok(Decision::Reuse(Box::new(read_summary(&summary)?)));
     }
     if dir.join("last.safetensors").is_file() {
         return Ok(Decision::Resume);
     }
     Ok(Decision::Start { force: exists })
+}
+
+/// Refuses a run folder whose recorded recipe differs from the cell's.
+fn check_recorded_recipe(cfg: &Config, dir: &Path) -> Result<()> {
+    let path = dir.join("config.toml");
+    let recorded = Config::load(&path)
+        .with_context(|| format!("{} holds a run whose recipe cannot be read", dir.display()))?;
+    let diff = recorded.recipe_diff(cfg);
+    if !diff.is_empty() {
+        bail!(
+            "{} holds a run of another recipe than this compare asks for ({}); pass --out to \
+             use another folder, or --force to retrain it",
+            dir.display(),
+            diff.join("; ")
+        );
+    }
+    Ok(())
 }
 
 /// One trained (or reused) network of the grid.
@@ -191,6 +195,7 @@ pub fn run_grid(
                     resume,
                     force,
                     progress,
+                    ..Default::default()
                 };
                 let out = runner(cfg, &opts).with_context(|| format!("training {}", cfg.name))?;
                 if out.interrupted {
@@ -315,6 +320,7 @@ pub fn train_parallel(
                 resume,
                 force: matches!(d, Decision::Start { force: true }),
                 progress: false,
+                ..Default::default()
             },
             log: jobs_dir.join(format!("{}.log", cfg.name)),
         };
@@ -569,6 +575,7 @@ mod tests {
             curves += &format!("{it},{},0.1,1.0,{train},{test},1000,1\n", it as f64 / 390.0);
         }
         std::fs::write(dir.join("curves.csv"), curves).unwrap();
+        std::fs::write(dir.join("config.toml"), cfg.to_toml().unwrap()).unwrap();
         std::fs::write(dir.join("last.safetensors"), b"x").unwrap();
         let s = Summary {
             name: cfg.name.clone(),
@@ -648,9 +655,28 @@ mod tests {
         let mut longer = cfg.clone();
         longer.schedule.iterations = 2000;
         let e = format!("{:#}", decide(&longer, false).unwrap_err());
+        assert!(e.contains("schedule.iterations: 1000 -> 2000"), "{e}");
+        // Another lr or seed is another recipe: neither reused nor resumed, the keys are named.
+        let mut other = cfg.clone();
+        other.optimizer.lr = 0.05;
+        other.run.seed = 7;
+        let e = format!("{:#}", decide(&other, false).unwrap_err());
         assert!(
-            e.contains("1000 iterations") && e.contains("asks for 2000"),
+            e.contains("optimizer.lr: 0.1 -> 0.05; run.seed: 0 -> 7") && e.contains("--force"),
             "{e}"
+        );
+        std::fs::remove_file(cfg.out_dir().join("summary.csv")).unwrap();
+        let e = format!("{:#}", decide(&other, false).unwrap_err());
+        assert!(e.contains("optimizer.lr: 0.1 -> 0.05"), "{e}");
+        assert_eq!(decide(cfg, false).unwrap(), Decision::Resume);
+        // Settings that do not change what is trained (device, threads) still reuse.
+        let mut elsewhere = cfg.clone();
+        elsewhere.run.threads = 1;
+        elsewhere.run.device = crate::config::DeviceChoice::Cpu;
+        assert_eq!(decide(&elsewhere, false).unwrap(), Decision::Resume);
+        assert_eq!(
+            decide(&other, true).unwrap(),
+            Decision::Start { force: true }
         );
     }
 
@@ -752,6 +778,7 @@ mod tests {
                 resume: true,
                 force: false,
                 progress: false,
+                ..Default::default()
             },
             log: "c.log".into(),
         };

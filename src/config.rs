@@ -3,16 +3,44 @@
 //! Every section is a nested serde struct with `deny_unknown_fields`; defaults are the paper's
 //! CIFAR-10 recipe (§4.2). [`Config::load`] parses and validates, naming the file, the key and the
 //! allowed values in every error. CLI flags only override fields afterwards ([`Config::validate`]
-//! must then be called again).
+//! must then be called again). Files over [`MAX_CONFIG_BYTES`] are refused unread.
+//!
+//! Relative paths (`data.path`, `data.cache_dir`):
+//! - written in a config file, they are relative to that file's folder, whatever the current
+//!   directory: `configs/x.toml` names the repository's `data/` as `../data`. For a run folder's
+//!   `config.toml` (read by `--resume DIR` and `eval`), that is the run folder. [`Config::load`]
+//!   resolves them to absolute paths, which every message then shows;
+//! - defaults (a key left out) and command-line flags (`--data`, `--out`, `--dir`, ...) are
+//!   relative to the current directory, as for any command;
+//! - the resolved config a run folder receives ([`Config::to_toml`]) holds both as absolute
+//!   paths, so it means the same wherever it is read from.
+//!
+//! `run.out_dir` keeps the command-line rule (relative to the current directory) wherever it is
+//! written, so that `runs/<name>` lands beside the user as before.
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
+
+/// Largest config file read, in bytes; a larger one (or `/dev/zero`) is refused unread.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+/// Most intra-op or decoding threads accepted (`run.threads`, `data.workers`).
+pub const MAX_THREADS: usize = 4096;
+/// Deepest CIFAR net describable (a bound on the plan, far past anything that fits in memory;
+/// [`crate::budget`] refuses what does not fit).
+pub const MAX_CIFAR_DEPTH: usize = 1_000_000;
+/// Most classes accepted (ImageNet-21k has 21,841).
+pub const MAX_CLASSES: usize = 1_000_000;
+/// The default `data.path`, relative to the current directory: where `resnet data fetch cifar10`
+/// puts CIFAR-10 by default, and what `configs/cifar_*.toml` name (as `../data/cifar10`, from
+/// `configs/`).
+pub const DEFAULT_CIFAR10_DIR: &str = "data/cifar10";
 
 /// The whole experiment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Run name; defaults to the config file's stem. The run folder is `run.out_dir`.
+    /// Run name; defaults to the config file's stem. A plain file name (no `/`, not `.` or `..`):
+    /// the run folder is `runs/<name>` unless `run.out_dir` says otherwise.
     #[serde(default)]
     pub name: String,
     pub model: ModelConfig,
@@ -107,7 +135,9 @@ pub struct DataConfig {
     #[serde(default = "default_dataset")]
     pub dataset: Dataset,
     /// Folder (or archive) with the data. For `cifar10` the folder holding (or receiving)
-    /// `cifar-10-batches-bin/`.
+    /// `cifar-10-batches-bin/`, or that folder itself. Relative to the config file's folder when
+    /// written in a file (see the module doc); the default `data/cifar10` is relative to the
+    /// current directory.
     #[serde(default = "default_data_path")]
     pub path: PathBuf,
     #[serde(default = "default_augment")]
@@ -116,7 +146,8 @@ pub struct DataConfig {
     /// 0 evaluates on the test split.
     #[serde(default)]
     pub validation: usize,
-    /// Where archives are extracted and decoded caches are kept.
+    /// Where archives are extracted and decoded caches are kept. Relative as `path`; the default
+    /// `.cache` is in the current directory.
     #[serde(default = "default_cache_dir")]
     pub cache_dir: PathBuf,
     /// Skip corrupt or non-image files with a warning (counted) instead of failing.
@@ -280,7 +311,7 @@ fn default_dataset() -> Dataset {
     Dataset::Cifar10
 }
 fn default_data_path() -> PathBuf {
-    PathBuf::from("data/cifar10")
+    PathBuf::from(DEFAULT_CIFAR10_DIR)
 }
 fn default_augment() -> Augment {
     Augment::Cifar
@@ -464,6 +495,13 @@ impl ModelConfig {
     pub fn validate(&self) -> Result<()> {
         match self.family {
             Family::Cifar => {
+                if self.depth > MAX_CIFAR_DEPTH {
+                    bail!(
+                        "model.depth = {}: at most {MAX_CIFAR_DEPTH} (ResNet-1202 is the paper's \
+                         deepest)",
+                        self.depth
+                    );
+                }
                 if self.depth < 8 || !(self.depth - 2).is_multiple_of(6) {
                     bail!(
                         "model.depth = {}: a CIFAR net has depth 6n+2 with n >= 1 \
@@ -481,9 +519,9 @@ impl ModelConfig {
                 }
             }
         }
-        if self.classes() < 2 {
+        if !(2..=MAX_CLASSES).contains(&self.classes()) {
             bail!(
-                "model.classes = {}: need at least 2 classes",
+                "model.classes = {}: must be in 2..={MAX_CLASSES}",
                 self.classes()
             );
         }
@@ -493,9 +531,10 @@ impl ModelConfig {
 
 impl Config {
     /// Reads, parses and validates a config file. Errors name the file, the key and the value.
+    /// Relative `data.path` and `data.cache_dir` written in the file are resolved against its
+    /// folder (see the module doc).
     pub fn load(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        let text = read_config_text(path)?;
         let mut cfg = Config::from_toml(&text)
             .with_context(|| format!("in config file {}", path.display()))?;
         if cfg.name.is_empty() {
@@ -504,9 +543,31 @@ impl Config {
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "run".into());
         }
+        cfg.resolve_written_paths(path, &text);
         cfg.validate()
             .with_context(|| format!("in config file {}", path.display()))?;
         Ok(cfg)
+    }
+
+    /// Makes the relative `data.path` / `data.cache_dir` that `text` (the file at `path`) sets
+    /// absolute, against the file's folder.
+    fn resolve_written_paths(&mut self, path: &Path, text: &str) {
+        let Ok(table) = toml::from_str::<toml::Table>(text) else {
+            return;
+        };
+        let data = table.get("data").and_then(toml::Value::as_table);
+        let written = |key: &str| data.is_some_and(|d| d.contains_key(key));
+        let folder = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let base = folder_absolute(folder);
+        if written("path") {
+            self.data.path = resolve_against(&base, &self.data.path);
+        }
+        if written("cache_dir") {
+            self.data.cache_dir = resolve_against(&base, &self.data.cache_dir);
+        }
     }
 
     /// Parses TOML text (no validation, no file name).
@@ -515,9 +576,15 @@ impl Config {
             .map_err(|e| anyhow::anyhow!("{}", describe_toml_error(&e, text)))
     }
 
-    /// The resolved config as TOML (every default written out), as stored first in a run folder.
+    /// The resolved config as TOML (every default written out, `data.path` and `data.cache_dir`
+    /// absolute, against the current directory where relative), as stored first in a run folder.
     pub fn to_toml(&self) -> Result<String> {
         let mut resolved = self.clone();
+        if let Ok(cwd) = std::env::current_dir() {
+            let cwd = folder_absolute(&cwd);
+            resolved.data.path = resolve_against(&cwd, &self.data.path);
+            resolved.data.cache_dir = resolve_against(&cwd, &self.data.cache_dir);
+        }
         resolved.model.shortcut = Some(self.model.shortcut());
         resolved.model.classes = Some(self.model.classes());
         resolved.run.out_dir = self.out_dir();
@@ -535,6 +602,7 @@ impl Config {
 
     /// Cross-field checks. Every message names the key, the bad value and what is allowed.
     pub fn validate(&self) -> Result<()> {
+        check_name(&self.name)?;
         self.model.validate()?;
         let o = &self.optimizer;
         if !(o.lr > 0.0 && o.lr.is_finite()) {
@@ -620,6 +688,18 @@ impl Config {
                  set run.cuda_graph = false (or run.device = \"cuda\" / \"auto\" on a GPU machine)"
             );
         }
+        if r.threads > MAX_THREADS {
+            bail!(
+                "run.threads = {}: must be in 0..={MAX_THREADS} (0 = all cores)",
+                r.threads
+            );
+        }
+        if self.data.workers > MAX_THREADS {
+            bail!(
+                "data.workers = {}: must be in 0..={MAX_THREADS} (0 = all cores)",
+                self.data.workers
+            );
+        }
         let d = &self.data;
         if d.dataset == Dataset::Synthetic {
             let syn = &d.synthetic;
@@ -646,6 +726,75 @@ impl Config {
     }
 }
 
+/// Refuses a run name that is not a plain file name (it names the run folder `runs/<name>`).
+/// Empty means "not set" (`Config::load` fills in the file's stem).
+fn check_name(name: &str) -> Result<()> {
+    let plain = !name.contains(['/', '\\'])
+        && name != "."
+        && name != ".."
+        && !name.chars().any(char::is_control)
+        && name.len() <= 255;
+    if !plain {
+        bail!(
+            "name = {name:?}: must be a plain file name (no `/`, not `.` or `..`, at most 255 \
+             bytes): it names the run folder runs/<name>"
+        );
+    }
+    Ok(())
+}
+
+/// Reads a config file of at most [`MAX_CONFIG_BYTES`] (never more, whatever the file is).
+fn read_config_text(path: &Path) -> Result<String> {
+    use std::io::Read;
+    let cannot = || format!("cannot read config file {}", path.display());
+    let f = std::fs::File::open(path).with_context(cannot)?;
+    let mut bytes = Vec::new();
+    f.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .with_context(cannot)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        bail!(
+            "config file {} is larger than {MAX_CONFIG_BYTES} bytes; a config is a short TOML file",
+            path.display()
+        );
+    }
+    String::from_utf8(bytes)
+        .map_err(|e| anyhow::anyhow!("config file {} is not UTF-8 text ({e})", path.display()))
+}
+
+/// `folder` as an absolute path with its symbolic links resolved (as is, made absolute, when it
+/// cannot be resolved).
+pub fn folder_absolute(folder: &Path) -> PathBuf {
+    std::fs::canonicalize(folder)
+        .or_else(|_| std::path::absolute(folder))
+        .unwrap_or_else(|_| folder.to_path_buf())
+}
+
+/// `p` when absolute, else `base` joined with `p`, its leading `..` taken off `base` (exact when
+/// `base` has no symbolic links, as [`folder_absolute`] gives), so that messages show
+/// `/work/shared/data/x` rather than `/work/main/configs/../../shared/data/x`.
+pub fn resolve_against(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        return p.to_path_buf();
+    }
+    let mut out = base.to_path_buf();
+    let mut parts = p.components().peekable();
+    while let Some(c) = parts.peek() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if out.parent().is_some() => {
+                out.pop();
+            }
+            // `/..` is `/`.
+            Component::ParentDir if out.has_root() => {}
+            _ => break,
+        }
+        parts.next();
+    }
+    out.extend(parts);
+    out
+}
+
 /// Keys of the resolved config that do not change what is trained (where and how fast it runs,
 /// how often it reports; `run.cuda_graph` replays the same arithmetic): everything else is the
 /// run's recipe. `run.eval_every` is a recipe key only in plateau mode, where evaluations drive
@@ -664,6 +813,21 @@ const NON_RECIPE_KEYS: [&str; 11] = [
     "run.cuda_graph",
 ];
 
+/// One recipe key whose value differs between two configs (values in TOML syntax, `(none)` for
+/// an absent optional section).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipeChange {
+    pub key: String,
+    pub old: String,
+    pub new: String,
+}
+
+impl std::fmt::Display for RecipeChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} -> {}", self.key, self.old, self.new)
+    }
+}
+
 impl Config {
     /// The recipe keys whose values differ between `self` and `other`, as one
     /// `key: old -> new` string each, sorted by key (empty when both train the same thing).
@@ -673,6 +837,14 @@ impl Config {
     /// configs are compared in their resolved form (defaults written out), so an omitted key and
     /// its default are equal.
     pub fn recipe_diff(&self, other: &Config) -> Vec<String> {
+        self.recipe_changes(other)
+            .iter()
+            .map(RecipeChange::to_string)
+            .collect()
+    }
+
+    /// [`Config::recipe_diff`] as structured entries (for files that record the changes).
+    pub fn recipe_changes(&self, other: &Config) -> Vec<RecipeChange> {
         let flat = |c: &Config| -> Result<std::collections::BTreeMap<String, String>> {
             let v: toml::Value = toml::from_str(&c.to_toml()?)?;
             let mut out = std::collections::BTreeMap::new();
@@ -680,19 +852,25 @@ impl Config {
             Ok(out)
         };
         let (Ok(a), Ok(b)) = (flat(self), flat(other)) else {
-            return vec!["(config not serializable)".into()];
+            return vec![RecipeChange {
+                key: "(config not serializable)".into(),
+                old: String::new(),
+                new: String::new(),
+            }];
         };
         let plateau = self.schedule.mode == ScheduleMode::Plateau
             || other.schedule.mode == ScheduleMode::Plateau;
         let skip = |k: &str| NON_RECIPE_KEYS.contains(&k) || (k == "run.eval_every" && !plateau);
         let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+        let show = |v: Option<&String>| v.cloned().unwrap_or_else(|| "(none)".into());
         keys.into_iter()
             .filter(|k| !skip(k))
             .filter_map(|k| {
                 let (x, y) = (a.get(k), b.get(k));
-                (x != y).then(|| {
-                    let show = |v: Option<&String>| v.cloned().unwrap_or_else(|| "(none)".into());
-                    format!("{k}: {} -> {}", show(x), show(y))
+                (x != y).then(|| RecipeChange {
+                    key: k.clone(),
+                    old: show(x),
+                    new: show(y),
                 })
             })
             .collect()
@@ -815,6 +993,38 @@ mod tests {
         );
         let e = Config::from_toml("[model]\nfamily = \"mnist\"\ndepth = 20\n").unwrap_err();
         assert!(format!("{e}").contains("`cifar` or `imagenet`"));
+    }
+
+    #[test]
+    fn relative_paths_take_their_leading_dots_off_the_base() {
+        let base = Path::new("/work/main/configs");
+        assert_eq!(
+            resolve_against(base, Path::new("../../shared/data/x.tar.gz")),
+            PathBuf::from("/work/shared/data/x.tar.gz")
+        );
+        assert_eq!(
+            resolve_against(base, Path::new("./d/../e")),
+            PathBuf::from("/work/main/configs/d/../e")
+        );
+        assert_eq!(
+            resolve_against(base, Path::new("/abs")),
+            PathBuf::from("/abs")
+        );
+        assert_eq!(
+            resolve_against(Path::new("/"), Path::new("../x")),
+            PathBuf::from("/x")
+        );
+    }
+
+    #[test]
+    fn names_are_plain_file_names() {
+        for ok in ["", "cifar_resnet20", "a.b", "...x"] {
+            check_name(ok).unwrap();
+        }
+        for bad in ["../x", "a/b", ".", "..", "a\\b", "tab\there"] {
+            let e = format!("{}", check_name(bad).unwrap_err());
+            assert!(e.contains("plain file name"), "{e}");
+        }
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! Test-set evaluation: top-1 and top-5 error (paper §4.2's CIFAR-10 test error, Tables 2-4's
 //! top-1/top-5 errors, and Table 3's 10-crop testing), and `resnet eval --checkpoint`, which
-//! rebuilds the network from the run's own `config.toml` and appends to its `eval.csv`.
-use crate::config::{Config, Precision};
+//! rebuilds the network from the recipe embedded in the checkpoint (or, for an older checkpoint,
+//! the run's `config.toml`) and appends to the run's `eval.csv`.
+use crate::config::{Config, DeviceChoice, Precision};
 use crate::data::{self, DataSource};
 use crate::model::ResNet;
 use crate::records::{self, EvalRow};
-use crate::rundir::{self, RunDir};
-use anyhow::{Context, Result};
-use std::path::Path;
+use crate::rundir::{self, describe_model, RunDir};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
 use tch::nn::{self, ModuleT};
 use tch::{Device, Kind, Tensor};
 
@@ -123,35 +124,71 @@ pub fn evaluate(
     })
 }
 
-/// `resnet eval`: what it measured and where it wrote it.
+/// `resnet eval`: what it measured and where it goes.
 pub struct EvalOutcome {
     pub row: EvalRow,
     pub csv: std::path::PathBuf,
+    /// One-line notes for the user (an older checkpoint without its config).
+    pub notes: Vec<String>,
 }
 
-/// Evaluates a checkpoint with the network of the `config.toml` beside it (never from flags),
-/// appending the result to `csv` (default: the run folder's `eval.csv`).
+/// How `resnet eval` evaluates a checkpoint.
+#[derive(Debug, Clone, Default)]
+pub struct EvalOptions {
+    /// Ten-crop testing (Table 3).
+    pub ten_crop: bool,
+    /// Where [`record`] appends the row (default: the checkpoint folder's `eval.csv`).
+    pub csv: Option<PathBuf>,
+    /// Overrides the recipe's `run.device`.
+    pub device: Option<DeviceChoice>,
+}
+
+/// Evaluates a checkpoint and appends the result ([`measure`], then [`record`]).
 pub fn run(checkpoint: &Path, ten_crop: bool, csv: Option<&Path>) -> Result<EvalOutcome> {
+    let opts = EvalOptions {
+        ten_crop,
+        csv: csv.map(Path::to_path_buf),
+        device: None,
+    };
+    let out = measure(checkpoint, &opts)?;
+    record(&out)?;
+    Ok(out)
+}
+
+/// Appends the measured row to its `eval.csv`.
+pub fn record(out: &EvalOutcome) -> Result<()> {
+    records::append_eval(&out.csv, &out.row)
+}
+
+/// Evaluates a checkpoint with the network of its own recipe: the config embedded in it, which
+/// a `config.toml` beside it must agree with; for a checkpoint written before configs were
+/// embedded, that `config.toml` (with a note saying so). Writes nothing.
+pub fn measure(checkpoint: &Path, opts: &EvalOptions) -> Result<EvalOutcome> {
     let folder = checkpoint
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let dir = RunDir::new(folder);
-    let cfg_path = dir.config();
-    let cfg = Config::load(&cfg_path).with_context(|| {
-        format!(
-            "the checkpoint's run config {} is needed to rebuild its network",
-            cfg_path.display()
-        )
-    })?;
-    let ckpt = rundir::load_checkpoint(checkpoint)?;
+    // The recipe and the memory budget are checked from the header, before the tensors load.
+    let header = rundir::read_header(checkpoint)?;
+    let mut notes = Vec::new();
+    let mut cfg = checkpoint_recipe(&header, &dir.config(), &mut notes)?;
+    if let Some(d) = opts.device {
+        cfg.run.device = d;
+    }
     let device = crate::device::select(&cfg.run)?;
+    crate::budget::check(&cfg, device)?;
+    let ckpt = rundir::load_checkpoint(checkpoint)?;
     if cfg.run.precision == Precision::Bf16 {
         crate::device::use_bf16_autocast();
     }
     let vs = nn::VarStore::new(device);
     let model = ResNet::new(&vs.root(), &cfg.model);
-    ckpt.restore_model(&vs, &cfg_path)?;
+    let source = match ckpt.config {
+        Some(_) => checkpoint.to_path_buf(),
+        None => dir.config(),
+    };
+    ckpt.restore_model(&vs, &cfg.model, &source)?;
     let (mut data, _) = data::open_quiet(&cfg, device, false)?;
     let mode = ForwardMode::of(&cfg);
     let r = evaluate(
@@ -159,19 +196,64 @@ pub fn run(checkpoint: &Path, ten_crop: bool, csv: Option<&Path>) -> Result<Eval
         data.as_mut(),
         cfg.run.eval_batch_size,
         mode,
-        ten_crop,
+        opts.ten_crop,
     )?;
     let row = EvalRow {
         checkpoint: checkpoint.display().to_string(),
         iteration: ckpt.state.iteration,
         split: data.eval_split().to_string(),
-        crops: if ten_crop { 10 } else { 1 },
+        crops: if opts.ten_crop { 10 } else { 1 },
         images: r.images,
         loss: r.loss,
         top1_error: r.top1_error,
         top5_error: r.top5_error,
     };
-    let csv = csv.map(Path::to_path_buf).unwrap_or_else(|| dir.eval_csv());
-    records::append_eval(&csv, &row)?;
-    Ok(EvalOutcome { row, csv })
+    let csv = opts.csv.clone().unwrap_or_else(|| dir.eval_csv());
+    Ok(EvalOutcome { row, csv, notes })
+}
+
+/// The recipe a checkpoint was trained with: its embedded config, refusing a `config.toml`
+/// beside it (`beside`) that disagrees; or, for an older checkpoint, that `config.toml`.
+fn checkpoint_recipe(
+    ckpt: &rundir::CheckpointHeader,
+    beside: &Path,
+    notes: &mut Vec<String>,
+) -> Result<Config> {
+    let Some(own) = &ckpt.config else {
+        let cfg = Config::load(beside).with_context(|| {
+            format!(
+                "checkpoint {} has no embedded config (written by an earlier version), so the \
+                 run config {} is needed to rebuild its network",
+                ckpt.path.display(),
+                beside.display()
+            )
+        })?;
+        notes.push(format!(
+            "note: checkpoint {} has no embedded config (written by an earlier version); \
+             using {}",
+            ckpt.path.display(),
+            beside.display()
+        ));
+        return Ok(cfg);
+    };
+    if beside.exists() {
+        let other = Config::load(beside)?;
+        let diff = own.recipe_diff(&other);
+        if !diff.is_empty() {
+            let (a, b) = (describe_model(&own.model), describe_model(&other.model));
+            let models = if a != b {
+                format!("checkpoint is {a}, config is {b}")
+            } else {
+                format!("both are {a}, but their recipes differ")
+            };
+            bail!(
+                "checkpoint {} does not belong with {} beside it: {models} ({}); move the \
+                 checkpoint or the config so that each run folder holds one run",
+                ckpt.path.display(),
+                beside.display(),
+                diff.join("; ")
+            );
+        }
+    }
+    Ok(own.clone())
 }

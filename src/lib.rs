@@ -3,7 +3,9 @@
 //!
 //! Library modules hold all logic; `main.rs` only parses arguments and dispatches.
 pub mod arch;
+pub mod atomic;
 pub mod bench;
+pub mod budget;
 pub mod compare;
 pub mod config;
 pub mod data;

@@ -21,14 +21,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Print (and write as CSV) layers, parameters and multiply-adds per model, beside the
-    /// paper's Table 1 / Table 6 figures.
+    /// Print layers, parameters and multiply-adds per model, beside the paper's Table 1 /
+    /// Table 6 figures (and write them as CSV with --csv).
     Info(InfoArgs),
     /// Train one network as in §3.4 / §4.2 into its run folder (config.toml, curves.csv,
-    /// summary.csv, last.safetensors); resumable exactly after a crash or Ctrl-C.
+    /// summary.csv, last.safetensors); resumable exactly after a crash, Ctrl-C, SIGTERM or
+    /// SIGHUP (the last three save a checkpoint first). One process at a time per run folder.
     Train(TrainArgs),
-    /// Evaluate a checkpoint (top-1/top-5 error) with the network of its run's config.toml;
-    /// appends to the run's eval.csv.
+    /// Evaluate a checkpoint (top-1/top-5 error) with the network of the recipe it carries
+    /// (older checkpoints: its run's config.toml); appends to the run's eval.csv.
     Eval(EvalArgs),
     /// Training and evaluation images/s of a config's run (steady state after a warm-up), with
     /// the share spent on data; or, with --summarize, the comparison table of collected rows.
@@ -50,13 +51,13 @@ struct TrainBenchArgs {
     #[arg(long, required_unless_present = "summarize")]
     config: Option<PathBuf>,
     /// Timed training iterations.
-    #[arg(long, default_value_t = 50, value_name = "N")]
+    #[arg(long, default_value_t = 50, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     iters: u64,
     /// Untimed iterations before the timing.
     #[arg(long, default_value_t = 20, value_name = "N")]
     warmup: u64,
-    /// Test images to time the evaluation on (0: skip).
-    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    /// Test images to time the evaluation on (at least 1).
+    #[arg(long, default_value_t = 10_000, value_name = "N", value_parser = positive_usize)]
     eval_images: usize,
     /// Also time data, forward, backward and optimizer separately (a sync after each).
     #[arg(long)]
@@ -65,7 +66,7 @@ struct TrainBenchArgs {
     #[arg(long)]
     device: Option<String>,
     /// Override run.threads (intra-op CPU threads; 0 = all cores).
-    #[arg(long)]
+    #[arg(long, value_parser = thread_count)]
     threads: Option<usize>,
     /// Name in the `impl` column (`+graph` is appended for the CUDA-graph step).
     #[arg(long, default_value = "ours")]
@@ -154,8 +155,9 @@ enum FetchWhat {
 #[derive(clap::Args)]
 struct FetchArgs {
     what: FetchWhat,
-    /// Folder receiving the archive and cifar-10-batches-bin/ (data.path of a cifar10 config).
-    #[arg(long, default_value = "data/cifar10")]
+    /// Folder receiving the archive and cifar-10-batches-bin/: the default data.path of a cifar10
+    /// config, and what configs/cifar_*.toml name, when run from the repository's root.
+    #[arg(long, default_value = resnet::config::DEFAULT_CIFAR10_DIR)]
     dir: PathBuf,
 }
 
@@ -174,18 +176,20 @@ struct BenchArgs {
     /// Large-image folder to time §3.4 streaming on.
     #[arg(long)]
     stream: Option<PathBuf>,
-    #[arg(long, default_value_t = 128)]
-    batch_size: usize,
-    #[arg(long, default_value_t = 200)]
+    /// Images per batch (1 to 65536).
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    batch_size: u32,
+    /// Timed batches (at least 1).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
     iterations: u64,
     /// auto, cpu or cuda.
     #[arg(long, default_value = "auto")]
     device: String,
     /// Decoding threads (0 = all cores).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = thread_count)]
     workers: usize,
     /// libtorch intra-op threads for the tensor work (0 = libtorch's default, all cores).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = thread_count)]
     threads: usize,
     /// Where archives are extracted.
     #[arg(long, default_value = ".cache")]
@@ -228,7 +232,8 @@ fn data_bench(a: BenchArgs) -> Result<()> {
         toml::from_str(&format!("device = {:?}\nthreads = {}", a.device, a.threads))
             .with_context(|| format!("--device {}: allowed: auto, cpu, cuda", a.device))?;
     let device = resnet::device::select(&run)?;
-    let b = resnet::data::bench::cifar_augment(device, 50_000, a.batch_size, a.iterations)?;
+    let batch_size = a.batch_size as usize;
+    let b = resnet::data::bench::cifar_augment(device, 50_000, batch_size, a.iterations)?;
     let mut rows = vec![b];
     if let Some(f) = &a.folder {
         let root = resnet::data::folder::resolve_root(f, &a.cache_dir)?;
@@ -239,7 +244,7 @@ fn data_bench(a: BenchArgs) -> Result<()> {
         rows.push(resnet::data::bench::folder_stream(
             &root,
             a.workers,
-            a.batch_size.min(64),
+            batch_size.min(64),
             a.iterations.min(20),
             device,
         )?);
@@ -263,12 +268,24 @@ struct TrainArgs {
     #[arg(long)]
     config: Option<PathBuf>,
     /// Continue the run from its checkpoint: alone with --config, or given the run folder
-    /// (`--resume runs/NAME`, which reads that folder's config.toml).
+    /// (`--resume runs/NAME`, which reads that folder's config.toml). The recipe (model, data,
+    /// optimizer, schedule, seed) must be the one the checkpoint was trained with (see --change).
     #[arg(long, num_args = 0..=1, value_name = "RUN_FOLDER")]
     resume: Option<Option<PathBuf>>,
-    /// Start over in a run folder that holds another run (deletes its checkpoint and curves).
-    #[arg(long)]
+    /// Start over in a run folder that holds another run: once the new run has been checked
+    /// (config, device, data, model; nothing is deleted if any check fails), deletes the old
+    /// run's last.safetensors, curves.csv, summary.csv, eval.csv and changes.csv, and replaces
+    /// its config.toml.
+    #[arg(long, conflicts_with = "resume")]
     force: bool,
+    /// With --resume: let the resume change these recipe keys deliberately (comma separated:
+    /// schedule.iterations, schedule.milestones, schedule.gamma, schedule.plateau_patience,
+    /// schedule.plateau_threshold, run.eval_every, data.path), e.g. `--resume runs/NAME --iterations 96000
+    /// --change schedule.iterations`. Each change is recorded in the run's changes.csv with the
+    /// iteration it applies from; without it, a resume whose recipe differs from the
+    /// checkpoint's is refused.
+    #[arg(long, value_delimiter = ',', value_name = "KEY", requires = "resume")]
+    change: Vec<String>,
     /// Override schedule.iterations (milestones after it are dropped).
     #[arg(long, value_name = "N")]
     iterations: Option<u64>,
@@ -301,6 +318,9 @@ struct EvalArgs {
     /// Where to append the result (default: eval.csv in the run folder).
     #[arg(long)]
     csv: Option<PathBuf>,
+    /// Override the recipe's run.device: auto, cpu or cuda (e.g. a GPU run evaluated on a CPU).
+    #[arg(long)]
+    device: Option<String>,
 }
 
 fn train(a: TrainArgs) -> Result<()> {
@@ -319,10 +339,18 @@ fn train(a: TrainArgs) -> Result<()> {
         resume: a.resume.is_some(),
         force: a.force,
         progress: true,
+        changes: a.change,
     };
     let out = train::run(&cfg, &opts)?;
     if out.interrupted {
-        println!("resume with: {}", train::resume_command(&out.dir));
+        // After SIGHUP the terminal may be gone: a failed print must not turn the saved,
+        // interrupted run into a panic.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stdout(),
+            "resume with: {}",
+            train::resume_command(&out.dir)
+        );
         std::process::exit(130);
     }
     let s = &out.summary;
@@ -342,12 +370,26 @@ fn train(a: TrainArgs) -> Result<()> {
 }
 
 fn eval(a: EvalArgs) -> Result<()> {
-    let out = resnet::eval::run(&a.checkpoint, a.ten_crop, a.csv.as_deref())?;
+    let opts = resnet::eval::EvalOptions {
+        ten_crop: a.ten_crop,
+        csv: a.csv,
+        device: a
+            .device
+            .as_deref()
+            .map(resnet::train::parse_device)
+            .transpose()?,
+    };
+    let out = resnet::eval::measure(&a.checkpoint, &opts)?;
+    for n in &out.notes {
+        eprintln!("{n}");
+    }
     let r = &out.row;
     println!(
         "{} (iteration {}): {} split, {} images, {} crop(s): top-1 error {:.2}%, top-5 error {:.2}%, loss {:.4}",
         r.checkpoint, r.iteration, r.split, r.images, r.crops, r.top1_error, r.top5_error, r.loss
     );
+    // The numbers are printed first: a failed write loses nothing that was measured.
+    resnet::eval::record(&out)?;
     println!("appended to {}", out.csv.display());
     Ok(())
 }
@@ -357,9 +399,9 @@ struct InfoArgs {
     /// Only the model of this config (default: every model of the paper).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Where to write the CSV.
-    #[arg(long, default_value = "results/info.csv")]
-    csv: PathBuf,
+    /// Also write the table as CSV to this file (nothing is written without it).
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
 }
 
 fn info(a: InfoArgs) -> Result<()> {
@@ -370,9 +412,11 @@ fn info(a: InfoArgs) -> Result<()> {
     let t = resnet::info::table(&models);
     print!("{}", t.to_text());
     println!("\n{}", resnet::info::COUNTING_NOTE);
-    t.write_csv(&a.csv)
-        .with_context(|| format!("writing {}", a.csv.display()))?;
-    println!("wrote {}", a.csv.display());
+    if let Some(csv) = &a.csv {
+        t.write_csv(csv)
+            .with_context(|| format!("writing {}", csv.display()))?;
+        println!("wrote {}", csv.display());
+    }
     Ok(())
 }
 
@@ -418,6 +462,25 @@ struct CompareArgs {
     /// Override run.cuda_graph (replay each training step as one CUDA graph; CUDA only).
     #[arg(long, value_name = "BOOL")]
     cuda_graph: Option<bool>,
+}
+
+/// A count of at least 1.
+fn positive_usize(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        Ok(_) => Err("must be at least 1".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A thread count: 0 (all cores) to `config::MAX_THREADS`.
+fn thread_count(s: &str) -> Result<usize, String> {
+    let max = resnet::config::MAX_THREADS;
+    match s.parse::<usize>() {
+        Ok(n) if n <= max => Ok(n),
+        Ok(_) => Err(format!("must be in 0..={max} (0 = all cores)")),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn kind_arg(s: &str) -> Result<Kind, String> {
@@ -505,8 +568,38 @@ fn report(a: ReportArgs) -> Result<()> {
     Ok(())
 }
 
+/// Parses the command line; a usage error is printed as one line (clap's message without the
+/// usage block) with clap's exit code, `--help` and `--version` as usual.
+fn parse_cli() -> Cli {
+    use clap::error::ErrorKind;
+    match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) =>
+        {
+            e.exit()
+        }
+        Err(e) => {
+            let text = e.to_string();
+            let msg: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            eprintln!("{}", msg.join(" "));
+            std::process::exit(e.exit_code());
+        }
+    }
+}
+
 fn main() {
-    let cli = Cli::parse();
+    let cli = parse_cli();
     let result = match cli.command {
         Command::Info(a) => info(a),
         Command::Train(a) => train(a),
@@ -519,7 +612,9 @@ fn main() {
         Command::Data(DataCommand::Bench(a)) => data_bench(a),
     };
     if let Err(e) = result {
-        eprintln!("error: {e:#}");
+        // One line whatever the causes hold (a decoder's or the OS's message may span several).
+        let msg = format!("{e:#}").replace(['\n', '\r'], " ");
+        eprintln!("error: {msg}");
         std::process::exit(1);
     }
 }

@@ -379,8 +379,13 @@ mod tests {
             for (name, ta) in &va {
                 let diff = (ta - &vb[name]).abs().max().double_value(&[]);
                 let scale = vb[name].abs().max().double_value(&[]).max(1e-3);
+                // NHWC runs other oneDNN kernels than the NCHW reference (another summation
+                // order), and with test threads in parallel their thread partitioning can change
+                // too; four BN training steps amplify that rounding to ~3e-5. A layout or update
+                // bug is orders of magnitude larger.
+                let tol = if channels_last { 1e-4 } else { 1e-5 };
                 assert!(
-                    diff <= 1e-5 * scale + 1e-6,
+                    diff <= tol * scale + 1e-6,
                     "{name}: {diff} (nesterov {nesterov}, nhwc {channels_last})"
                 );
             }

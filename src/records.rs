@@ -1,9 +1,10 @@
 //! What a run records (the curves of the paper's Figures 1, 4 and 6, and the numbers of Tables 2,
 //! 4, 6): `curves.csv` rows, the one-row `summary.csv`, and the rows `resnet eval` appends to
 //! `eval.csv`. Only writing and reading files here; the training loop produces the values.
+use crate::config::RecipeChange;
 use anyhow::{bail, Context, Result};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// `curves.csv` header (shared interface; see notes/common.md).
 pub const CURVES_HEADER: &str =
@@ -16,6 +17,10 @@ final_train_error,final_test_error,best_test_error,best_iteration,eval_split,war
 /// `eval.csv` header.
 pub const EVAL_HEADER: &str =
     "checkpoint,iteration,split,crops,images,test_loss,top1_error,top5_error";
+
+/// `changes.csv` header: deliberate recipe changes of a resumed run (`resnet train --resume
+/// --change KEY`), each with the iteration from which it applies.
+pub const CHANGES_HEADER: &str = "iteration,key,old,new";
 
 /// One row of `curves.csv`: errors in percent, training values averaged over the interval.
 #[derive(Debug, Clone, PartialEq)]
@@ -136,8 +141,17 @@ impl CurvesWriter {
     }
 
     /// Keeps the header and the complete rows with `iteration <= upto` (what a checkpoint at
-    /// `upto` has seen), then appends from there.
+    /// `upto` has seen), then appends from there: [`CurvesWriter::check_resume`], then
+    /// [`ResumedCurves::open`].
     pub fn resume(path: &Path, upto: u64) -> Result<CurvesWriter> {
+        CurvesWriter::check_resume(path, upto)?.open()
+    }
+
+    /// Reads `path` for a resume at iteration `upto` without changing it: the header and every
+    /// complete row must parse (an unparsable line is an error naming the file and the line, so
+    /// no row is ever dropped silently); a last line without its newline (a kill mid-write) is
+    /// dropped, and so are the rows after `upto` (the checkpoint has not seen them).
+    pub fn check_resume(path: &Path, upto: u64) -> Result<ResumedCurves> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -149,24 +163,67 @@ impl CurvesWriter {
             Some(i) => &text[..=i],
             None => "",
         };
-        for line in complete.lines().skip(1) {
-            match CurveRow::parse(line) {
-                Ok(r) if r.iteration <= upto => kept += &format!("{line}\n"),
-                _ => break,
+        let mut lines = complete.lines().enumerate();
+        if let Some((_, header)) = lines.next() {
+            if header.trim() != CURVES_HEADER {
+                bail!(
+                    "{} line 1: header is {header:?}, expected {CURVES_HEADER:?}; \
+                     the run's curves cannot be continued (repair the file or start over with --force)",
+                    path.display()
+                );
             }
         }
-        crate::table::write_atomic(path, kept.as_bytes())?;
-        let file = std::fs::OpenOptions::new()
-            .append(true)
-            .open(path)
-            .with_context(|| format!("cannot open {} for appending", path.display()))?;
-        Ok(CurvesWriter { file })
+        for (i, line) in lines {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let row = CurveRow::parse(line).with_context(|| {
+                format!(
+                    "{} line {}: {line:?} is not a curve row; repair or remove that line \
+                     to resume (no row is dropped silently)",
+                    path.display(),
+                    i + 1
+                )
+            })?;
+            if row.iteration <= upto {
+                kept += &format!("{line}\n");
+            }
+        }
+        Ok(ResumedCurves {
+            path: path.to_path_buf(),
+            kept,
+        })
     }
 
     pub fn append(&mut self, row: &CurveRow) -> Result<()> {
         self.file
             .write_all(format!("{}\n", row.to_csv()).as_bytes())
             .context("cannot append to curves.csv")
+    }
+}
+
+/// The checked rows of a resumed `curves.csv` ([`CurvesWriter::check_resume`]), written back
+/// only by [`ResumedCurves::open`].
+#[derive(Debug, Clone)]
+pub struct ResumedCurves {
+    path: PathBuf,
+    kept: String,
+}
+
+impl ResumedCurves {
+    /// Rows kept (header excluded).
+    pub fn rows(&self) -> usize {
+        self.kept.lines().count() - 1
+    }
+
+    /// Replaces the file by the kept rows and opens it for appending.
+    pub fn open(self) -> Result<CurvesWriter> {
+        crate::table::write_atomic(&self.path, self.kept.as_bytes())?;
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .with_context(|| format!("cannot open {} for appending", self.path.display()))?;
+        Ok(CurvesWriter { file })
     }
 }
 
@@ -344,6 +401,33 @@ pub fn append_eval(path: &Path, row: &EvalRow) -> Result<()> {
         .with_context(|| format!("cannot append to {}", path.display()))
 }
 
+/// Appends the recipe changes that apply from `iteration` on to `changes.csv` (header first when
+/// the file is new); values in TOML syntax, CSV-quoted.
+pub fn append_changes(path: &Path, iteration: u64, changes: &[RecipeChange]) -> Result<()> {
+    let new = !path.exists();
+    let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
+    if new {
+        w.write_record(CHANGES_HEADER.split(','))?;
+    }
+    for c in changes {
+        w.write_record([
+            iteration.to_string(),
+            c.key.clone(),
+            c.old.clone(),
+            c.new.clone(),
+        ])?;
+    }
+    let bytes = w.into_inner().context("flushing changes CSV")?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    f.write_all(&bytes)
+        .and_then(|_| f.sync_all())
+        .with_context(|| format!("cannot append to {}", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -386,6 +470,69 @@ mod tests {
         assert_eq!(
             back.iter().map(|r| r.iteration).collect::<Vec<_>>(),
             vec![10, 20, 30]
+        );
+    }
+
+    /// A garbage line on resume is an error naming the file and the line, and the file is left
+    /// as it was: no row after it is dropped silently.
+    #[test]
+    fn resume_refuses_an_unparsable_row_and_keeps_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("curves.csv");
+        let mut w = CurvesWriter::create(&p).unwrap();
+        for it in [10, 20, 30] {
+            w.append(&row(it, None)).unwrap();
+        }
+        drop(w);
+        let good = std::fs::read_to_string(&p).unwrap();
+        let mut lines: Vec<&str> = good.lines().collect();
+        lines.insert(2, "15,garbage");
+        let bad = lines.join("\n") + "\n";
+        std::fs::write(&p, &bad).unwrap();
+        let e = format!("{:#}", CurvesWriter::resume(&p, 30).err().unwrap());
+        assert!(
+            e.contains("curves.csv line 3") && e.contains("\"15,garbage\""),
+            "{e}"
+        );
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), bad);
+        // Also past the checkpoint's iteration: the line is reported, not skipped.
+        let e = format!("{:#}", CurvesWriter::check_resume(&p, 10).err().unwrap());
+        assert!(e.contains("line 3"), "{e}");
+        std::fs::write(&p, good.replace(CURVES_HEADER, "iteration,loss")).unwrap();
+        let e = format!("{:#}", CurvesWriter::resume(&p, 30).err().unwrap());
+        assert!(e.contains("line 1: header"), "{e}");
+        // Checking alone changes nothing; opening keeps the rows up to the checkpoint.
+        std::fs::write(&p, &good).unwrap();
+        let kept = CurvesWriter::check_resume(&p, 20).unwrap();
+        assert_eq!(kept.rows(), 2);
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), good);
+        drop(kept.open().unwrap());
+        assert_eq!(read_curves(&p).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn changes_append_under_one_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("changes.csv");
+        let c = |k: &str, a: &str, b: &str| RecipeChange {
+            key: k.into(),
+            old: a.into(),
+            new: b.into(),
+        };
+        append_changes(&p, 400, &[c("schedule.iterations", "400", "600")]).unwrap();
+        append_changes(
+            &p,
+            600,
+            &[
+                c("schedule.iterations", "600", "800"),
+                c("schedule.milestones", "[300]", "[300, 700]"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap(),
+            "iteration,key,old,new\n400,schedule.iterations,400,600\n\
+             600,schedule.iterations,600,800\n600,schedule.milestones,[300],\"[300, 700]\"\n"
         );
     }
 

@@ -1,12 +1,16 @@
 //! The run folder of a training run (§4.2's 64k-iteration runs take hours: they must survive a
-//! kill): `config.toml`, `curves.csv`, `summary.csv`, and the checkpoint `last.safetensors`.
+//! kill): `config.toml`, `curves.csv`, `summary.csv`, the checkpoint `last.safetensors`,
+//! `changes.csv` (deliberate recipe changes of a resumed run) and `.lock` (one writer at a time).
 //!
 //! The checkpoint is one safetensors file: the model's tensors under their torchvision names
 //! (parameters and BN running statistics, plain contiguous float32), the SGD momentum buffers
-//! under `optimizer.momentum_buffer.<parameter name>`, and the small training state as JSON in
-//! the `__metadata__` entry `train_state`. It is written to a temporary file, synced and renamed,
-//! so a kill at any moment leaves the previous checkpoint (or the new one) whole.
-use crate::config::Config;
+//! under `optimizer.momentum_buffer.<parameter name>`, the small training state as JSON in the
+//! `__metadata__` entry `train_state`, and the run's resolved config (its recipe) as TOML in the
+//! entry `config`, so that a checkpoint alone says what it is. Checkpoints written before the
+//! config was embedded (same format version 1) still load; their recipe is the `config.toml`
+//! beside them. A checkpoint is written to a temporary file, synced and renamed, so a kill at
+//! any moment leaves the previous checkpoint (or the new one) whole.
+use crate::config::{Config, Family, Kind as NetKind, ModelConfig, Shortcut};
 use crate::schedule::ScheduleState;
 use anyhow::{bail, Context, Result};
 use safetensors::tensor::{Dtype, View};
@@ -19,6 +23,8 @@ use tch::{Kind, Tensor};
 
 /// Checkpoint format version (metadata `format`).
 pub const FORMAT_VERSION: u32 = 1;
+/// Metadata entry holding the run's resolved config (TOML).
+pub const CONFIG_KEY: &str = "config";
 /// Name prefix of the momentum buffers in a checkpoint.
 pub const MOMENTUM_PREFIX: &str = "optimizer.momentum_buffer.";
 /// File names inside a run folder.
@@ -27,6 +33,16 @@ pub const CURVES_FILE: &str = "curves.csv";
 pub const SUMMARY_FILE: &str = "summary.csv";
 pub const CHECKPOINT_FILE: &str = "last.safetensors";
 pub const EVAL_FILE: &str = "eval.csv";
+pub const CHANGES_FILE: &str = "changes.csv";
+pub const LOCK_FILE: &str = ".lock";
+/// What `resnet train --force` deletes before a new run (`config.toml` is replaced).
+pub const FORCE_DELETES: [&str; 5] = [
+    CURVES_FILE,
+    SUMMARY_FILE,
+    CHECKPOINT_FILE,
+    EVAL_FILE,
+    CHANGES_FILE,
+];
 
 /// Host-side metric sums of the current curve interval and warm-up window (so that a checkpoint
 /// taken mid-interval, e.g. on Ctrl-C, resumes with the same row values).
@@ -94,31 +110,89 @@ impl RunDir {
             .collect()
     }
 
-    /// Makes the folder ready for a new run (`force`: deleting an old run's files) or checks that
-    /// a resumed one is there, then writes the resolved config first.
-    pub fn prepare(&self, cfg: &Config, resume: bool, force: bool) -> Result<()> {
+    pub fn changes(&self) -> PathBuf {
+        self.path.join(CHANGES_FILE)
+    }
+
+    /// Refuses a new run in a folder that holds one, unless `force`.
+    pub fn check_new_run(&self, force: bool) -> Result<()> {
         let existing = self.existing_run_files();
-        if !resume && !existing.is_empty() {
-            if !force {
-                bail!(
-                    "run folder {} already holds a run ({}); pass --resume to continue it or \
-                     --force to start over (deletes its checkpoint and curves), or choose another \
-                     folder with --out",
-                    self.path.display(),
-                    existing.join(", ")
-                );
-            }
-            for f in [CURVES_FILE, SUMMARY_FILE, CHECKPOINT_FILE, EVAL_FILE] {
-                let p = self.path.join(f);
-                if p.exists() {
-                    std::fs::remove_file(&p)
-                        .with_context(|| format!("cannot remove {}", p.display()))?;
-                }
+        if !existing.is_empty() && !force {
+            bail!(
+                "run folder {} already holds a run ({}); pass --resume to continue it or \
+                 --force to start over (deletes its {}), or choose another folder with --out",
+                self.path.display(),
+                existing.join(", "),
+                FORCE_DELETES.join(", ")
+            );
+        }
+        Ok(())
+    }
+
+    /// Deletes an old run's files ([`FORCE_DELETES`]) for `--force`.
+    pub fn clear_old_run(&self) -> Result<()> {
+        for f in FORCE_DELETES {
+            let p = self.path.join(f);
+            if p.exists() {
+                std::fs::remove_file(&p)
+                    .with_context(|| format!("cannot remove {}", p.display()))?;
             }
         }
+        Ok(())
+    }
+
+    /// Writes the resolved config (atomically).
+    pub fn write_config(&self, cfg: &Config) -> Result<()> {
         std::fs::create_dir_all(&self.path)
             .with_context(|| format!("cannot create run folder {}", self.path.display()))?;
         crate::table::write_atomic(&self.config(), cfg.to_toml()?.as_bytes())
+    }
+}
+
+/// The exclusive lock on a run folder (`.lock`, holding the owner's PID): one writer at a time.
+/// The kernel releases it when the process ends in any way (`kill -9` included), so a lock is
+/// never stale; the file itself stays.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: std::fs::File,
+    pub path: PathBuf,
+}
+
+impl RunLock {
+    /// Takes the lock of the existing folder `dir`, or refuses naming the process that holds it.
+    pub fn acquire(dir: &Path) -> Result<RunLock> {
+        let path = dir.join(LOCK_FILE);
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("cannot open lock file {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = std::io::Read::read_to_string(&mut file, &mut holder);
+                let holder = match holder.trim() {
+                    "" => "another process".to_string(),
+                    pid => format!("process {pid}"),
+                };
+                bail!(
+                    "run folder {} is in use by {holder} (lock {}); wait for it to finish or stop \
+                     it (Ctrl-C saves a checkpoint) before training into this folder again",
+                    dir.display(),
+                    path.display()
+                );
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("cannot lock {}", path.display()))
+            }
+        }
+        file.set_len(0)
+            .and_then(|_| file.write_all(format!("{}\n", std::process::id()).as_bytes()))
+            .with_context(|| format!("cannot write lock file {}", path.display()))?;
+        Ok(RunLock { _file: file, path })
     }
 }
 
@@ -162,11 +236,14 @@ fn to_raw(name: &str, t: &Tensor) -> Result<Raw> {
     })
 }
 
-/// Writes a checkpoint atomically: temp file in the same folder, fsync, rename.
+/// Writes a checkpoint atomically: temp file in the same folder, fsync, rename
+/// ([`crate::atomic`]). `config` is the run's resolved config, embedded as its recipe (`None`
+/// writes a checkpoint as versions before the embedding did, which are still read).
 pub fn save_checkpoint(
     path: &Path,
     tensors: &[(String, Tensor)],
     state: &TrainState,
+    config: Option<&Config>,
 ) -> Result<()> {
     let raws: BTreeMap<String, Raw> = tensors
         .iter()
@@ -175,20 +252,12 @@ pub fn save_checkpoint(
     let mut meta = HashMap::new();
     meta.insert("format".to_string(), FORMAT_VERSION.to_string());
     meta.insert("train_state".to_string(), serde_json::to_string(state)?);
+    if let Some(cfg) = config {
+        meta.insert(CONFIG_KEY.to_string(), cfg.to_toml()?);
+    }
     let bytes = safetensors::serialize(raws.iter().map(|(n, r)| (n.as_str(), r)), &Some(meta))
         .context("serializing checkpoint")?;
-    let tmp = path.with_extension("safetensors.tmp");
-    {
-        let mut f = std::fs::File::create(&tmp)
-            .with_context(|| format!("cannot create {}", tmp.display()))?;
-        f.write_all(&bytes)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        f.sync_all()
-            .with_context(|| format!("cannot sync {}", tmp.display()))?;
-    }
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
-    Ok(())
+    crate::atomic::write(path, &bytes)
 }
 
 /// A checkpoint read back: tensors on the CPU, and the training state.
@@ -196,22 +265,72 @@ pub struct Checkpoint {
     pub path: PathBuf,
     pub tensors: HashMap<String, Tensor>,
     pub state: TrainState,
+    /// The run's resolved config; `None` in checkpoints written before it was embedded.
+    pub config: Option<Config>,
 }
 
-/// Reads a checkpoint; a truncated or corrupt file is an error naming it.
-pub fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
-    let bytes = std::fs::read(path)
-        .with_context(|| format!("cannot read checkpoint {}", path.display()))?;
-    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| {
-        anyhow::anyhow!(
-            "checkpoint {} is truncated or corrupt ({e:?}); its run can only restart \
-             (resnet train --force) or resume from an intact copy",
-            path.display()
-        )
-    })?;
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
-        .map_err(|e| anyhow::anyhow!("checkpoint {}: bad header ({e:?})", path.display()))?;
-    let md = meta.metadata().clone().unwrap_or_default();
+/// What a checkpoint's header says: its training state and embedded recipe, read without the
+/// tensors (so a run's recipe can be checked, e.g. against the memory budget, before gigabytes of
+/// weights are loaded).
+pub struct CheckpointHeader {
+    pub path: PathBuf,
+    pub state: TrainState,
+    /// The run's resolved config; `None` in checkpoints written before it was embedded.
+    pub config: Option<Config>,
+}
+
+/// The largest safetensors header this build reads (ours are a few hundred KiB).
+const MAX_HEADER_BYTES: u64 = 64 << 20;
+
+fn corrupt(path: &Path, what: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!(
+        "checkpoint {} is truncated or corrupt ({what}); its run can only restart \
+         (resnet train --force) or resume from an intact copy",
+        path.display()
+    )
+}
+
+fn open_checkpoint(path: &Path) -> Result<std::fs::File> {
+    match std::fs::File::open(path) {
+        Ok(f) => Ok(f),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bail!("checkpoint {} does not exist", path.display())
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read checkpoint {}", path.display())),
+    }
+}
+
+/// Reads only the header of a checkpoint: its state and recipe. A missing, truncated or corrupt
+/// file is an error naming it.
+pub fn read_header(path: &Path) -> Result<CheckpointHeader> {
+    use std::io::Read;
+    let mut f = open_checkpoint(path)?;
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len)
+        .map_err(|e| corrupt(path, format!("no header: {e}")))?;
+    let n = u64::from_le_bytes(len);
+    if n > MAX_HEADER_BYTES {
+        return Err(corrupt(path, format!("a header of {n} bytes")));
+    }
+    let mut header = vec![0u8; n as usize];
+    f.read_exact(&mut header)
+        .map_err(|e| corrupt(path, format!("header cut short: {e}")))?;
+    let json: serde_json::Value =
+        serde_json::from_slice(&header).map_err(|e| corrupt(path, format!("header: {e}")))?;
+    let md: HashMap<String, String> = json
+        .get("__metadata__")
+        .and_then(|m| m.as_object())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    parse_metadata(path, &md)
+}
+
+/// The state and recipe in a checkpoint's metadata, checking its format version.
+fn parse_metadata(path: &Path, md: &HashMap<String, String>) -> Result<CheckpointHeader> {
     let format: u32 = md
         .get("format")
         .and_then(|v| v.parse().ok())
@@ -232,6 +351,35 @@ pub fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
             format!("checkpoint {}: no train_state in metadata", path.display())
         })?)
         .with_context(|| format!("checkpoint {}: unreadable train_state", path.display()))?;
+    let config = md
+        .get(CONFIG_KEY)
+        .map(|text| -> Result<Config> {
+            let cfg = Config::from_toml(text)?;
+            cfg.validate()?;
+            Ok(cfg)
+        })
+        .transpose()
+        .with_context(|| format!("checkpoint {}: unreadable embedded config", path.display()))?;
+    Ok(CheckpointHeader {
+        path: path.to_path_buf(),
+        state,
+        config,
+    })
+}
+
+/// Reads a checkpoint; a missing, truncated or corrupt file is an error naming it.
+pub fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    open_checkpoint(path)?
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read checkpoint {}", path.display()))?;
+    let st = safetensors::SafeTensors::deserialize(&bytes)
+        .map_err(|e| corrupt(path, format!("{e:?}")))?;
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
+        .map_err(|e| anyhow::anyhow!("checkpoint {}: bad header ({e:?})", path.display()))?;
+    let md = meta.metadata().clone().unwrap_or_default();
+    let CheckpointHeader { state, config, .. } = parse_metadata(path, &md)?;
     let mut tensors = HashMap::new();
     for (name, view) in st.tensors() {
         let kind = match view.dtype() {
@@ -251,34 +399,64 @@ pub fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
         path: path.to_path_buf(),
         tensors,
         state,
+        config,
     })
 }
 
 impl Checkpoint {
-    /// Copies the model tensors into `vs`, requiring exactly the same names and shapes (errors
-    /// name the first missing, extra or mis-shaped tensor and say which config it was checked
-    /// against).
-    pub fn restore_model(&self, vs: &tch::nn::VarStore, config: &Path) -> Result<()> {
-        let vars = vs.variables();
-        let mut names: Vec<&String> = vars.keys().collect();
-        names.sort();
-        let ctx = |what: String| {
-            anyhow::anyhow!(
+    /// Copies the model tensors into `vs` (built from `model`, the model of the config file
+    /// `config`), requiring exactly the same names and shapes. When they differ, the error says
+    /// which network the checkpoint holds (read from its tensors) and which one the config
+    /// describes, or else names the first missing, extra or mis-shaped tensor.
+    pub fn restore_model(
+        &self,
+        vs: &tch::nn::VarStore,
+        model: &ModelConfig,
+        config: &Path,
+    ) -> Result<()> {
+        if let Some(what) = self.check_tensors(vs) {
+            let held = self.infer_model(model.kind);
+            if let Some(held) = held.filter(|h| describe_model(h) != describe_model(model)) {
+                bail!(
+                    "checkpoint {} is {}, config {} is {} ({what})",
+                    self.path.display(),
+                    describe_model(&held),
+                    config.display(),
+                    describe_model(model)
+                );
+            }
+            bail!(
                 "checkpoint {} does not match the model of {}: {what}",
                 self.path.display(),
                 config.display()
-            )
-        };
+            );
+        }
+        let vars = vs.variables();
+        tch::no_grad(|| -> Result<()> {
+            for (name, v) in &vars {
+                let mut v = v.shallow_clone();
+                v.f_copy_(&self.tensors[name].to_device(v.device()))
+                    .with_context(|| format!("restoring {name}"))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The first difference between the model tensors and the variables of `vs`, if any.
+    fn check_tensors(&self, vs: &tch::nn::VarStore) -> Option<String> {
+        let vars = vs.variables();
+        let mut names: Vec<&String> = vars.keys().collect();
+        names.sort();
         for name in &names {
             let Some(t) = self.tensors.get(*name) else {
-                return Err(ctx(format!("tensor {name} is missing")));
+                return Some(format!("tensor {name} is missing"));
             };
             if t.size() != vars[*name].size() {
-                return Err(ctx(format!(
+                return Some(format!(
                     "tensor {name} has shape {:?}, the model expects {:?}",
                     t.size(),
                     vars[*name].size()
-                )));
+                ));
             }
         }
         let mut extra: Vec<&String> = self
@@ -287,17 +465,81 @@ impl Checkpoint {
             .filter(|n| !n.starts_with(MOMENTUM_PREFIX) && !vars.contains_key(*n))
             .collect();
         extra.sort();
-        if let Some(n) = extra.first() {
-            return Err(ctx(format!("tensor {n} is not part of the model")));
-        }
-        tch::no_grad(|| -> Result<()> {
-            for name in names {
-                let mut v = vars[name].shallow_clone();
-                v.f_copy_(&self.tensors[name].to_device(v.device()))
-                    .with_context(|| format!("restoring {name}"))?;
+        extra
+            .first()
+            .map(|n| format!("tensor {n} is not part of the model"))
+    }
+
+    /// The network these tensors belong to, read from their names and shapes: family (stem
+    /// kernel), blocks per stage, bottlenecks, projection shortcuts and classes. A plain and a
+    /// residual net have the same tensors, so `kind` is taken as given. `None` when the tensors
+    /// fit no network of the paper.
+    pub fn infer_model(&self, kind: NetKind) -> Option<ModelConfig> {
+        let shape = |n: &str| self.tensors.get(n).map(|t| t.size());
+        let stem = shape("conv1.weight")?;
+        let classes = *shape("fc.weight")?.first()? as usize;
+        let family = match stem.get(2)? {
+            3 => Family::Cifar,
+            7 => Family::Imagenet,
+            _ => return None,
+        };
+        let stages = if family == Family::Cifar { 3 } else { 4 };
+        let blocks: Vec<usize> = (1..=stages)
+            .map(|s| {
+                (0..)
+                    .take_while(|b| {
+                        self.tensors
+                            .contains_key(&format!("layer{s}.{b}.conv1.weight"))
+                    })
+                    .count()
+            })
+            .collect();
+        let bottleneck = self.tensors.contains_key("layer1.0.conv3.weight");
+        let depth = match family {
+            Family::Cifar => (blocks.iter().all(|&b| b == blocks[0]) && !bottleneck)
+                .then(|| 6 * blocks[0] + 2)?,
+            Family::Imagenet => crate::config::IMAGENET_DEPTHS.into_iter().find(|&d| {
+                crate::arch::imagenet_blocks(d)
+                    .is_some_and(|(b, bn)| b == blocks.as_slice() && bn == bottleneck)
+            })?,
+        };
+        let projections = self
+            .tensors
+            .keys()
+            .filter(|n| n.ends_with(".downsample.0.weight"))
+            .count();
+        let shortcut = if projections == 0 {
+            match (kind, family) {
+                (NetKind::Residual, _) | (NetKind::Plain, Family::Cifar) => Shortcut::A,
+                (NetKind::Plain, Family::Imagenet) => Shortcut::B,
             }
-            Ok(())
-        })
+        } else if projections == blocks.iter().sum::<usize>() {
+            Shortcut::C
+        } else {
+            Shortcut::B
+        };
+        let m = ModelConfig {
+            family,
+            depth,
+            kind,
+            shortcut: Some(shortcut),
+            classes: Some(classes),
+            stride_in_1x1: true,
+        };
+        m.validate().is_ok().then_some(m)
+    }
+}
+
+/// `resnet20`, or `resnet20 with 7 classes` when the class count is not the family's default.
+pub fn describe_model(m: &ModelConfig) -> String {
+    let default_classes = match m.family {
+        Family::Cifar => 10,
+        Family::Imagenet => 1000,
+    };
+    if m.classes() == default_classes {
+        m.display_name()
+    } else {
+        format!("{} with {} classes", m.display_name(), m.classes())
     }
 }
 
@@ -328,6 +570,88 @@ mod tests {
         }
     }
 
+    const TINY: &str = "name = \"t\"\n[model]\nfamily = \"cifar\"\ndepth = 8\n";
+
+    /// The recipe travels in the checkpoint; a checkpoint without it (the older form) still
+    /// loads, with `config` None; a missing file is named as missing.
+    #[test]
+    fn checkpoint_carries_its_config_and_older_ones_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("last.safetensors");
+        let mut cfg = Config::from_toml(TINY).unwrap();
+        cfg.optimizer.lr = 0.05;
+        let t = vec![(
+            "a".to_string(),
+            Tensor::ones([3], (Kind::Float, tch::Device::Cpu)),
+        )];
+        save_checkpoint(&p, &t, &state(), Some(&cfg)).unwrap();
+        let back = load_checkpoint(&p).unwrap().config.unwrap();
+        assert!(
+            back.recipe_diff(&cfg).is_empty(),
+            "{:?}",
+            back.recipe_diff(&cfg)
+        );
+        assert_eq!(back.optimizer.lr, 0.05);
+        save_checkpoint(&p, &t, &state(), None).unwrap();
+        let old = load_checkpoint(&p).unwrap();
+        assert!(old.config.is_none());
+        assert_eq!(old.state, state());
+        let e = format!(
+            "{:#}",
+            load_checkpoint(&dir.path().join("x.safetensors"))
+                .err()
+                .unwrap()
+        );
+        assert!(e.ends_with("x.safetensors does not exist"), "{e}");
+    }
+
+    /// One holder at a time; the file names the holder's PID; dropping the lock releases it.
+    #[test]
+    fn run_lock_is_exclusive_and_names_its_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = RunLock::acquire(dir.path()).unwrap();
+        let pid = std::process::id().to_string();
+        assert_eq!(std::fs::read_to_string(&held.path).unwrap().trim(), pid);
+        let e = format!("{:#}", RunLock::acquire(dir.path()).unwrap_err());
+        assert!(e.contains(&format!("in use by process {pid}")), "{e}");
+        drop(held);
+        RunLock::acquire(dir.path()).unwrap();
+    }
+
+    /// The network is read back from a checkpoint's tensors for every shortcut option and both
+    /// families (plain nets have the tensors of option A / B).
+    #[test]
+    fn the_network_is_read_from_the_tensors() {
+        let check = |m: ModelConfig| {
+            let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+            let _net = crate::model::ResNet::new(&vs.root(), &m);
+            let ck = Checkpoint {
+                path: "x".into(),
+                tensors: vs.variables(),
+                state: state(),
+                config: None,
+            };
+            let got = ck.infer_model(m.kind).expect("a network of the paper");
+            assert_eq!(describe_model(&got), describe_model(&m));
+            assert_eq!(got.depth, m.depth);
+        };
+        check(ModelConfig::cifar(20, NetKind::Residual));
+        check(ModelConfig::cifar(14, NetKind::Plain));
+        for sc in [Shortcut::A, Shortcut::B, Shortcut::C] {
+            let mut m = ModelConfig::cifar(8, NetKind::Residual);
+            m.shortcut = Some(sc);
+            m.classes = Some(7);
+            check(m);
+            check(ModelConfig::imagenet(18, NetKind::Residual, sc));
+        }
+        check(ModelConfig::imagenet(18, NetKind::Plain, Shortcut::B));
+        check(ModelConfig::imagenet(50, NetKind::Residual, Shortcut::B));
+        assert_eq!(
+            describe_model(&ModelConfig::imagenet(34, NetKind::Residual, Shortcut::C)),
+            "resnet34-C"
+        );
+    }
+
     #[test]
     fn checkpoint_round_trips_and_truncation_is_reported() {
         let dir = tempfile::tempdir().unwrap();
@@ -342,6 +666,7 @@ mod tests {
                 ("b".into(), b.shallow_clone()),
             ],
             &state(),
+            None,
         )
         .unwrap();
         let c = load_checkpoint(&p).unwrap();

@@ -70,23 +70,11 @@ impl Table {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so readers
-/// never see a half-written file.
+/// Writes `bytes` to `path` atomically (temporary file in the same folder, sync, rename), so
+/// readers never see a half-written file; through symbolic links (the link is kept) and in place
+/// for devices and FIFOs. See [`crate::atomic`].
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create folder {}", parent.display()))?;
-    }
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension()
-            .map(|e| e.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    ));
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
-    Ok(())
+    crate::atomic::write(path, bytes)
 }
 
 #[cfg(test)]

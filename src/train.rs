@@ -3,8 +3,11 @@
 //! warm-up, everything counted in iterations (epochs shown alongside).
 //!
 //! [`Trainer`] is one run's model, optimizer and data with a sync-free [`Trainer::step`] (also
-//! what the benchmark times); [`run`] is the whole run: run folder, resume, curve rows,
-//! evaluations, checkpoints, Ctrl-C and NaN handling, and the summary.
+//! what the benchmark times); [`run`] is the whole run in two stages. [`plan`] validates
+//! everything without touching the run folder (config, options, the folder's lock, device, data,
+//! model, and for a resume the checkpoint, its recipe and the curves) and returns a [`Plan`];
+//! [`Plan::begin`] is the first step that writes, and the [`Session`] it returns runs the loop
+//! (curve rows, evaluations, checkpoints, Ctrl-C/SIGTERM/SIGHUP and NaN handling) and the summary.
 //!
 //! Per-step statistics never leave the device inside a step: each step writes its loss and error
 //! count into slot `k` of two small device buffers; the host reads them (one sync) every
@@ -20,7 +23,7 @@
 //! optimizer's 0-d device tensor, refilled when the schedule changes it: milestones, warm-up,
 //! plateaus). Evaluation, checkpoints and restores stay eager; they read and write the same
 //! tensors in place, so the graph stays valid.
-use crate::config::{Config, DeviceChoice, Precision};
+use crate::config::{Config, DeviceChoice, Precision, RecipeChange};
 use crate::data::Batch;
 use crate::data::{self, DataSource};
 use crate::eval::{self, ForwardMode};
@@ -28,8 +31,11 @@ use crate::graph::CudaGraph;
 use crate::model::ResNet;
 use crate::optim::FlatSgd;
 use crate::progress::Progress;
-use crate::records::{self, CurveRow, CurvesWriter, Summary};
-use crate::rundir::{self, Accumulators, RunDir, TrainState, MOMENTUM_PREFIX};
+use crate::records::{self, CurveRow, CurvesWriter, ResumedCurves, Summary};
+use crate::rundir::{
+    self, describe_model, Accumulators, Checkpoint, RunDir, RunLock, TrainState, CHANGES_FILE,
+    MOMENTUM_PREFIX,
+};
 use crate::schedule::Schedule;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -43,10 +49,14 @@ use tch::{Device, Kind, Tensor};
 pub struct TrainOptions {
     /// Continue the run in `cfg.out_dir()` from its checkpoint.
     pub resume: bool,
-    /// Start over in a folder that holds another run (deleting its files).
+    /// Start over in a folder that holds another run (deleting its files once the new run has
+    /// been checked).
     pub force: bool,
     /// Show a progress bar (terminal) or progress lines.
     pub progress: bool,
+    /// Recipe keys a resume may change deliberately (`--change KEY`, only
+    /// [`CHANGEABLE_ON_RESUME`]); each change is recorded in the run's `changes.csv`.
+    pub changes: Vec<String>,
 }
 
 /// What a finished (or interrupted) run leaves.
@@ -438,7 +448,7 @@ impl Trainer {
 
     /// Restores model, momentum and schedule from a checkpoint.
     pub fn restore(&mut self, ck: &rundir::Checkpoint, config_path: &Path) -> Result<()> {
-        ck.restore_model(&self.vs, config_path)?;
+        ck.restore_model(&self.vs, &self.cfg.model, config_path)?;
         let started = ck.state.momentum_started;
         self.opt.load_momentum(started, |s| {
             let name = format!("{MOMENTUM_PREFIX}{}", s.name);
@@ -463,15 +473,16 @@ impl Trainer {
 static STOP: AtomicBool = AtomicBool::new(false);
 static PRESSES: AtomicUsize = AtomicUsize::new(0);
 
-/// Ctrl-C asks the loop to finish the step and save; a second Ctrl-C exits at once (the last
-/// checkpoint is intact either way, as it is replaced atomically).
-fn install_ctrlc() {
+/// Ctrl-C, SIGTERM and SIGHUP (a timeout, Slurm, systemd, a closed terminal) ask the loop to
+/// finish the step and save a checkpoint; a second one exits at once (the last checkpoint is
+/// intact either way, as it is replaced atomically).
+fn install_signal_handler() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = ctrlc::set_handler(|| {
             if PRESSES.fetch_add(1, Ordering::SeqCst) >= 1 {
                 eprintln!(
-                    "\nsecond Ctrl-C: exiting without saving (the last checkpoint is intact)"
+                    "\nsecond interrupt: exiting without saving (the last checkpoint is intact)"
                 );
                 std::process::exit(130);
             }
@@ -505,16 +516,364 @@ pub fn resume_command(dir: &Path) -> String {
 
 /// Trains the run `cfg` describes into its run folder (see the module doc and notes/common.md
 /// for the files). With `opts.resume` it continues from the folder's checkpoint exactly.
+///
+/// [`plan`] checks everything first without changing the folder; only then does
+/// [`Plan::begin`] write to it, so a refused or failed start leaves the folder as it was.
 pub fn run(cfg: &Config, opts: &TrainOptions) -> Result<RunOutcome> {
+    let mut session = plan(cfg, opts)?.begin(opts.progress)?;
+    let (done, interrupted) = session.train()?;
+    session.finish(done, interrupted)
+}
+
+/// How a planned run starts.
+enum Start {
+    /// From iteration 0; `clear`: delete an old run's files first (`--force`, or a resume that
+    /// found no checkpoint).
+    Fresh { clear: bool },
+    /// From the checkpoint, already restored into the trainer.
+    Resume(Box<Resume>),
+}
+
+struct Resume {
+    state: TrainState,
+    curves: ResumedCurves,
+    /// Deliberate recipe changes (`--change`), applying from `state.iteration` on.
+    changes: Vec<RecipeChange>,
+}
+
+/// A run checked end to end: config, options, the folder's lock and state, device, data opened,
+/// model built and, for a resume, the checkpoint loaded, compared with the recipe, restored and
+/// its curves read. Building it ([`plan`]) changes nothing in the run folder (a folder that did
+/// not exist is created, empty but for its lock, once everything else has passed).
+pub struct Plan {
+    pub cfg: Config,
+    pub dir: RunDir,
+    lock: RunLock,
+    pub trainer: Trainer,
+    start: Start,
+    /// One-line notes for the user (where the run resumes, an older checkpoint format).
+    pub notes: Vec<String>,
+}
+
+/// Recipe keys that `--change KEY` lets a resume alter (the run's length and learning-rate
+/// schedule, and where the same data now lives); a change of anything else in the recipe makes
+/// another run.
+pub const CHANGEABLE_ON_RESUME: [&str; 7] = [
+    "data.path",
+    "schedule.iterations",
+    "schedule.milestones",
+    "schedule.gamma",
+    "schedule.plateau_patience",
+    "schedule.plateau_threshold",
+    "run.eval_every",
+];
+
+/// Validates everything a run needs and returns its [`Plan`]; the run folder is untouched.
+pub fn plan(cfg: &Config, opts: &TrainOptions) -> Result<Plan> {
     cfg.validate()?;
-    // The device first: a config this machine cannot run (run.cuda_graph without CUDA) must
-    // fail before the run folder is touched.
-    let device = crate::device::select(&cfg.run)?;
+    check_options(opts)?;
     let dir = RunDir::new(cfg.out_dir());
-    dir.prepare(cfg, opts.resume, opts.force)?;
-    let mut tr = Trainer::new(cfg, device)?;
-    let total = cfg.schedule.iterations;
-    let mut state = TrainState {
+    // One writer per folder: an existing folder is locked before anything in it is looked at.
+    let early_lock = if dir.path.is_dir() {
+        Some(RunLock::acquire(&dir.path)?)
+    } else {
+        None
+    };
+    if !opts.resume {
+        dir.check_new_run(opts.force)?;
+    }
+    let device = crate::device::select(&cfg.run)?;
+    crate::budget::check(cfg, device)?;
+    let mut trainer = Trainer::new(cfg, device)?;
+    let mut notes = Vec::new();
+    let start = if opts.resume {
+        plan_resume(cfg, &dir, opts, &mut trainer, &mut notes)?
+    } else {
+        Start::Fresh { clear: opts.force }
+    };
+    let lock = match early_lock {
+        Some(lock) => lock,
+        None => lock_new_folder(&dir)?,
+    };
+    Ok(Plan {
+        cfg: cfg.clone(),
+        dir,
+        lock,
+        trainer,
+        start,
+        notes,
+    })
+}
+
+fn check_options(opts: &TrainOptions) -> Result<()> {
+    if opts.resume && opts.force {
+        bail!("--resume continues a run and --force starts it over: give one of them");
+    }
+    if !opts.resume && !opts.changes.is_empty() {
+        bail!(
+            "--change {} applies to a resumed run: add --resume",
+            opts.changes.join(",")
+        );
+    }
+    if let Some(k) = opts
+        .changes
+        .iter()
+        .find(|k| !CHANGEABLE_ON_RESUME.contains(&k.as_str()))
+    {
+        bail!(
+            "--change {k}: a resume can change only {}; another model, data, optimizer or seed \
+             is another run (--force, or another folder with --out)",
+            CHANGEABLE_ON_RESUME.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Creates a run folder that did not exist when [`plan`] began and takes its lock, refusing if
+/// another process has started a run in it meanwhile.
+fn lock_new_folder(dir: &RunDir) -> Result<RunLock> {
+    std::fs::create_dir_all(&dir.path)
+        .with_context(|| format!("cannot create run folder {}", dir.path.display()))?;
+    let lock = RunLock::acquire(&dir.path)?;
+    dir.check_new_run(false)?;
+    Ok(lock)
+}
+
+/// The resume half of [`plan`]: the checkpoint is loaded, its recipe compared with `cfg`,
+/// its tensors restored into `tr`, and the curves read up to its iteration.
+fn plan_resume(
+    cfg: &Config,
+    dir: &RunDir,
+    opts: &TrainOptions,
+    tr: &mut Trainer,
+    notes: &mut Vec<String>,
+) -> Result<Start> {
+    if !dir.checkpoint().exists() {
+        // Rows before a first checkpoint are recomputed identically; finished records are not.
+        let records: Vec<&str> = [rundir::SUMMARY_FILE, rundir::EVAL_FILE, CHANGES_FILE]
+            .into_iter()
+            .filter(|f| dir.path.join(f).exists())
+            .collect();
+        if !records.is_empty() {
+            bail!(
+                "cannot resume {}: it holds {} but no checkpoint {} to continue from; start over \
+                 with --force (deletes them) or choose another folder with --out",
+                dir.path.display(),
+                records.join(", "),
+                rundir::CHECKPOINT_FILE
+            );
+        }
+        notes.push(format!(
+            "no checkpoint in {} yet: starting from iteration 0",
+            dir.path.display()
+        ));
+        return Ok(Start::Fresh { clear: true });
+    }
+    let ck = rundir::load_checkpoint(&dir.checkpoint())?;
+    let recorded = recorded_recipe(&ck, dir, notes)?;
+    check_seed(cfg, &ck)?;
+    check_length(cfg, &ck)?;
+    let changes = recorded.recipe_changes(cfg);
+    check_changes(&changes, opts, &recorded, cfg, &ck)?;
+    tr.restore(&ck, &dir.config())?;
+    let curves = CurvesWriter::check_resume(&dir.curves(), ck.state.iteration)?;
+    notes.push(format!(
+        "resuming {} at iteration {}",
+        dir.path.display(),
+        ck.state.iteration
+    ));
+    for c in &changes {
+        notes.push(format!(
+            "from iteration {}: {c} (recorded in {})",
+            ck.state.iteration,
+            dir.changes().display()
+        ));
+    }
+    Ok(Start::Resume(Box::new(Resume {
+        state: ck.state,
+        curves,
+        changes,
+    })))
+}
+
+/// The recipe the checkpoint was trained with: its embedded config, or for a checkpoint written
+/// before configs were embedded, the `config.toml` beside it (with a note saying so).
+fn recorded_recipe(ck: &Checkpoint, dir: &RunDir, notes: &mut Vec<String>) -> Result<Config> {
+    if let Some(c) = &ck.config {
+        return Ok(c.clone());
+    }
+    let c = Config::load(&dir.config()).with_context(|| {
+        format!(
+            "checkpoint {} has no embedded config (an older checkpoint) and the run's config \
+             cannot be read",
+            ck.path.display()
+        )
+    })?;
+    notes.push(format!(
+        "note: checkpoint {} has no embedded config (written by an earlier version); its recipe \
+         is taken from {} (the next checkpoint embeds it)",
+        ck.path.display(),
+        dir.config().display()
+    ));
+    Ok(c)
+}
+
+fn check_seed(cfg: &Config, ck: &Checkpoint) -> Result<()> {
+    if ck.state.seed != cfg.run.seed {
+        bail!(
+            "run.seed = {} but the checkpoint {} was trained with seed {}; resume with \
+             --seed {} (or start over with --force)",
+            cfg.run.seed,
+            ck.path.display(),
+            ck.state.seed,
+            ck.state.seed
+        );
+    }
+    Ok(())
+}
+
+fn check_length(cfg: &Config, ck: &Checkpoint) -> Result<()> {
+    if ck.state.iteration > cfg.schedule.iterations {
+        bail!(
+            "the checkpoint {} is at iteration {} but schedule.iterations = {}: a run cannot \
+             end before its checkpoint (to train further: --iterations N with N >= {} and \
+             --change schedule.iterations)",
+            ck.path.display(),
+            ck.state.iteration,
+            cfg.schedule.iterations,
+            ck.state.iteration
+        );
+    }
+    Ok(())
+}
+
+/// Refuses recipe changes that `opts.changes` does not name, in one line listing every
+/// differing key and the way out.
+fn check_changes(
+    changes: &[RecipeChange],
+    opts: &TrainOptions,
+    recorded: &Config,
+    cfg: &Config,
+    ck: &Checkpoint,
+) -> Result<()> {
+    let refused: Vec<&RecipeChange> = changes
+        .iter()
+        .filter(|c| !opts.changes.contains(&c.key))
+        .collect();
+    if refused.is_empty() {
+        return Ok(());
+    }
+    let list = refused
+        .iter()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let (was, is) = (describe_model(&recorded.model), describe_model(&cfg.model));
+    let models = if was == is {
+        String::new()
+    } else {
+        format!(" (checkpoint is {was}, config is {is})")
+    };
+    let it = ck.state.iteration;
+    let way = if refused
+        .iter()
+        .all(|c| CHANGEABLE_ON_RESUME.contains(&c.key.as_str()))
+    {
+        let keys: Vec<&str> = refused.iter().map(|c| c.key.as_str()).collect();
+        format!(
+            "to make {} deliberately from iteration {it} on, add --change {} (recorded in {})",
+            if keys.len() == 1 {
+                "this change"
+            } else {
+                "these changes"
+            },
+            keys.join(","),
+            CHANGES_FILE
+        )
+    } else {
+        "another recipe is another run: start over with --force or choose another folder \
+         with --out"
+            .to_string()
+    };
+    bail!(
+        "cannot resume {}: its checkpoint (iteration {it}) was trained with another recipe: \
+         {list}{models}; {way}",
+        ck.path.parent().unwrap_or(Path::new(".")).display()
+    )
+}
+
+impl Plan {
+    /// Starts the run: the first step that changes the run folder (deleting an old run's files
+    /// for `--force`, recording deliberate changes, writing `config.toml`, opening `curves.csv`).
+    pub fn begin(self, progress: bool) -> Result<Session> {
+        let Plan {
+            cfg,
+            dir,
+            lock,
+            trainer: tr,
+            start,
+            notes,
+        } = self;
+        let (state, curves) = match start {
+            Start::Fresh { clear } => {
+                if clear {
+                    dir.clear_old_run()?;
+                }
+                dir.write_config(&cfg)?;
+                (
+                    initial_state(&cfg, &tr),
+                    CurvesWriter::create(&dir.curves())?,
+                )
+            }
+            Start::Resume(r) => {
+                let Resume {
+                    state,
+                    curves,
+                    changes,
+                } = *r;
+                if !changes.is_empty() {
+                    record_changes(&dir, &cfg, &tr, &state, &changes)?;
+                }
+                dir.write_config(&cfg)?;
+                (state, curves.open()?)
+            }
+        };
+        let total = cfg.schedule.iterations;
+        if progress {
+            print!("{}", tr.class_counts.to_text());
+            println!(
+                "{}: {} ({} parameters) on {}, batch {}, {} iterations ({:.1} epochs)",
+                cfg.name,
+                cfg.model.display_name(),
+                tr.model.plan.params(),
+                crate::device::describe(tr.device),
+                cfg.optimizer.batch_size,
+                total,
+                tr.epoch(total)
+            );
+        }
+        let progress = Progress::new(progress, &cfg.name, state.iteration, total);
+        for n in &notes {
+            progress.note(n);
+        }
+        Ok(Session {
+            clock: Clock::new(state.elapsed_s),
+            last_ckpt: (state.iteration > 0).then_some(state.iteration),
+            cfg,
+            dir,
+            _lock: lock,
+            tr,
+            state,
+            curves,
+            progress,
+            last_row: None,
+        })
+    }
+}
+
+/// The state of a run at iteration 0.
+fn initial_state(cfg: &Config, tr: &Trainer) -> TrainState {
+    TrainState {
         format: rundir::FORMAT_VERSION,
         iteration: 0,
         seed: cfg.run.seed,
@@ -526,213 +885,288 @@ pub fn run(cfg: &Config, opts: &TrainOptions) -> Result<RunOutcome> {
         last_test_error: None,
         last_train_error: None,
         elapsed_s: 0.0,
-    };
-    if opts.progress {
-        print!("{}", tr.class_counts.to_text());
-        println!(
-            "{}: {} ({} parameters) on {}, batch {}, {} iterations ({:.1} epochs)",
-            cfg.name,
-            cfg.model.display_name(),
-            tr.model.plan.params(),
-            crate::device::describe(device),
-            cfg.optimizer.batch_size,
-            total,
-            tr.epoch(total)
-        );
     }
-    let progress = Progress::new(opts.progress, &cfg.name, 0, total);
-    let mut curves = if opts.resume && dir.checkpoint().exists() {
-        let ck = rundir::load_checkpoint(&dir.checkpoint())?;
-        if ck.state.seed != cfg.run.seed {
-            bail!(
-                "run.seed = {} but the checkpoint {} was trained with seed {}; resume with \
-                 --seed {} (or start over with --force)",
-                cfg.run.seed,
-                dir.checkpoint().display(),
-                ck.state.seed,
-                ck.state.seed
-            );
-        }
-        tr.restore(&ck, &dir.config())?;
-        state = ck.state;
-        progress.note(&format!(
-            "resuming {} at iteration {}",
-            dir.path.display(),
-            state.iteration
-        ));
-        CurvesWriter::resume(&dir.curves(), state.iteration)?
-    } else {
-        if opts.resume {
-            progress.note("no checkpoint yet: starting from iteration 0");
-        }
-        CurvesWriter::create(&dir.curves())?
-    };
-    if state.iteration > total {
-        bail!(
-            "the checkpoint is at iteration {} but schedule.iterations = {total}; \
-             pass --iterations N with N >= {} to train further",
-            state.iteration,
-            state.iteration
-        );
-    }
-    install_ctrlc();
-    STOP.store(false, Ordering::SeqCst);
-    PRESSES.store(0, Ordering::SeqCst);
+}
 
-    let r = &cfg.run;
-    let bs = cfg.optimizer.batch_size;
-    let session = Instant::now();
-    let elapsed_base = state.elapsed_s;
-    let mut t_interval = Instant::now();
-    let mut imgs_interval = 0u64;
-    let mut last_ckpt = (state.iteration > 0).then_some(state.iteration);
-    let mut interrupted = false;
-    let mut last_row: Option<CurveRow> = None;
-    let mut it = state.iteration;
-    while it < total {
-        tr.step(it)?;
-        let done = it + 1;
-        it = done;
-        imgs_interval += bs as u64;
-        progress.step(done);
-        let is_row = done.is_multiple_of(r.log_every) || done == total;
-        let is_warm = tr.schedule.is_warmup_check(done);
-        let stop = STOP.load(Ordering::SeqCst);
-        if !(is_row || is_warm || stop) {
-            continue;
+/// Records deliberate recipe changes: the checkpoint is saved again carrying the new recipe
+/// (what later resumes and `resnet eval` check against), the changes are appended to
+/// `changes.csv` with the iteration they apply from, and a finished run's `summary.csv`, which
+/// no longer describes the run, is removed (the run writes a new one when it ends).
+fn record_changes(
+    dir: &RunDir,
+    cfg: &Config,
+    tr: &Trainer,
+    state: &TrainState,
+    changes: &[RecipeChange],
+) -> Result<()> {
+    rundir::save_checkpoint(
+        &dir.checkpoint(),
+        &tr.checkpoint_tensors(),
+        state,
+        Some(cfg),
+    )?;
+    records::append_changes(&dir.changes(), state.iteration, changes)?;
+    let summary = dir.summary();
+    if summary.exists() {
+        std::fs::remove_file(&summary)
+            .with_context(|| format!("cannot remove {}", summary.display()))?;
+    }
+    Ok(())
+}
+
+/// Wall-clock bookkeeping of a session: training seconds over all sessions, and the current
+/// curve interval's start and images.
+struct Clock {
+    session: Instant,
+    base_s: f64,
+    interval: Instant,
+    interval_images: u64,
+}
+
+impl Clock {
+    fn new(base_s: f64) -> Clock {
+        Clock {
+            session: Instant::now(),
+            base_s,
+            interval: Instant::now(),
+            interval_images: 0,
         }
-        let row_lr = tr.opt.lr();
-        tr.drain()?;
-        if let Some(bad) = tr.first_nonfinite {
-            let kept = match last_ckpt {
-                Some(c) => format!(
-                    "the last good checkpoint (iteration {c}) stays in {}",
-                    dir.checkpoint().display()
-                ),
-                None => "no checkpoint was written yet".into(),
-            };
+    }
+
+    /// Training seconds of the run so far (earlier sessions included).
+    fn elapsed_s(&self) -> f64 {
+        self.base_s + self.session.elapsed().as_secs_f64()
+    }
+
+    fn restart_interval(&mut self) {
+        self.interval = Instant::now();
+        self.interval_images = 0;
+    }
+}
+
+/// A run in progress (after [`Plan::begin`]): it holds the folder's lock until it is dropped.
+pub struct Session {
+    cfg: Config,
+    dir: RunDir,
+    _lock: RunLock,
+    tr: Trainer,
+    state: TrainState,
+    curves: CurvesWriter,
+    progress: Progress,
+    clock: Clock,
+    last_ckpt: Option<u64>,
+    last_row: Option<CurveRow>,
+}
+
+impl Session {
+    /// The training loop: steps until `schedule.iterations`, a curve row every `run.log_every`
+    /// (with an evaluation every `run.eval_every`), a checkpoint every `run.checkpoint_every`
+    /// and at the end, warm-up checks, and a stop (checkpoint saved) on Ctrl-C, SIGTERM or
+    /// SIGHUP. Returns the iterations done and whether it was interrupted.
+    pub fn train(&mut self) -> Result<(u64, bool)> {
+        install_signal_handler();
+        STOP.store(false, Ordering::SeqCst);
+        PRESSES.store(0, Ordering::SeqCst);
+        let total = self.cfg.schedule.iterations;
+        let bs = self.cfg.optimizer.batch_size as u64;
+        let mut it = self.state.iteration;
+        while it < total {
+            self.tr.step(it)?;
+            it += 1;
+            let done = it;
+            self.clock.interval_images += bs;
+            self.progress.step(done);
+            let is_row = done.is_multiple_of(self.cfg.run.log_every) || done == total;
+            let is_warm = self.tr.schedule.is_warmup_check(done);
+            let stop = STOP.load(Ordering::SeqCst);
+            if !(is_row || is_warm || stop) {
+                continue;
+            }
+            // The rate the interval's last step used (before a warm-up switch at `done`).
+            let row_lr = self.tr.opt.lr();
+            self.tr.drain()?;
+            self.check_loss()?;
+            if is_warm {
+                self.warmup_check(done);
+            }
+            if is_row {
+                self.record_row(done, row_lr)?;
+            }
+            if done.is_multiple_of(self.cfg.run.checkpoint_every) || done == total || stop {
+                self.checkpoint(done)?;
+            }
+            if stop && done < total {
+                self.progress.note(&format!(
+                    "interrupted: checkpoint saved at iteration {done}"
+                ));
+                return Ok((done, true));
+            }
+            if is_row {
+                self.clock.restart_interval();
+            }
+        }
+        Ok((it, false))
+    }
+
+    /// Stops the run when a step's loss was NaN or infinite, naming the last good checkpoint.
+    fn check_loss(&self) -> Result<()> {
+        let Some(bad) = self.tr.first_nonfinite else {
+            return Ok(());
+        };
+        let kept = match self.last_ckpt {
+            Some(c) => format!(
+                "the last good checkpoint (iteration {c}) stays in {}",
+                self.dir.checkpoint().display()
+            ),
+            None => "no checkpoint was written yet".into(),
+        };
+        bail!(
+            "the training loss became NaN or infinite at iteration {} (lr {}); stopping: \
+             {kept}. A lower optimizer.lr (or schedule.warmup) usually helps",
+            bad + 1,
+            self.tr.schedule.lr(bad)
+        );
+    }
+
+    /// §4.2's warm-up rule on the training error of the last check window.
+    fn warmup_check(&mut self, done: u64) {
+        let a = &mut self.tr.acc;
+        let err = a.warm_errors as f64 / a.warm_images.max(1) as f64;
+        a.warm_errors = 0;
+        a.warm_images = 0;
+        if self.tr.schedule.warmup_check(done, err) {
+            let until = self
+                .cfg
+                .schedule
+                .warmup
+                .as_ref()
+                .map_or(0.0, |w| w.until_train_error);
+            self.progress.note(&format!(
+                "warm-up ended at iteration {done} (training error {:.1}% < {:.0}%); lr {}",
+                100.0 * err,
+                100.0 * until,
+                self.tr.schedule.lr(done)
+            ));
+        }
+    }
+
+    /// One curve row: the interval's training loss and error, and the test error when an
+    /// evaluation is due (which may lower the lr in plateau mode); appended to `curves.csv`.
+    fn record_row(&mut self, done: u64, lr: f64) -> Result<()> {
+        let secs = self.clock.interval.elapsed().as_secs_f64();
+        let a = std::mem::take(&mut self.tr.acc);
+        // The warm-up window runs across rows.
+        self.tr.acc.warm_errors = a.warm_errors;
+        self.tr.acc.warm_images = a.warm_images;
+        let train_error = 100.0 * a.errors as f64 / a.images.max(1) as f64;
+        let mut row = CurveRow {
+            iteration: done,
+            epoch: self.tr.epoch(done),
+            lr,
+            train_loss: a.loss_sum / a.steps.max(1) as f64,
+            train_error,
+            test_loss: None,
+            test_error: None,
+            images_per_s: self.clock.interval_images as f64 / secs.max(1e-9),
+            elapsed_s: 0.0,
+        };
+        self.state.last_train_error = Some(train_error);
+        if done.is_multiple_of(self.cfg.run.eval_every) || done == self.cfg.schedule.iterations {
+            let (loss, error) = self.evaluate(done)?;
+            row.test_loss = Some(loss);
+            row.test_error = Some(error);
+        }
+        row.elapsed_s = self.clock.elapsed_s();
+        self.curves.append(&row)?;
+        self.progress.row(
+            &row,
+            self.cfg.optimizer.batch_size,
+            self.state.last_test_error,
+        );
+        self.last_row = Some(row);
+        Ok(())
+    }
+
+    /// Test (or validation) loss and error after `done` iterations, kept as the last and
+    /// possibly best error, and given to the plateau rule.
+    fn evaluate(&mut self, done: u64) -> Result<(f64, f64)> {
+        let (loss, error) = self.tr.evaluate()?;
+        let s = &mut self.state;
+        s.last_test_error = Some(error);
+        if s.best_test_error.is_none_or(|b| error < b) {
+            s.best_test_error = Some(error);
+            s.best_iteration = done;
+        }
+        if self.tr.schedule.on_eval(error / 100.0) {
+            self.progress.note(&format!(
+                "{} error has not improved for {} evaluations: lr lowered to {}",
+                self.tr.data.eval_split(),
+                self.cfg.schedule.plateau_patience,
+                self.tr.schedule.lr(done)
+            ));
+        }
+        Ok((loss, error))
+    }
+
+    /// Saves model, momentum, run state and recipe after `done` iterations (atomically), unless
+    /// the parameters are no longer finite.
+    fn checkpoint(&mut self, done: u64) -> Result<()> {
+        if !self.tr.params_finite() {
             bail!(
-                "the training loss became NaN or infinite at iteration {} (lr {}); stopping: \
-                 {kept}. A lower optimizer.lr (or schedule.warmup) usually helps",
-                bad + 1,
-                tr.schedule.lr(bad)
+                "parameters became NaN or infinite by iteration {done}; not saving them \
+                 (the last good checkpoint stays in {})",
+                self.dir.checkpoint().display()
             );
         }
-        if is_warm {
-            let a = &mut tr.acc;
-            let err = a.warm_errors as f64 / a.warm_images.max(1) as f64;
-            a.warm_errors = 0;
-            a.warm_images = 0;
-            if tr.schedule.warmup_check(done, err) {
-                progress.note(&format!(
-                    "warm-up ended at iteration {done} (training error {:.1}% < {:.0}%); lr {}",
-                    100.0 * err,
-                    100.0
-                        * cfg
-                            .schedule
-                            .warmup
-                            .as_ref()
-                            .map_or(0.0, |w| w.until_train_error),
-                    tr.schedule.lr(done)
-                ));
-            }
-        }
-        if is_row {
-            let secs = t_interval.elapsed().as_secs_f64();
-            // The rate the interval's last step used (before a warm-up switch at `done`).
-            let lr = row_lr;
-            let a = tr.acc.clone();
-            let train_error = 100.0 * a.errors as f64 / a.images.max(1) as f64;
-            let mut row = CurveRow {
-                iteration: done,
-                epoch: tr.epoch(done),
-                lr,
-                train_loss: a.loss_sum / a.steps.max(1) as f64,
-                train_error,
-                test_loss: None,
-                test_error: None,
-                images_per_s: imgs_interval as f64 / secs.max(1e-9),
-                elapsed_s: 0.0,
-            };
-            tr.acc.loss_sum = 0.0;
-            tr.acc.errors = 0;
-            tr.acc.images = 0;
-            tr.acc.steps = 0;
-            state.last_train_error = Some(train_error);
-            if done.is_multiple_of(r.eval_every) || done == total {
-                let (tl, te) = tr.evaluate()?;
-                row.test_loss = Some(tl);
-                row.test_error = Some(te);
-                state.last_test_error = Some(te);
-                if state.best_test_error.is_none_or(|b| te < b) {
-                    state.best_test_error = Some(te);
-                    state.best_iteration = done;
-                }
-                if tr.schedule.on_eval(te / 100.0) {
-                    progress.note(&format!(
-                        "{} error has not improved for {} evaluations: lr lowered to {}",
-                        tr.data.eval_split(),
-                        cfg.schedule.plateau_patience,
-                        tr.schedule.lr(done)
-                    ));
-                }
-            }
-            row.elapsed_s = elapsed_base + session.elapsed().as_secs_f64();
-            curves.append(&row)?;
-            progress.row(&row, bs, state.last_test_error);
-            last_row = Some(row);
-        }
-        if done.is_multiple_of(r.checkpoint_every) || done == total || stop {
-            if !tr.params_finite() {
-                bail!(
-                    "parameters became NaN or infinite by iteration {done}; not saving them \
-                     (the last good checkpoint stays in {})",
-                    dir.checkpoint().display()
-                );
-            }
-            state.iteration = done;
-            state.schedule = tr.schedule.state.clone();
-            state.momentum_started = tr.opt.started();
-            state.acc = tr.acc.clone();
-            state.elapsed_s = elapsed_base + session.elapsed().as_secs_f64();
-            rundir::save_checkpoint(&dir.checkpoint(), &tr.checkpoint_tensors(), &state)?;
-            last_ckpt = Some(done);
-        }
-        if stop && done < total {
-            interrupted = true;
-            progress.note(&format!(
-                "interrupted: checkpoint saved at iteration {done}"
-            ));
-            break;
-        }
-        if is_row {
-            t_interval = Instant::now();
-            imgs_interval = 0;
-        }
+        let s = &mut self.state;
+        s.iteration = done;
+        s.schedule = self.tr.schedule.state.clone();
+        s.momentum_started = self.tr.opt.started();
+        s.acc = self.tr.acc.clone();
+        s.elapsed_s = self.clock.elapsed_s();
+        rundir::save_checkpoint(
+            &self.dir.checkpoint(),
+            &self.tr.checkpoint_tensors(),
+            &self.state,
+            Some(&self.cfg),
+        )?;
+        self.last_ckpt = Some(done);
+        Ok(())
     }
-    progress.finish();
-    let mut summary = model_summary(cfg, tr.model.plan.params());
-    summary.iterations = it;
-    summary.final_train_error = last_row
-        .as_ref()
-        .map(|r| r.train_error)
-        .or(state.last_train_error)
-        .unwrap_or(f64::NAN);
-    summary.final_test_error = state.last_test_error.unwrap_or(f64::NAN);
-    summary.best_test_error = state.best_test_error.unwrap_or(f64::NAN);
-    summary.best_iteration = state.best_iteration;
-    summary.eval_split = tr.data.eval_split().to_string();
-    summary.warmup_end = tr.schedule.state.warmup_end;
-    // Milliseconds, as summary.csv stores it.
-    summary.wall_s = ((elapsed_base + session.elapsed().as_secs_f64()) * 1e3).round() / 1e3;
-    if !interrupted {
-        records::write_summary(&dir.summary(), &summary)?;
+
+    /// The run's summary after `done` iterations, written to `summary.csv` unless the run was
+    /// interrupted; releases the folder's lock.
+    pub fn finish(self, done: u64, interrupted: bool) -> Result<RunOutcome> {
+        self.progress.finish();
+        let summary = self.summary(done);
+        if !interrupted {
+            records::write_summary(&self.dir.summary(), &summary)?;
+        }
+        Ok(RunOutcome {
+            dir: self.dir.path.clone(),
+            summary,
+            interrupted,
+        })
     }
-    Ok(RunOutcome {
-        dir: dir.path.clone(),
-        summary,
-        interrupted,
-    })
+
+    fn summary(&self, done: u64) -> Summary {
+        let mut s = model_summary(&self.cfg, self.tr.model.plan.params());
+        s.iterations = done;
+        s.final_train_error = self
+            .last_row
+            .as_ref()
+            .map(|r| r.train_error)
+            .or(self.state.last_train_error)
+            .unwrap_or(f64::NAN);
+        s.final_test_error = self.state.last_test_error.unwrap_or(f64::NAN);
+        s.best_test_error = self.state.best_test_error.unwrap_or(f64::NAN);
+        s.best_iteration = self.state.best_iteration;
+        s.eval_split = self.tr.data.eval_split().to_string();
+        s.warmup_end = self.tr.schedule.state.warmup_end;
+        // Milliseconds, as summary.csv stores it.
+        s.wall_s = (self.clock.elapsed_s() * 1e3).round() / 1e3;
+        s
+    }
 }
 
 #[cfg(test)]
@@ -821,10 +1255,12 @@ mod tests {
             a.acc.loss_sum,
             b.acc.loss_sum
         );
+        // Other kernels (and, with tests in parallel, other thread partitions) round differently;
+        // three BN training steps amplify that to ~2e-4. A layout bug is far larger.
         let (va, vb) = (a.vs.variables(), b.vs.variables());
         for (n, t) in &va {
             let d = (t - &vb[n]).abs().max().double_value(&[]);
-            assert!(d < 1e-4, "{n}: {d}");
+            assert!(d < 1e-3, "{n}: {d}");
         }
         let (la, ea) = a.evaluate().unwrap();
         let (lb, eb) = b.evaluate().unwrap();
@@ -858,7 +1294,7 @@ mod tests {
             elapsed_s: 0.0,
         };
         let path = dir.path().join("last.safetensors");
-        rundir::save_checkpoint(&path, &a.checkpoint_tensors(), &state).unwrap();
+        rundir::save_checkpoint(&path, &a.checkpoint_tensors(), &state, Some(&a.cfg)).unwrap();
         let mut c = tiny();
         c.run.memory_format = MemoryFormat::Nhwc;
         let mut b = Trainer::new(&c, Device::Cpu).unwrap();

@@ -123,7 +123,28 @@ fn compare_trains_reuses_resumes_and_plots() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        stderr.starts_with("error: ") && stderr.contains("asks for 20"),
+        stderr.starts_with("error: ") && stderr.contains("schedule.iterations: 30 -> 20"),
+        "{stderr}"
+    );
+    // Nor does another seed or learning rate: the recorded recipe must be the requested one.
+    let lr = tmp.path().join("tiny_resnet8.toml");
+    let other_lr = RECIPE.replace("[optimizer]\n", "[optimizer]\nlr = 0.05\n");
+    std::fs::write(&lr, other_lr).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_resnet"))
+        .args([
+            "compare", "plain", "--depths", "8", "--seed", "4", "--config",
+        ])
+        .arg(&lr)
+        .arg("--out")
+        .arg(tmp.path().join("runs"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("error: ")
+            && stderr.lines().count() == 1
+            && stderr.contains("optimizer.lr: 0.1 -> 0.05; run.seed: 3 -> 4"),
         "{stderr}"
     );
 }

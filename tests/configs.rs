@@ -81,6 +81,33 @@ fn the_papers_experiments_are_all_there() {
     );
 }
 
+/// Paths in configs/ are relative to configs/ (`../data/...` is the repository's data folder),
+/// so the configs work from any directory; from the repository's root they name what
+/// `resnet data fetch cifar10` fills by default, and the README's first command finds the shared
+/// data beside the repository.
+#[test]
+fn config_paths_are_relative_to_the_configs_folder() {
+    use resnet::config::{Dataset, DEFAULT_CIFAR10_DIR};
+    let repo = std::fs::canonicalize(env!("CARGO_MANIFEST_DIR")).unwrap();
+    let shared = repo.parent().unwrap().join("shared/data");
+    for p in configs() {
+        let cfg = Config::load(&p).unwrap();
+        let stem = p.file_stem().unwrap().to_string_lossy().into_owned();
+        match cfg.data.dataset {
+            Dataset::Synthetic => continue,
+            Dataset::Cifar10 => assert_eq!(cfg.data.path, repo.join(DEFAULT_CIFAR10_DIR), "{stem}"),
+            Dataset::ImageFolder if stem.starts_with("imagenet") => {
+                assert_eq!(cfg.data.path, repo.join("data/imagenet"), "{stem}")
+            }
+            Dataset::ImageFolder => assert!(cfg.data.path.starts_with(&shared), "{stem}"),
+        }
+    }
+    let readme = Config::load(&repo.join("configs/cifar10_jpeg_resnet20_400.toml")).unwrap();
+    assert_eq!(readme.data.path, shared.join("cifar10-jpeg.tar.gz"));
+    // The default cache stays in the current directory (the repository's ignored .cache/).
+    assert_eq!(readme.data.cache_dir, Path::new(".cache"));
+}
+
 /// Runs `resnet info --config <bad>` and returns (exit code, stderr).
 fn run_bad(text: &str) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap();

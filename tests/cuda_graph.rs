@@ -185,7 +185,8 @@ fn graph_steps_equal_eager_steps_and_resume_across_modes() {
             elapsed_s: 0.0,
         };
         let path = tmp.path().join("ck.safetensors");
-        rundir::save_checkpoint(&path, &graph.checkpoint_tensors(), &state).unwrap();
+        rundir::save_checkpoint(&path, &graph.checkpoint_tensors(), &state, Some(&graph.cfg))
+            .unwrap();
         let ck = rundir::load_checkpoint(&path).unwrap();
         let mut eager2 = Trainer::new(&ce, gpu).unwrap();
         eager2.restore(&ck, Path::new("config.toml")).unwrap();
@@ -217,14 +218,18 @@ fn graphed_runs_match_eager_runs_and_resume_across_modes() {
     let quiet = TrainOptions::default();
     let run = |name: &str, its: u64, graph: bool, resume: bool| {
         let cfg = config(&tmp.path().join(name), "cuda", its, graph);
-        train::run(
-            &cfg,
-            &TrainOptions {
-                resume,
-                ..quiet.clone()
-            },
-        )
-        .unwrap();
+        // A resume that trains further says so (the checkpoint's recipe had fewer iterations).
+        let changes = if resume {
+            vec!["schedule.iterations".to_string()]
+        } else {
+            vec![]
+        };
+        let opts = TrainOptions {
+            resume,
+            changes,
+            ..quiet.clone()
+        };
+        train::run(&cfg, &opts).unwrap();
         records::read_curves(&tmp.path().join(name).join("curves.csv")).unwrap()
     };
     let eager = run("eager", 40, false, false);

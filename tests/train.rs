@@ -61,6 +61,25 @@ fn curves_sans_timing(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Writes the checkpoint `path` again with `config` embedded (`None`: as older versions wrote
+/// it) and, optionally, an extra tensor `extra`.
+fn resave(path: &Path, config: Option<&Config>, extra: Option<&str>) {
+    let mut ck = rundir::load_checkpoint(path).unwrap();
+    if let Some(name) = extra {
+        ck.tensors.insert(
+            name.into(),
+            tch::Tensor::zeros([2], (tch::Kind::Float, tch::Device::Cpu)),
+        );
+    }
+    let mut named: Vec<(String, tch::Tensor)> = ck
+        .tensors
+        .iter()
+        .map(|(n, t)| (n.clone(), t.shallow_clone()))
+        .collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    rundir::save_checkpoint(path, &named, &ck.state, config).unwrap();
+}
+
 /// The one-line error of `resnet eval` on `dir/last.safetensors` (which must fail).
 fn eval_error(dir: &Path) -> String {
     let r = resnet::eval::run(&dir.join("last.safetensors"), false, None);
@@ -144,42 +163,82 @@ fn loss_falls_files_are_written_and_eval_reproduces_the_test_error() {
             .unwrap()
     );
     assert!(err.contains("ten-crop"), "{err}");
-    // Eval of a checkpoint that does not fit its config names the tensor.
+    // The checkpoint carries its recipe: eval works from it alone, and refuses a config.toml
+    // beside it that disagrees, naming both networks.
     let other = tmp.path().join("other");
     std::fs::create_dir_all(&other).unwrap();
     std::fs::copy(out.join("last.safetensors"), other.join("last.safetensors")).unwrap();
+    let alone = resnet::eval::run(&other.join("last.safetensors"), false, None).unwrap();
+    assert_eq!(
+        (alone.row.top1_error, alone.row.loss),
+        (e.row.top1_error, e.row.loss)
+    );
+    assert!(alone.notes.is_empty(), "{:?}", alone.notes);
     let b = cfg_text.replace("shortcut = \"A\"", "shortcut = \"B\"");
     assert_ne!(b, cfg_text);
-    std::fs::write(other.join("config.toml"), b).unwrap();
+    std::fs::write(other.join("config.toml"), &b).unwrap();
     let err = eval_error(&other);
     assert!(
-        err.contains("does not match") && err.contains("layer2.0.downsample.0.weight is missing"),
+        err.contains("checkpoint is resnet8, config is resnet8-B")
+            && err.contains("model.shortcut: \"A\" -> \"B\""),
         "{err}"
     );
     let c = cfg_text.replace("classes = 10", "classes = 7");
     assert_ne!(c, cfg_text);
-    std::fs::write(other.join("config.toml"), c).unwrap();
+    std::fs::write(other.join("config.toml"), &c).unwrap();
     let err = eval_error(&other);
     assert!(
-        err.contains("fc.bias has shape [10], the model expects [7]"),
+        err.contains("checkpoint is resnet8, config is resnet8 with 7 classes"),
+        "{err}"
+    );
+    // An older checkpoint (no embedded config) takes the config beside it, says so, and a
+    // mismatch still names both networks (the checkpoint's read from its tensors).
+    resave(&other.join("last.safetensors"), None, None);
+    std::fs::write(other.join("config.toml"), &b).unwrap();
+    let err = eval_error(&other);
+    assert!(
+        err.contains("is resnet8, config")
+            && err.contains("is resnet8-B (tensor layer2.0.downsample.0.weight is missing)"),
+        "{err}"
+    );
+    std::fs::write(other.join("config.toml"), &c).unwrap();
+    let err = eval_error(&other);
+    assert!(
+        err.contains("is resnet8, config")
+            && err.contains(
+                "is resnet8 with 7 classes (tensor fc.bias has shape [10], the model expects [7])"
+            ),
         "{err}"
     );
     std::fs::write(other.join("config.toml"), &cfg_text).unwrap();
-    let mut ck = rundir::load_checkpoint(&other.join("last.safetensors")).unwrap();
-    ck.tensors.insert(
-        "layer9.bogus".into(),
-        tch::Tensor::zeros([2], (tch::Kind::Float, tch::Device::Cpu)),
+    let old = resnet::eval::run(&other.join("last.safetensors"), false, None).unwrap();
+    assert_eq!(old.row.top1_error, e.row.top1_error);
+    assert!(
+        old.notes.len() == 1 && old.notes[0].contains("no embedded config"),
+        "{:?}",
+        old.notes
     );
-    let mut named: Vec<(String, tch::Tensor)> = ck
-        .tensors
-        .iter()
-        .map(|(n, t)| (n.clone(), t.shallow_clone()))
-        .collect();
-    named.sort_by(|a, b| a.0.cmp(&b.0));
-    rundir::save_checkpoint(&other.join("last.safetensors"), &named, &ck.state).unwrap();
+    std::fs::remove_file(other.join("config.toml")).unwrap();
+    let err = eval_error(&other);
+    assert!(
+        err.contains("no embedded config") && err.contains("config.toml"),
+        "{err}"
+    );
+    // A tensor that is no part of the network.
+    resave(
+        &other.join("last.safetensors"),
+        Some(&resolved),
+        Some("layer9.bogus"),
+    );
     let err = eval_error(&other);
     assert!(
         err.contains("layer9.bogus is not part of the model"),
+        "{err}"
+    );
+    // A missing checkpoint is named as missing.
+    let err = eval_error(&tmp.path().join("nowhere"));
+    assert!(
+        err.contains("checkpoint") && err.contains("nowhere/last.safetensors does not exist"),
         "{err}"
     );
     // --force starts over in the folder: eval.csv and the old checkpoint are gone first.
@@ -275,13 +334,15 @@ fn random_ms(max: u64) -> u64 {
 }
 
 /// Kill -9 at a random moment after the first checkpoint, resume, and compare every curve column
-/// but the timings with an uninterrupted run; then the same with Ctrl-C (SIGINT).
+/// but the timings with an uninterrupted run; then the same with Ctrl-C (SIGINT), SIGTERM (a
+/// timeout, Slurm, systemd) and SIGHUP (a closed terminal), each of which saves a checkpoint.
 #[test]
 fn resume_after_kill_or_ctrl_c_is_exact() {
     let tmp = tempfile::tempdir().unwrap();
     let iterations = 160;
+    let signals = ["INT", "TERM", "HUP"];
     let mut runs = Vec::new();
-    for name in ["reference", "killed", "interrupted"] {
+    for name in ["reference", "killed"].into_iter().chain(signals) {
         let out = tmp.path().join(name);
         let cfg = tmp.path().join(format!("{name}.toml"));
         std::fs::write(&cfg, config_text(&out, iterations, "")).unwrap();
@@ -319,39 +380,8 @@ fn resume_after_kill_or_ctrl_c_is_exact() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
-    // Ctrl-C: finishes the step, saves, prints the command, exits 130.
-    let (out2, cfg2) = &runs[2];
-    let mut child = resnet_bin()
-        .args(["train", "--config"])
-        .arg(cfg2)
-        .spawn()
-        .unwrap();
-    wait_for_progress(out2, &mut child, 2 + random_ms(11) as usize);
-    std::thread::sleep(Duration::from_millis(random_ms(40)));
-    let pid = child.id().to_string();
-    let sent = Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap()
-        .success();
-    let o = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    if sent && o.status.code() == Some(130) {
-        let resume = format!("resnet train --resume {}", out2.display());
-        assert!(stdout.contains(&resume), "{stdout}");
-        let ck = rundir::load_checkpoint(&out2.join("last.safetensors")).unwrap();
-        assert!(ck.state.iteration < iterations);
-        assert!(!out2.join("summary.csv").exists());
-        // Resume by folder, as printed.
-        let o = resnet_bin()
-            .args(["train", "--resume"])
-            .arg(out2)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    } else {
-        // The run had already finished when the signal came.
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for (signal, (out, cfg)) in signals.iter().zip(&runs[2..]) {
+        interrupt_and_resume(signal, out, cfg, iterations);
     }
 
     let r = reference.wait_with_output().unwrap();
@@ -359,13 +389,56 @@ fn resume_after_kill_or_ctrl_c_is_exact() {
     let want = curves_sans_timing(&runs[0].0);
     assert_eq!(want.len(), 1 + (iterations / 10) as usize);
     assert_eq!(curves_sans_timing(&runs[1].0), want, "kill -9 + resume");
-    assert_eq!(curves_sans_timing(&runs[2].0), want, "Ctrl-C + resume");
+    for (signal, (out, _)) in signals.iter().zip(&runs[2..]) {
+        assert_eq!(curves_sans_timing(out), want, "SIG{signal} + resume");
+    }
     let a = records::read_summary(&runs[0].0.join("summary.csv")).unwrap();
     let b = records::read_summary(&runs[1].0.join("summary.csv")).unwrap();
     assert_eq!(
         (a.final_test_error, a.best_iteration),
         (b.final_test_error, b.best_iteration)
     );
+}
+
+/// Sends SIG`signal` to a run at a random moment after its first checkpoint: it finishes the
+/// step, saves, prints the resume command and exits 130; then resumes it by folder, as printed.
+fn interrupt_and_resume(signal: &str, out: &Path, cfg: &Path, iterations: u64) {
+    let mut child = resnet_bin()
+        .args(["train", "--config"])
+        .arg(cfg)
+        .spawn()
+        .unwrap();
+    wait_for_progress(out, &mut child, 2 + random_ms(11) as usize);
+    std::thread::sleep(Duration::from_millis(random_ms(40)));
+    let pid = child.id().to_string();
+    let sent = Command::new("kill")
+        .args([format!("-{signal}").as_str(), &pid])
+        .status()
+        .unwrap()
+        .success();
+    let o = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    if sent && o.status.code() == Some(130) {
+        let resume = format!("resnet train --resume {}", out.display());
+        assert!(stdout.contains(&resume), "SIG{signal}: {stdout}");
+        let ck = rundir::load_checkpoint(&out.join("last.safetensors")).unwrap();
+        assert!(ck.state.iteration < iterations);
+        assert!(!out.join("summary.csv").exists());
+        let o = resnet_bin()
+            .args(["train", "--resume"])
+            .arg(out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    } else {
+        // The run had already finished when the signal came.
+        assert!(
+            o.status.success(),
+            "SIG{signal}: {:?} {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
 }
 
 #[test]

@@ -1,13 +1,28 @@
 //! Safe `.tar.gz` extraction for the datasets of §4.2 (CIFAR-10) and §3.4 (ImageNet-style folders):
-//! only regular files and folders, never a path outside the target folder, and a completion marker
-//! so that a half-extracted cache is never taken for a whole one.
-use anyhow::{bail, Context, Result};
+//! only regular files and folders, never a path outside the target folder, members streamed to
+//! disk under a cap on the decompressed size (gzip bombs, headers claiming terabytes), and a
+//! completion marker so that a half-extracted cache is never taken for a whole one.
+use anyhow::{anyhow, bail, Context, Result};
+use std::cell::RefCell;
 use std::fs;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Component, Path, PathBuf};
+use std::rc::Rc;
 
 /// Name of the file written last into a fully extracted cache folder.
 pub const COMPLETE_MARKER: &str = ".resnet-complete";
+
+/// An archive may expand to at most this many times its own size...
+pub const MAX_RATIO: u64 = 200;
+/// ...or to this many bytes, whichever is more. Real datasets expand far less (the CIFAR-10 JPEG
+/// tar.gz 4.7×, the PNG one 1.3×, the official binary 1.1×); a gzip bomb or a header claiming
+/// terabytes is refused before anything that large is read or written.
+pub const MIN_LIMIT: u64 = 1 << 30;
+
+/// The decompressed bytes an archive of `archive_len` bytes may expand to.
+pub fn expansion_limit(archive_len: u64) -> u64 {
+    archive_len.saturating_mul(MAX_RATIO).max(MIN_LIMIT)
+}
 
 /// The member path made relative and checked: `None` when it is absolute, has a `..` or a drive
 /// prefix, i.e. when it could land outside the target folder. `./a/b` gives `a/b`.
@@ -23,43 +38,149 @@ pub fn safe_member_path(p: &Path) -> Option<PathBuf> {
     Some(out)
 }
 
+/// A member name for messages: control characters shown as `?`, at most 200 characters.
+fn shown(p: &Path) -> String {
+    p.to_string_lossy()
+        .chars()
+        .take(200)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+/// What went wrong below the tar parser, recorded by [`Watch`].
+#[derive(Default)]
+struct Trouble {
+    /// The decompressed stream passed the expansion limit.
+    over_limit: bool,
+    /// The gzip layer's own error (flate2's short fixed messages, never data bytes).
+    gzip: Option<String>,
+}
+
+/// The decompressed stream, counted and capped, with its errors recorded so that the messages
+/// can say what happened without echoing the tar parser's view of the bytes.
+struct Watch<R> {
+    inner: R,
+    read: u64,
+    limit: u64,
+    trouble: Rc<RefCell<Trouble>>,
+}
+
+impl<R: Read> Read for Watch<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.read > self.limit {
+            self.trouble.borrow_mut().over_limit = true;
+            return Err(std::io::Error::other("expansion limit"));
+        }
+        let room = (self.limit - self.read + 1).min(buf.len() as u64) as usize;
+        match self.inner.read(&mut buf[..room]) {
+            Ok(n) => {
+                self.read += n as u64;
+                Ok(n)
+            }
+            Err(e) => {
+                self.trouble.borrow_mut().gzip = Some(e.to_string());
+                Err(e)
+            }
+        }
+    }
+}
+
+/// One line saying why reading `archive` failed: over the limit, a gzip error, a truncated
+/// stream, or a tar header that does not parse (whose bytes are not echoed).
+fn describe(
+    archive: &Path,
+    trouble: &Rc<RefCell<Trouble>>,
+    e: &std::io::Error,
+    limit: u64,
+) -> anyhow::Error {
+    let t = trouble.borrow();
+    let a = archive.display();
+    if t.over_limit {
+        anyhow!(
+            "{a}: expands to more than {limit} bytes (at most {MAX_RATIO} times the archive's \
+             size, at least {MIN_LIMIT}); refusing it as a gzip bomb"
+        )
+    } else if let Some(g) = &t.gzip {
+        anyhow!("{a}: not a valid gzip file ({g})")
+    } else if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        anyhow!("{a}: the archive is truncated")
+    } else {
+        anyhow!("{a}: the gzip data is not a tar archive (unreadable tar header)")
+    }
+}
+
 /// Extracts the members of `archive` (gzip-compressed tar) that `select` maps to a relative
-/// destination path, below `dest`. Each file is written to a temporary name and renamed, so a
-/// file at its final name is always whole. Links and devices are refused, as is any member whose
-/// path escapes `dest`. Returns the number of files written.
+/// destination path, below `dest`; `select` gets each member's path and declared size and may
+/// refuse the archive. Each file is streamed to a temporary name and renamed, so a file at its
+/// final name is always whole. Links and devices are refused, as is any member whose path escapes
+/// `dest`, and the archive is refused once its members declare more than
+/// [`expansion_limit`] bytes in all. Returns the number of files written.
 pub fn extract_tar_gz(
     archive: &Path,
     dest: &Path,
-    mut select: impl FnMut(&Path) -> Option<PathBuf>,
+    select: impl FnMut(&Path, u64) -> Result<Option<PathBuf>>,
+) -> Result<usize> {
+    let len = fs::metadata(archive)
+        .with_context(|| format!("cannot open {}", archive.display()))?
+        .len();
+    extract_tar_gz_limited(archive, dest, expansion_limit(len), select)
+}
+
+/// [`extract_tar_gz`] with an explicit limit on the decompressed bytes.
+pub fn extract_tar_gz_limited(
+    archive: &Path,
+    dest: &Path,
+    limit: u64,
+    mut select: impl FnMut(&Path, u64) -> Result<Option<PathBuf>>,
 ) -> Result<usize> {
     let f =
         fs::File::open(archive).with_context(|| format!("cannot open {}", archive.display()))?;
-    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(std::io::BufReader::new(f)));
+    let trouble = Rc::new(RefCell::new(Trouble::default()));
+    let stream = Watch {
+        inner: flate2::read::MultiGzDecoder::new(std::io::BufReader::new(f)),
+        read: 0,
+        limit,
+        trouble: trouble.clone(),
+    };
+    let mut ar = tar::Archive::new(stream);
     fs::create_dir_all(dest).with_context(|| format!("cannot create {}", dest.display()))?;
     let mut written = 0;
+    let mut declared = 0u64;
     let entries = ar
         .entries()
-        .with_context(|| format!("{}: not a gzip-compressed tar archive", archive.display()))?;
+        .map_err(|e| describe(archive, &trouble, &e, limit))?;
     for entry in entries {
-        let mut entry = entry
-            .with_context(|| format!("{}: corrupt or truncated archive", archive.display()))?;
+        let mut entry = entry.map_err(|e| describe(archive, &trouble, &e, limit))?;
         let raw = entry
             .path()
-            .with_context(|| format!("{}: member with an unreadable name", archive.display()))?
+            .map_err(|_| anyhow!("{}: member with an unreadable name", archive.display()))?
             .into_owned();
         let Some(rel) = safe_member_path(&raw) else {
             bail!(
                 "{}: member `{}` would be written outside the target folder {}; refusing the archive",
                 archive.display(),
-                raw.display(),
+                shown(&raw),
                 dest.display()
             );
         };
+        let size = entry.size();
+        declared = declared.saturating_add(size);
+        if declared > limit {
+            bail!(
+                "{}: member `{}` declares {size} bytes, {declared} in all, over the limit of \
+                 {limit} bytes for this archive (at most {MAX_RATIO} times its size, at least \
+                 {MIN_LIMIT}); refusing it as a gzip bomb or a corrupt header",
+                archive.display(),
+                shown(&raw)
+            );
+        }
         let kind = entry.header().entry_type();
         if kind.is_dir() || rel.as_os_str().is_empty() {
             continue;
         }
-        let Some(rel) = select(&rel) else { continue };
+        let Some(rel) = select(&rel, size)? else {
+            continue;
+        };
         let Some(rel) = safe_member_path(&rel) else {
             bail!("destination `{}` escapes {}", rel.display(), dest.display());
         };
@@ -67,45 +188,153 @@ pub fn extract_tar_gz(
             bail!(
                 "{}: member `{}` is a link or special file ({kind:?}); only regular files are extracted",
                 archive.display(),
-                raw.display()
+                shown(&raw)
             );
         }
         let out = dest.join(&rel);
-        if let Some(parent) = out.parent() {
-            fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create {}", parent.display()))?;
-        }
-        let tmp = out.with_file_name(format!(
-            ".{}.part",
-            out.file_name().unwrap_or_default().to_string_lossy()
-        ));
-        let mut bytes = Vec::with_capacity(entry.size() as usize);
-        entry.read_to_end(&mut bytes).with_context(|| {
-            format!(
-                "{}: member `{}` is truncated",
-                archive.display(),
-                raw.display()
-            )
+        crate::atomic::write_with_sync(&out, false, |file| {
+            copy_member(&mut entry, file, size, &out).map_err(|e| match e {
+                Copied::Read(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => anyhow!(
+                    "{}: member `{}` is truncated (its header says {size} bytes)",
+                    archive.display(),
+                    shown(&raw)
+                ),
+                Copied::Read(e) => describe(archive, &trouble, &e, limit),
+                Copied::Write(e) => e,
+            })
         })?;
-        fs::write(&tmp, &bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-        fs::rename(&tmp, &out).with_context(|| format!("cannot rename to {}", out.display()))?;
         written += 1;
     }
     Ok(written)
 }
 
-/// Extracts `archive` once into a folder of `cache_dir` named after the archive and keyed by its
-/// size and modification time, and returns that folder. The folder is filled under a temporary
-/// name, marked complete and renamed, so an interrupted extraction is never used; a later call
-/// finds the marker and returns at once.
-pub fn extract_cached(archive: &Path, cache_dir: &Path) -> Result<PathBuf> {
+enum Copied {
+    Read(std::io::Error),
+    Write(anyhow::Error),
+}
+
+/// Streams exactly `size` bytes of a member into `file` (1 MiB at a time).
+fn copy_member(
+    from: &mut impl Read,
+    file: &mut fs::File,
+    size: u64,
+    out: &Path,
+) -> std::result::Result<(), Copied> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = size;
+    while left > 0 {
+        let want = left.min(buf.len() as u64) as usize;
+        let n = match from.read(&mut buf[..want]) {
+            Ok(0) => return Err(Copied::Read(std::io::ErrorKind::UnexpectedEof.into())),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Copied::Read(e)),
+        };
+        file.write_all(&buf[..n])
+            .map_err(|e| Copied::Write(anyhow!("cannot write {}: {e}", out.display())))?;
+        left -= n as u64;
+    }
+    Ok(())
+}
+
+/// The MD5 of `archive`'s content, remembered in `cache_dir` beside the file's identity (device,
+/// inode, size, modification and change times): a file that has not been touched since is not
+/// read again, and any write to it (which always moves its change time) makes it hashed anew.
+pub fn content_key(archive: &Path, cache_dir: &Path) -> Result<String> {
     let meta =
         fs::metadata(archive).with_context(|| format!("cannot read {}", archive.display()))?;
-    let mtime = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_secs());
+    let identity = file_identity(&meta);
+    let name = archive.file_name().unwrap_or_default().to_string_lossy();
+    let memo = cache_dir.join(format!(".{name}.md5"));
+    if let Some(id) = &identity {
+        if let Ok(text) = fs::read_to_string(&memo) {
+            if let Some((seen, md5)) = text.trim().rsplit_once(' ') {
+                if seen == id && md5.len() == 32 {
+                    return Ok(md5.to_string());
+                }
+            }
+        }
+    }
+    let md5 = super::fetch::md5_file(archive)?;
+    if let Some(id) = identity {
+        let _ = fs::create_dir_all(cache_dir);
+        let _ = crate::atomic::write(&memo, format!("{id} {md5}\n").as_bytes());
+    }
+    Ok(md5)
+}
+
+#[cfg(unix)]
+fn file_identity(m: &fs::Metadata) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    Some(format!(
+        "{}:{}:{}:{}.{}:{}.{}",
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec()
+    ))
+}
+
+#[cfg(not(unix))]
+fn file_identity(_: &fs::Metadata) -> Option<String> {
+    None
+}
+
+/// Whether process `pid` still runs (always "yes" where /proc is absent, so nothing is removed).
+fn alive(pid: u32) -> bool {
+    !Path::new("/proc/self").exists() || Path::new("/proc").join(pid.to_string()).exists()
+}
+
+/// Removes `.<name>-*.partial-<pid>-*` folders left in `cache_dir` by extractions whose process
+/// is gone (killed mid-way); a running extraction's folder is left alone.
+fn remove_stale_partials(cache_dir: &Path, name: &str) {
+    let Ok(entries) = fs::read_dir(cache_dir) else {
+        return;
+    };
+    let prefix = format!(".{name}-");
+    for e in entries.flatten() {
+        let file = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file.strip_prefix(&prefix) else {
+            continue;
+        };
+        let Some((_, tail)) = rest.rsplit_once(".partial-") else {
+            continue;
+        };
+        let pid = tail.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|p| !alive(p)) {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// Removes the complete extractions of the same archive (same marker) other than `keep`: they
+/// hold an earlier content of the file.
+fn remove_superseded(cache_dir: &Path, name: &str, marker: &str, keep: &Path) {
+    let Ok(entries) = fs::read_dir(cache_dir) else {
+        return;
+    };
+    let prefix = format!("{name}-");
+    for e in entries.flatten() {
+        let p = e.path();
+        let ours = e.file_name().to_string_lossy().starts_with(&prefix)
+            && p != keep
+            && fs::read_to_string(p.join(COMPLETE_MARKER)).is_ok_and(|m| m == marker);
+        if ours {
+            eprintln!("removing the superseded extraction {}", p.display());
+            let _ = fs::remove_dir_all(&p);
+        }
+    }
+}
+
+/// Extracts `archive` once into a folder of `cache_dir` named after the archive and keyed by
+/// its content ([`content_key`]), and returns that folder. The folder is filled under a temporary
+/// name, marked complete and renamed, so an interrupted extraction is never used (and its
+/// temporary folder is removed by the next call); a later call finds the marker and returns at
+/// once. Extractions of an earlier content of the same archive are removed.
+pub fn extract_cached(archive: &Path, cache_dir: &Path) -> Result<PathBuf> {
     let name = archive
         .file_name()
         .unwrap_or_default()
@@ -113,9 +342,15 @@ pub fn extract_cached(archive: &Path, cache_dir: &Path) -> Result<PathBuf> {
         .trim_end_matches(".tar.gz")
         .trim_end_matches(".tgz")
         .to_string();
-    let key = super::rng::mix(meta.len(), mtime);
-    let dest = cache_dir.join(format!("{name}-{key:016x}"));
+    remove_stale_partials(cache_dir, &name);
+    let key = content_key(archive, cache_dir)?;
+    let dest = cache_dir.join(format!("{name}-{}", &key[..16]));
+    let marker = fs::canonicalize(archive)
+        .unwrap_or_else(|_| archive.to_path_buf())
+        .display()
+        .to_string();
     if dest.join(COMPLETE_MARKER).is_file() {
+        remove_superseded(cache_dir, &name, &marker, &dest);
         return Ok(dest);
     }
     if dest.exists() {
@@ -126,7 +361,8 @@ pub fn extract_cached(archive: &Path, cache_dir: &Path) -> Result<PathBuf> {
     static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = cache_dir.join(format!(
-        ".{name}-{key:016x}.partial-{}-{call}",
+        ".{name}-{}.partial-{}-{call}",
+        &key[..16],
         std::process::id()
     ));
     if tmp.exists() {
@@ -137,12 +373,12 @@ pub fn extract_cached(archive: &Path, cache_dir: &Path) -> Result<PathBuf> {
         archive.display(),
         dest.display()
     );
-    let result = extract_tar_gz(archive, &tmp, |p| Some(p.to_path_buf()));
+    let result = extract_tar_gz(archive, &tmp, |p, _| Ok(Some(p.to_path_buf())));
     if let Err(e) = result {
         let _ = fs::remove_dir_all(&tmp);
         return Err(e);
     }
-    fs::write(tmp.join(COMPLETE_MARKER), archive.display().to_string())
+    fs::write(tmp.join(COMPLETE_MARKER), &marker)
         .with_context(|| format!("cannot write the marker in {}", tmp.display()))?;
     if let Err(e) = fs::rename(&tmp, &dest) {
         // Another process may have finished the same extraction first.
@@ -151,6 +387,7 @@ pub fn extract_cached(archive: &Path, cache_dir: &Path) -> Result<PathBuf> {
             return Err(e).with_context(|| format!("cannot rename to {}", dest.display()));
         }
     }
+    remove_superseded(cache_dir, &name, &marker, &dest);
     Ok(dest)
 }
 
@@ -194,8 +431,10 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ar = dir.path().join("evil.tar.gz");
         fs::write(&ar, tar_gz(&[("ok.txt", b"1"), ("../escaped.txt", b"2")])).unwrap();
-        let e =
-            extract_tar_gz(&ar, &dir.path().join("out"), |p| Some(p.to_path_buf())).unwrap_err();
+        let e = extract_tar_gz(&ar, &dir.path().join("out"), |p, _| {
+            Ok(Some(p.to_path_buf()))
+        })
+        .unwrap_err();
         let s = format!("{e:#}");
         assert!(
             s.contains("`../escaped.txt`") && s.contains("outside the target folder"),
@@ -230,6 +469,11 @@ pub(crate) mod tests {
         let e = extract_cached(&ar, &dir.path().join("c")).unwrap_err();
         let s = format!("{e:#}");
         assert!(s.contains("cut.tar.gz"), "{s}");
-        assert!(fs::read_dir(dir.path().join("c")).unwrap().next().is_none());
+        // Nothing is left but the memo of the archive's hash: no partial folder.
+        let left: Vec<String> = fs::read_dir(dir.path().join("c"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, vec![".cut.tar.gz.md5"]);
     }
 }

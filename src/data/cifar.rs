@@ -38,18 +38,29 @@ pub const CLASS_NAMES: [&str; 10] = [
     "truck",
 ];
 
-/// Reads one batch file of `records` records: pixels [records*3072] and labels.
+/// Bytes of a batch file of `records` records.
+pub fn batch_bytes(records: usize) -> u64 {
+    (records * (1 + PIXELS)) as u64
+}
+
+/// Reads one batch file of `records` records: pixels [records*3072] and labels. The size is
+/// checked before anything is read, so a huge or sparse file is refused at once.
 pub fn read_batch(path: &Path, records: usize) -> Result<(Vec<u8>, Vec<i64>)> {
-    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let want = records * (1 + PIXELS);
-    if bytes.len() != want {
+    let want = batch_bytes(records);
+    let len = fs::metadata(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .len();
+    if len != want {
         bail!(
-            "{}: {} bytes, expected {want} ({records} records of 1 label byte + 3072 pixel bytes); \
+            "{}: {len} bytes, expected {want} ({records} records of 1 label byte + 3072 pixel bytes); \
              the file is truncated or not a CIFAR-10 binary batch (delete it and run \
              `resnet data fetch cifar10` to extract it again)",
-            path.display(),
-            bytes.len()
+            path.display()
         );
+    }
+    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.len() as u64 != want {
+        bail!("{}: changed size while being read", path.display());
     }
     let mut pixels = Vec::with_capacity(records * PIXELS);
     let mut labels = Vec::with_capacity(records);
@@ -107,49 +118,74 @@ pub fn read_dir(dir: &Path, records: usize) -> Result<ImageSet> {
     })
 }
 
-/// Where the batch files live below `data.path`.
-pub fn batches_dir(root: &Path) -> PathBuf {
-    root.join(SUBDIR)
+/// The batch files that `ensure` expects.
+fn members() -> Vec<&'static str> {
+    TRAIN_FILES.iter().copied().chain([TEST_FILE]).collect()
 }
 
-/// Makes sure `root/cifar-10-batches-bin/` holds the six batch files: if any is missing, downloads
-/// (or reuses a verified) `root/cifar-10-binary.tar.gz` and extracts only the six expected members.
-/// Returns the batches folder.
+/// Where the batch files live for `data.path`: `root/cifar-10-batches-bin`, or `root` itself when
+/// it is that folder (named so, or holding the batch files).
+pub fn batches_dir(root: &Path) -> PathBuf {
+    let holds_batches = members().iter().all(|m| root.join(m).is_file());
+    if holds_batches || root.file_name() == Some(SUBDIR.as_ref()) {
+        root.to_path_buf()
+    } else {
+        root.join(SUBDIR)
+    }
+}
+
+/// Makes sure the batches folder of `root` ([`batches_dir`]) holds the six batch files: if any is
+/// missing, downloads (or reuses a verified) `cifar-10-binary.tar.gz` beside that folder and
+/// extracts the missing members only. Returns the batches folder.
 pub fn ensure(root: &Path, remote: &Remote, progress: bool) -> Result<PathBuf> {
     let dir = batches_dir(root);
-    let members: Vec<&str> = TRAIN_FILES.iter().copied().chain([TEST_FILE]).collect();
-    if members.iter().all(|m| dir.join(m).is_file()) {
+    if members().iter().all(|m| dir.join(m).is_file()) {
         return Ok(dir);
     }
-    let archive = root.join(ARCHIVE);
+    let base = if dir == root {
+        root.parent().unwrap_or(Path::new("."))
+    } else {
+        root
+    };
+    let archive = base.join(ARCHIVE);
     if !archive.is_file() {
         eprintln!(
             "CIFAR-10 is not in {}; downloading {}",
-            root.display(),
+            dir.display(),
             remote.url
         );
     }
     fetch::download(remote, &archive, progress)?;
-    extract_members(&archive, root)?;
+    extract_members(&archive, base)?;
     Ok(dir)
 }
 
-/// Extracts only `cifar-10-batches-bin/<six files>` from the archive into `root`; errors when one
-/// of them is absent from the archive.
+/// Extracts `cifar-10-batches-bin/<six files>` from the archive into `root` (those not there
+/// yet); errors when one of them is absent from the archive or is not whole records of at most a
+/// batch file's size (checked on the member's header, before its data is read).
 pub fn extract_members(archive: &Path, root: &Path) -> Result<()> {
-    let members: Vec<&str> = TRAIN_FILES.iter().copied().chain([TEST_FILE]).collect();
+    let members = members();
+    let want = batch_bytes(RECORDS_PER_FILE);
     let mut found = Vec::new();
-    super::archive::extract_tar_gz(archive, root, |p| {
+    super::archive::extract_tar_gz(archive, root, |p, size| {
         let wanted = p.parent() == Some(Path::new(SUBDIR))
             && p.file_name()
                 .and_then(|f| f.to_str())
                 .is_some_and(|f| members.contains(&f));
-        if wanted {
-            found.push(p.to_path_buf());
-            Some(p.to_path_buf())
-        } else {
-            None
+        if !wanted {
+            return Ok(None);
         }
+        let record = batch_bytes(1);
+        if size == 0 || size > want || size % record != 0 {
+            bail!(
+                "{}: member {} has {size} bytes, expected {want} (whole records of {record} \
+                 bytes); it is not the CIFAR-10 binary archive",
+                archive.display(),
+                p.display()
+            );
+        }
+        found.push(p.to_path_buf());
+        Ok((!root.join(p).is_file()).then(|| p.to_path_buf()))
     })?;
     for m in &members {
         if !found.iter().any(|p| p.ends_with(m)) {

@@ -77,21 +77,60 @@ fn part_path(dest: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// A free name `<file>.bad`, `<file>.bad.1`, ... beside `dest` for a file that fails verification.
+fn bad_path(dest: &Path) -> PathBuf {
+    let mut p = PathBuf::from(format!("{}.bad", dest.display()));
+    let mut k = 0;
+    while p.exists() {
+        k += 1;
+        p = PathBuf::from(format!("{}.bad.{k}", dest.display()));
+    }
+    p
+}
+
 /// Makes `dest` a verified copy of `remote`: returns at once when it already is one, otherwise
-/// downloads (resuming `dest.part` where possible), verifies size and MD5, then renames. On a
-/// network failure the partial file is kept for the next try and the error says what to do
-/// without a network; a complete download with the wrong MD5 is deleted.
+/// downloads (resuming `dest.part` where possible), verifies size and MD5, then renames. A file
+/// already at `dest` that fails verification was not written by us: it is kept, renamed to
+/// `dest.bad`, and the message says so. On a network failure the partial file is kept for the
+/// next try and the error says what to do without a network; a complete download with the wrong
+/// MD5 is deleted. Where `dest` is a symbolic link, its target receives the file.
 pub fn download(remote: &Remote, dest: &Path, progress: bool) -> Result<()> {
+    let dest = &match crate::atomic::resolve(dest)? {
+        crate::atomic::Target::Regular(p) => p,
+        crate::atomic::Target::Special(p) => bail!(
+            "{} is not a regular file; cannot download {} into it",
+            p.display(),
+            remote.url
+        ),
+    };
+    let mut kept = None;
     if dest.is_file() {
         match verify(dest, remote) {
             Ok(()) => return Ok(()),
             Err(e) => {
-                eprintln!("warning: {e:#}; downloading it again");
-                fs::remove_file(dest)
-                    .with_context(|| format!("cannot remove {}", dest.display()))?;
+                let bad = bad_path(dest);
+                fs::rename(dest, &bad)
+                    .with_context(|| format!("{e:#}; cannot move it aside to {}", bad.display()))?;
+                kept = Some(format!("{e:#}; it was kept as {}", bad.display()));
             }
         }
     }
+    match fetch_verified(remote, dest, progress) {
+        Ok(()) => {
+            if let Some(note) = kept {
+                eprintln!("note: {note}, and a verified copy was downloaded");
+            }
+            Ok(())
+        }
+        Err(e) => match kept {
+            Some(note) => Err(e.context(note)),
+            None => Err(e),
+        },
+    }
+}
+
+/// The download itself, into `dest.part` then `dest` (see [`download`]).
+fn fetch_verified(remote: &Remote, dest: &Path, progress: bool) -> Result<()> {
     if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;

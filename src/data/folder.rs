@@ -170,18 +170,71 @@ pub fn resolve_root(path: &Path, cache_dir: &Path) -> Result<PathBuf> {
     Ok(root)
 }
 
-/// Decodes a JPEG or PNG (recognised by content, not by name) to RGB.
-pub fn decode_rgb(path: &Path) -> Result<image::RgbImage> {
-    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let img = image::load_from_memory(&bytes)
-        .map_err(|e| anyhow!("{}: not a readable JPEG/PNG image ({e})", path.display()))?;
-    Ok(img.into_rgb8())
+/// Longest image side accepted, in pixels.
+pub const MAX_SIDE: u32 = 1 << 15;
+/// Most pixels accepted in one image (8192×8192; 192 MiB as RGB). ImageNet's largest photos have
+/// a fifth of that.
+pub const MAX_PIXELS: u64 = 1 << 26;
+/// Largest image file read, in bytes.
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
+
+/// Refuses image sizes past [`MAX_SIDE`] or [`MAX_PIXELS`], before anything is decoded.
+pub fn check_dims(path: &Path, (w, h): (u32, u32)) -> Result<()> {
+    if w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE || w as u64 * h as u64 > MAX_PIXELS {
+        bail!(
+            "{}: {w}x{h} pixels, outside the accepted image sizes (1 to {MAX_SIDE} pixels a \
+             side, at most {MAX_PIXELS} pixels in all)",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
-/// Width and height of an image from its header.
+fn unreadable(path: &Path, e: impl std::fmt::Display) -> anyhow::Error {
+    let why = e.to_string().replace(['\n', '\r'], " ");
+    anyhow!("{}: not a readable JPEG/PNG image ({why})", path.display())
+}
+
+/// A JPEG or PNG (recognised by content, not by name) decoded to RGB. The file size and the
+/// dimensions in the header are checked ([`MAX_FILE_BYTES`], [`check_dims`]) before any pixel is
+/// decoded, and the decoder runs under the same limits.
+pub fn decode_rgb(path: &Path) -> Result<image::RgbImage> {
+    let len = fs::metadata(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .len();
+    if len > MAX_FILE_BYTES {
+        bail!(
+            "{}: {len} bytes, larger than any accepted image ({MAX_FILE_BYTES} bytes)",
+            path.display()
+        );
+    }
+    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let reader = || {
+        image::ImageReader::new(std::io::Cursor::new(&bytes[..]))
+            .with_guessed_format()
+            .map_err(|e| unreadable(path, e))
+    };
+    let dims = reader()?
+        .into_dimensions()
+        .map_err(|e| unreadable(path, e))?;
+    check_dims(path, dims)?;
+    let mut r = reader()?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    r.limits(limits);
+    Ok(r.decode().map_err(|e| unreadable(path, e))?.into_rgb8())
+}
+
+/// Width and height of an image from its header, checked by [`check_dims`].
 pub fn probe_size(path: &Path) -> Result<(u32, u32)> {
-    image::image_dimensions(path)
-        .map_err(|e| anyhow!("{}: not a readable JPEG/PNG image ({e})", path.display()))
+    let dims = image::ImageReader::open(path)
+        .and_then(|r| r.with_guessed_format())
+        .map_err(|e| unreadable(path, e))?
+        .into_dimensions()
+        .map_err(|e| unreadable(path, e))?;
+    check_dims(path, dims)?;
+    Ok(dims)
 }
 
 /// Writes an RGB image as [3, H, W] planes.
@@ -215,6 +268,15 @@ fn decode_split(
 ) -> Result<(Tensor, Tensor, Vec<Skipped>)> {
     let (w, h) = size;
     let per = 3 * (w * h) as usize;
+    // The pixels, their tensor copy and the float copy for the mean image.
+    let bytes = split.files.len() as f64 * per as f64;
+    crate::budget::host_fits(6.0 * bytes, || {
+        format!(
+            "decoding the {} images of {w}x{h} in {}/",
+            split.files.len(),
+            split.name
+        )
+    })?;
     let mut pixels = vec![0u8; split.files.len() * per];
     let errors: Vec<Option<String>> = pool.install(|| {
         pixels
@@ -298,31 +360,73 @@ pub fn decode_small(
 
 const CACHE_MAGIC: &[u8; 12] = b"RESNETU8v1\0\0";
 
-/// The cache file for a decoded folder: named by the MD5 of its manifest (every file's path, size,
-/// modification time and label, and the skip setting), so any change to the folder makes a new
-/// key and a stale cache is never read.
-pub fn cache_file(index: &FolderIndex, skip_corrupt: bool, cache_dir: &Path) -> PathBuf {
+/// MD5 of a file's bytes, read 64 KiB at a time.
+fn file_md5(path: &Path) -> Result<[u8; 16]> {
+    use md5::{Digest, Md5};
+    use std::io::Read;
+    let mut f = fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut h = Md5::new();
+    let mut buf = [0u8; 1 << 16];
+    loop {
+        let n = f
+            .read(&mut buf)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if n == 0 {
+            return Ok(h.finalize().into());
+        }
+        h.update(&buf[..n]);
+    }
+}
+
+/// The cache file for a decoded folder: `decoded-<source>-<content>.u8`, where `<source>` names
+/// the folder and the skip setting and `<content>` is the MD5 of its manifest (every file's path
+/// below the root, the MD5 of its bytes, and its label). Any change to what the files hold makes a
+/// new key, so a stale cache is never read, whatever the files' sizes and times say. The files
+/// are hashed in parallel on the calling rayon pool.
+pub fn cache_file(index: &FolderIndex, skip_corrupt: bool, cache_dir: &Path) -> Result<PathBuf> {
     use md5::{Digest, Md5};
     let mut h = Md5::new();
-    h.update(format!("{}\nskip={skip_corrupt}\n", index.root.display()));
     h.update(index.class_names.join("/"));
     for split in [&index.train, &index.eval] {
         h.update(format!("\n[{}]\n", split.name));
-        for (f, l) in split.files.iter().zip(&split.labels) {
-            let (len, mtime) = fs::metadata(f)
-                .map(|m| {
-                    let t = m
-                        .modified()
-                        .ok()
-                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                        .map_or(0, |d| d.as_nanos());
-                    (m.len(), t)
-                })
-                .unwrap_or((0, 0));
-            h.update(format!("{}\t{len}\t{mtime}\t{l}\n", f.display()));
+        let digests: Vec<[u8; 16]> = split
+            .files
+            .par_iter()
+            .map(|f| file_md5(f))
+            .collect::<Result<_>>()?;
+        for ((f, l), d) in split.files.iter().zip(&split.labels).zip(&digests) {
+            let rel = f.strip_prefix(&index.root).unwrap_or(f);
+            h.update(format!("{}\t{l}\t", rel.display()));
+            h.update(d);
         }
     }
-    cache_dir.join(format!("decoded-{:x}.u8", h.finalize()))
+    let content = format!("{:x}", h.finalize());
+    Ok(cache_dir.join(format!("{}{content}.u8", cache_prefix(index, skip_corrupt))))
+}
+
+/// `decoded-<source>-`: what every cache of this folder (any content) is named with.
+fn cache_prefix(index: &FolderIndex, skip_corrupt: bool) -> String {
+    use md5::{Digest, Md5};
+    let root = fs::canonicalize(&index.root).unwrap_or_else(|_| index.root.clone());
+    let source = Md5::digest(format!("{}\nskip={skip_corrupt}\n", root.display()));
+    format!("decoded-{:x}-", source)[..25].to_string()
+}
+
+/// Removes the caches of the same folder other than `keep`: they hold an earlier content.
+fn remove_superseded(keep: &Path, prefix: &str) {
+    let (Some(dir), Some(keep_name)) = (keep.parent(), keep.file_name()) else {
+        return;
+    };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let n = name.to_string_lossy();
+        if n.starts_with(prefix) && n.ends_with(".u8") && name != keep_name {
+            let _ = fs::remove_file(e.path());
+        }
+    }
 }
 
 fn tensor_bytes(t: &Tensor) -> Vec<u8> {
@@ -348,14 +452,7 @@ fn write_cache(path: &Path, set: &ImageSet) -> Result<()> {
     ] {
         bytes.extend(tensor_bytes(t));
     }
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = path.with_extension(format!("tmp-{}-{call}", std::process::id()));
-    fs::write(&tmp, &bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    fs::rename(&tmp, path).with_context(|| format!("cannot rename to {}", path.display()))
+    crate::atomic::write(path, &bytes)
 }
 
 /// Reads a cache written by `write_cache`; an error when it is damaged.
@@ -368,11 +465,16 @@ fn read_cache(path: &Path, class_names: &[String]) -> Result<ImageSet> {
     let word =
         |i: usize| u64::from_le_bytes(bytes[12 + 8 * i..20 + 8 * i].try_into().unwrap()) as usize;
     let (ntr, nte, h, w) = (word(0), word(1), word(2), word(3));
-    let px = 3 * h * w;
-    let want = 44 + (ntr + nte) * (px + 8);
-    if bytes.len() != want {
+    let want = (|| {
+        let px = h.checked_mul(w)?.checked_mul(3)?;
+        ntr.checked_add(nte)?
+            .checked_mul(px.checked_add(8)?)?
+            .checked_add(44)
+    })();
+    if want != Some(bytes.len()) {
         return Err(bad());
     }
+    let px = 3 * h * w;
     let mut at = 44;
     let mut take = |n: usize| {
         let s = &bytes[at..at + n];
@@ -409,7 +511,8 @@ pub fn decode_small_cached(
     workers: usize,
     cache_dir: &Path,
 ) -> Result<(ImageSet, Vec<Skipped>, bool)> {
-    let path = cache_file(index, skip_corrupt, cache_dir);
+    let pool = pool(workers)?;
+    let path = pool.install(|| cache_file(index, skip_corrupt, cache_dir))?;
     if path.is_file() {
         match read_cache(&path, &index.class_names) {
             Ok(set) => return Ok((set, Vec::new(), true)),
@@ -417,8 +520,9 @@ pub fn decode_small_cached(
         }
     }
     let (set, skipped) = decode_small(index, skip_corrupt, workers)?;
-    if let Err(e) = write_cache(&path, &set) {
-        eprintln!("warning: could not write the decoded-image cache: {e:#}");
+    match write_cache(&path, &set) {
+        Ok(()) => remove_superseded(&path, &cache_prefix(index, skip_corrupt)),
+        Err(e) => eprintln!("warning: could not write the decoded-image cache: {e:#}"),
     }
     Ok((set, skipped, false))
 }
@@ -544,7 +648,7 @@ pub(crate) mod tests {
         assert!(s1.train_images.equal(&s2.train_images) && s1.test_labels.equal(&s2.test_labels));
         assert_eq!(s2.test_images.size(), vec![4, 3, 5, 6]);
         // A damaged cache is decoded again, not trusted.
-        let f = cache_file(&ix, false, &cache);
+        let f = cache_file(&ix, false, &cache).unwrap();
         let b = fs::read(&f).unwrap();
         fs::write(&f, &b[..b.len() - 1]).unwrap();
         let (s3, _, hit3) = decode_small_cached(&ix, false, 1, &cache).unwrap();
@@ -553,7 +657,7 @@ pub(crate) mod tests {
         image::RgbImage::new(6, 5)
             .save(root.join("train/a/000.png"))
             .unwrap();
-        assert_ne!(cache_file(&scan(&root).unwrap(), false, &cache), f);
+        assert_ne!(cache_file(&scan(&root).unwrap(), false, &cache).unwrap(), f);
     }
 
     #[test]

@@ -114,6 +114,12 @@ pub fn open_quiet(
     match d.dataset {
         Dataset::Synthetic => {
             let s = &d.synthetic;
+            crate::budget::host_fits(crate::budget::synthetic_bytes(cfg), || {
+                format!(
+                    "data.synthetic.train = {}, test = {}, image_size = {}",
+                    s.train, s.test, s.image_size
+                )
+            })?;
             in_memory(synthetic::generate(
                 cfg.model.classes(),
                 s.train,

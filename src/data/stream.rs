@@ -42,6 +42,25 @@ pub const STATS_SAMPLE: usize = 1000;
 /// Batches decoded ahead of the training loop.
 pub const PREFETCH: usize = 3;
 
+/// Longest side over shorter side accepted for a streamed image: resizing the shorter side to
+/// [`SCALE_MAX`] keeps the longer one within 16 × 480 pixels, so one absurd panorama (1×30000)
+/// cannot make a resize allocate gigabytes.
+pub const MAX_ASPECT: u32 = 16;
+
+/// [`folder::decode_rgb`] for streaming: also refuses aspect ratios past [`MAX_ASPECT`].
+pub fn decode_streamable(path: &std::path::Path) -> Result<RgbImage> {
+    let img = folder::decode_rgb(path)?;
+    let (w, h) = img.dimensions();
+    if w.max(h) / w.min(h).max(1) > MAX_ASPECT {
+        bail!(
+            "{}: {w}x{h} pixels, a longer side more than {MAX_ASPECT} times the shorter one; \
+             such an image cannot be resized to the 224x224 views of §3.4",
+            path.display()
+        );
+    }
+    Ok(img)
+}
+
 /// Size of an image of size `(w, h)` resized so that its shorter side is `s` (aspect kept).
 pub fn resized_dims((w, h): (u32, u32), s: u32) -> (u32, u32) {
     if w <= h {
@@ -120,7 +139,7 @@ impl Shared {
         let mut first_err = None;
         for k in 0..list.len().min(16) {
             let (path, label) = &list[(idx + k) % list.len()];
-            match folder::decode_rgb(path) {
+            match decode_streamable(path) {
                 Ok(img) if img.width() >= 1 && img.height() >= 1 => return Ok((img, *label)),
                 Ok(_) => {
                     first_err.get_or_insert_with(|| anyhow!("{}: empty image", path.display()));

@@ -1,0 +1,384 @@
+//! The memory a run needs (the paper's nets at its batch sizes, §3.4 and §4.2), estimated from the
+//! config before anything is allocated, so that a config that cannot fit (`model.depth = 600002`,
+//! `optimizer.batch_size = 1000000000`, `data.synthetic.train = 100000000000`) is refused with one
+//! line giving the estimate and what is available, instead of aborting in an allocation.
+//!
+//! The estimate is deliberately rough (within a small factor of the real peak), and only refuses
+//! what exceeds the available memory outright:
+//! - model state: parameters, gradients, momentum and one transient copy for the update (4 × 4
+//!   bytes per parameter), from [`Plan::params`];
+//! - activations: for a training batch, every conv/FC output kept three times for backward
+//!   (conv output, BN output, ReLU output, float32) plus the input; for an evaluation batch (no
+//!   autograd), the two largest layer outputs at a time; the larger of the two counts;
+//! - data: the in-memory dataset (synthetic or CIFAR-10) as `u8` on the device, and on the host
+//!   while it is built (the pixels, their tensor copy and a float copy for the mean image);
+//!   image folders are counted when they are scanned (see `folder::decode_small`).
+//!
+//! Available: the host's `MemAvailable` (/proc/meminfo); on CUDA, the device's free memory from
+//! the CUDA runtime that libtorch has loaded (`cudaMemGetInfo`, found with `dlsym`; tch exposes no
+//! such call). Where either cannot be read, that check is skipped and [`Estimate`] says so.
+use crate::arch::Plan;
+use crate::config::{Config, Dataset, Family};
+use anyhow::{bail, Result};
+use tch::Device;
+
+const F32: f64 = 4.0;
+/// Copies of the parameters held at the peak: weights, gradients, momentum, update temporary.
+const PARAM_COPIES: f64 = 4.0;
+/// Tensors kept per conv layer for backward: conv output, BN output, ReLU output.
+const SAVED_PER_LAYER: f64 = 3.0;
+/// CIFAR-10's 50,000 training and 10,000 test images.
+const CIFAR10_IMAGES: f64 = 60_000.0;
+
+/// What a run needs and what the machine has, in bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Estimate {
+    pub params: u64,
+    /// Parameters, gradients, momentum and the update's temporary.
+    pub model_bytes: f64,
+    /// Activations of one training batch (autograd's saved tensors).
+    pub train_activation_bytes: f64,
+    /// Activations of one evaluation batch (no autograd).
+    pub eval_activation_bytes: f64,
+    /// The in-memory dataset as it sits on the training device.
+    pub data_device_bytes: f64,
+    /// The in-memory dataset while it is built on the host (and streaming buffers).
+    pub data_host_bytes: f64,
+    /// Side of the images the net sees.
+    pub input_side: usize,
+    /// Whether the training device is a CUDA device.
+    pub cuda: bool,
+    /// `MemAvailable` of the host; `None` where /proc/meminfo cannot be read.
+    pub host_available: Option<u64>,
+    /// Free memory of the CUDA device; `None` on the CPU or where it cannot be read.
+    pub device_available: Option<u64>,
+}
+
+impl Estimate {
+    fn activation_bytes(&self) -> f64 {
+        self.train_activation_bytes.max(self.eval_activation_bytes)
+    }
+
+    /// Bytes needed on the training device (on the CPU: everything, host included).
+    pub fn device_bytes(&self) -> f64 {
+        let on_device = self.model_bytes + self.activation_bytes() + self.data_device_bytes;
+        if self.cuda {
+            on_device
+        } else {
+            // On the CPU the dataset "on the device" is the host tensor itself.
+            self.model_bytes + self.activation_bytes() + self.data_host_bytes
+        }
+    }
+
+    /// Bytes needed on the host.
+    pub fn host_bytes(&self) -> f64 {
+        if self.cuda {
+            self.data_host_bytes
+        } else {
+            self.device_bytes()
+        }
+    }
+
+    fn parts(&self) -> String {
+        format!(
+            "model state {} for {} parameters, activations {} ({}x{} images), data {}",
+            human(self.model_bytes),
+            self.params,
+            human(self.activation_bytes()),
+            self.input_side,
+            self.input_side,
+            human(if self.cuda {
+                self.data_device_bytes
+            } else {
+                self.data_host_bytes
+            })
+        )
+    }
+}
+
+/// Bytes as `12.3 GiB` (or MiB, KiB, B).
+pub fn human(bytes: f64) -> String {
+    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut v = bytes;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{v:.0} B")
+    } else if v >= 1024.0 {
+        format!("{v:.3e} {}", UNITS[u])
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// Side of the images the network is fed.
+fn input_side(cfg: &Config) -> usize {
+    match cfg.data.dataset {
+        Dataset::Synthetic => cfg.data.synthetic.image_size,
+        Dataset::Cifar10 => 32,
+        Dataset::ImageFolder => cfg.model.image_size(),
+    }
+}
+
+/// Host bytes of building the synthetic set: pixels, their tensor copy, the float copy of the
+/// training images for the mean.
+pub fn synthetic_bytes(cfg: &Config) -> f64 {
+    let s = &cfg.data.synthetic;
+    let per = 3.0 * (s.image_size as f64).powi(2);
+    (s.train as f64 + s.test as f64) * per * 2.0 + s.train as f64 * per * F32
+}
+
+/// The estimate for `cfg` on `device` (see the module doc).
+pub fn estimate(cfg: &Config, device: Device) -> Estimate {
+    let plan = Plan::new(&cfg.model);
+    let side = input_side(cfg);
+    let layers = plan.layers(side);
+    let outputs: Vec<f64> = layers
+        .iter()
+        .map(|l| l.out_channels as f64 * (l.out_side as f64).powi(2))
+        .collect();
+    let input = 3.0 * (side as f64).powi(2);
+    let per_image_train = SAVED_PER_LAYER * outputs.iter().sum::<f64>() + input;
+    let largest = outputs.iter().copied().fold(0.0, f64::max);
+    let per_image_eval = 2.0 * largest + input;
+    let (data_device, data_host) = match cfg.data.dataset {
+        Dataset::Synthetic => {
+            let s = &cfg.data.synthetic;
+            let n = s.train as f64 + s.test as f64;
+            (
+                n * 3.0 * (s.image_size as f64).powi(2),
+                synthetic_bytes(cfg),
+            )
+        }
+        Dataset::Cifar10 => (CIFAR10_IMAGES * 3072.0, CIFAR10_IMAGES * 3072.0 * 6.0),
+        // Counted when the folder is scanned; streamed ImageNet-style data needs its prefetched
+        // batches of 224x224 crops on the host.
+        Dataset::ImageFolder => (
+            0.0,
+            if cfg.model.family == Family::Imagenet {
+                (crate::data::stream::PREFETCH as f64 + 2.0)
+                    * cfg.optimizer.batch_size as f64
+                    * 3.0
+                    * 224.0
+                    * 224.0
+            } else {
+                0.0
+            },
+        ),
+    };
+    let params = plan.params();
+    let cuda = device.is_cuda();
+    Estimate {
+        params,
+        model_bytes: PARAM_COPIES * F32 * params as f64,
+        train_activation_bytes: F32 * per_image_train * cfg.optimizer.batch_size as f64,
+        eval_activation_bytes: F32 * per_image_eval * cfg.run.eval_batch_size as f64,
+        data_device_bytes: data_device,
+        data_host_bytes: data_host,
+        input_side: side,
+        cuda,
+        host_available: host_available(),
+        device_available: if cuda { cuda_free(device) } else { None },
+    }
+}
+
+/// The config keys behind the largest part of the estimate, for the message.
+fn largest_part(cfg: &Config, e: &Estimate) -> String {
+    let data = if e.cuda {
+        e.data_device_bytes
+    } else {
+        e.data_host_bytes
+    };
+    let parts = [
+        (e.model_bytes, 0),
+        (e.train_activation_bytes, 1),
+        (e.eval_activation_bytes, 2),
+        (data, 3),
+    ];
+    let (_, which) = parts
+        .into_iter()
+        .fold((f64::MIN, 0), |a, b| if b.0 > a.0 { b } else { a });
+    let side = e.input_side;
+    match which {
+        0 => format!(
+            "the model (model.depth = {}, {} classes)",
+            cfg.model.depth,
+            cfg.model.classes()
+        ),
+        1 => format!(
+            "the activations of a training batch (optimizer.batch_size = {}, model.depth = {}, \
+             {side}x{side} images)",
+            cfg.optimizer.batch_size, cfg.model.depth
+        ),
+        2 => format!(
+            "the activations of an evaluation batch (run.eval_batch_size = {}, model.depth = {}, \
+             {side}x{side} images)",
+            cfg.run.eval_batch_size, cfg.model.depth
+        ),
+        _ => match cfg.data.dataset {
+            Dataset::Synthetic => format!(
+                "the data (data.synthetic.train = {}, test = {}, image_size = {})",
+                cfg.data.synthetic.train, cfg.data.synthetic.test, cfg.data.synthetic.image_size
+            ),
+            _ => "the data".to_string(),
+        },
+    }
+}
+
+/// Estimates what `cfg` needs on `device` and refuses it, naming the estimate, what is available
+/// and the keys behind the largest part, when it cannot fit.
+pub fn check(cfg: &Config, device: Device) -> Result<Estimate> {
+    let e = estimate(cfg, device);
+    let refuse = |need: f64, have: u64, place: &str, source: &str| -> Result<()> {
+        if need > have as f64 {
+            bail!(
+                "{}: needs about {} of memory {place} ({}), but {} is available ({source}); \
+                 most of it is {}",
+                cfg.name,
+                human(need),
+                e.parts(),
+                human(have as f64),
+                largest_part(cfg, &e)
+            );
+        }
+        Ok(())
+    };
+    if let Some(have) = e.device_available {
+        refuse(
+            e.device_bytes(),
+            have,
+            "on the CUDA device",
+            "free device memory",
+        )?;
+    }
+    if let Some(have) = e.host_available {
+        refuse(e.host_bytes(), have, "on the host", "MemAvailable")?;
+    }
+    Ok(e)
+}
+
+/// Refuses to allocate `bytes` on the host for `what` when they exceed `MemAvailable`.
+pub fn host_fits(bytes: f64, what: impl FnOnce() -> String) -> Result<()> {
+    if let Some(have) = host_available() {
+        if bytes > have as f64 {
+            bail!(
+                "{}: needs about {} of memory, but {} is available (MemAvailable)",
+                what(),
+                human(bytes),
+                human(have as f64)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `MemAvailable` from /proc/meminfo, in bytes.
+pub fn host_available() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    parse_mem_available(&text)
+}
+
+fn parse_mem_available(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+/// Free memory of the current CUDA device from the CUDA runtime already loaded by libtorch
+/// (`cudaMemGetInfo`), or `None` when the runtime or the call is unavailable.
+pub fn cuda_free(device: Device) -> Option<u64> {
+    use std::ffi::{c_char, c_int, c_void};
+    if !device.is_cuda() {
+        return None;
+    }
+    extern "C" {
+        fn dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void;
+    }
+    type MemGetInfo = unsafe extern "C" fn(*mut usize, *mut usize) -> c_int;
+    // SAFETY: dlsym with RTLD_DEFAULT (a null handle on glibc) only looks a symbol up. When found,
+    // it is the CUDA runtime's `cudaError_t cudaMemGetInfo(size_t *free, size_t *total)`, called
+    // with two valid pointers; it reports on the current device (0, the one runs use).
+    unsafe {
+        let sym = dlsym(std::ptr::null_mut(), c"cudaMemGetInfo".as_ptr());
+        if sym.is_null() {
+            return None;
+        }
+        let f: MemGetInfo = std::mem::transmute::<*mut c_void, MemGetInfo>(sym);
+        let (mut free, mut total) = (0usize, 0usize);
+        (f(&mut free, &mut total) == 0).then_some(free as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(extra: &str) -> Config {
+        let c = Config::from_toml(&format!(
+            "name = \"b\"\n[model]\nfamily = \"cifar\"\ndepth = 20\n{extra}"
+        ))
+        .unwrap();
+        c.validate().unwrap();
+        c
+    }
+
+    #[test]
+    fn resnet20_on_cifar_is_small_and_counted_by_part() {
+        let e = estimate(&cfg(""), Device::Cpu);
+        assert_eq!(e.params, 269_722);
+        assert_eq!(e.model_bytes, 16.0 * 269_722.0);
+        // ResNet-20 at 32x32: conv outputs 16*32*32 * 7 + 32*16*16 * 6 + 64*8*8 * 6 + 10 (fc).
+        let outputs = 16.0 * 1024.0 * 7.0 + 32.0 * 256.0 * 6.0 + 64.0 * 64.0 * 6.0 + 10.0;
+        assert_eq!(
+            e.train_activation_bytes,
+            4.0 * 128.0 * (3.0 * outputs + 3072.0)
+        );
+        assert_eq!(e.data_host_bytes, 60_000.0 * 3072.0 * 6.0);
+        // About 0.57 GiB of activations and 1.1 GiB of data: fits any machine that runs tests.
+        assert!(e.device_bytes() < 2.0 * (1u64 << 30) as f64, "{e:?}");
+        assert!(check(&cfg(""), Device::Cpu).is_ok());
+    }
+
+    #[test]
+    fn absurd_sizes_are_refused_with_the_estimate_and_the_key() {
+        if host_available().is_none() {
+            eprintln!("SKIPPED: /proc/meminfo is not readable here");
+            return;
+        }
+        for (extra, key) in [
+            (
+                "[optimizer]\nbatch_size = 1000000000\n",
+                "optimizer.batch_size = 1000000000",
+            ),
+            (
+                "[data]\ndataset = \"synthetic\"\n[data.synthetic]\ntrain = 100000000000\n",
+                "data.synthetic.train = 100000000000",
+            ),
+            (
+                "[run]\neval_batch_size = 100000000000\n",
+                "run.eval_batch_size = 100000000000",
+            ),
+        ] {
+            let e = format!("{:#}", check(&cfg(extra), Device::Cpu).unwrap_err());
+            assert!(e.contains(key) && e.contains("is available"), "{e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
+    }
+
+    #[test]
+    fn mem_available_is_parsed_in_bytes() {
+        let t = "MemTotal:       16000000 kB\nMemAvailable:    1234 kB\n";
+        assert_eq!(parse_mem_available(t), Some(1234 * 1024));
+        assert_eq!(parse_mem_available("MemTotal: 1 kB\n"), None);
+        assert_eq!(human(1536.0), "1.5 KiB");
+        assert_eq!(human(3.0 * (1u64 << 40) as f64), "3.0 TiB");
+    }
+
+    #[test]
+    fn no_cuda_free_memory_on_the_cpu() {
+        assert_eq!(cuda_free(Device::Cpu), None);
+    }
+}
