@@ -1,11 +1,17 @@
 //! Build support: finds the libtorch of the PyPI wheel (see scripts/setup-libtorch.sh), gives the
 //! binaries an rpath to it, makes sure libtorch_cuda stays linked, and compiles the small C++ shim
-//! in csrc/ against the same headers.
-use std::path::PathBuf;
+//! in csrc/ against the same headers: `shim.cpp` always, and the CUDA-graph part `graph.cpp` when
+//! libtorch has its CUDA backend and the CUDA runtime headers are found (the PyPI wheel brings
+//! them as the `nvidia-cuda-runtime` package beside torch: `site-packages/nvidia/cu13/include` for
+//! CUDA 13, `nvidia/cuda_runtime/include` for CUDA 12), else the stand-in `graph_stub.cpp`.
+use std::path::{Path, PathBuf};
 
 fn main() {
     println!("cargo:rerun-if-env-changed=LIBTORCH");
-    println!("cargo:rerun-if-changed=csrc/shim.cpp");
+    for f in ["csrc/shim.cpp", "csrc/graph.cpp", "csrc/graph_stub.cpp"] {
+        println!("cargo:rerun-if-changed={f}");
+    }
+    println!("cargo:rerun-if-env-changed=CUDA_HOME");
     let libtorch = match std::env::var("LIBTORCH") {
         Ok(p) => PathBuf::from(p),
         Err(_) => {
@@ -25,20 +31,107 @@ fn main() {
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
     // torch-sys links torch_cuda, but rustc passes --as-needed and nothing references its
     // symbols, so the CUDA backend would be silently dropped: force it to stay.
-    if lib.join("libtorch_cuda.so").exists() {
+    let has_cuda = lib.join("libtorch_cuda.so").exists();
+    if has_cuda {
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
         println!("cargo:rustc-cfg=has_torch_cuda");
     }
     println!("cargo:rustc-check-cfg=cfg(has_torch_cuda)");
-    cc::Build::new()
-        .cpp(true)
+    println!("cargo:rustc-check-cfg=cfg(has_cuda_graph)");
+    let mut shim = shim_build(&include);
+    shim.file("csrc/shim.cpp");
+    shim.compile("resnet_shim");
+    let cuda_include = if has_cuda {
+        cuda_include_dirs(&libtorch)
+    } else {
+        None
+    };
+    let mut graph = shim_build(&include);
+    match &cuda_include {
+        Some(dirs) => {
+            for dir in dirs {
+                graph.include(dir);
+            }
+            graph.file("csrc/graph.cpp");
+            // graph.cpp calls into c10_cuda (streams, allocator) and torch_cuda (CUDAGraph).
+            println!("cargo:rustc-link-search=native={}", lib.display());
+            println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-lc10_cuda,--as-needed");
+            println!("cargo:rustc-cfg=has_cuda_graph");
+        }
+        None => {
+            if has_cuda {
+                println!(
+                    "cargo:warning=CUDA runtime headers (with crt/host_config.h) not found beside \
+                     {} (nvidia/*/include, triton) nor in $CUDA_HOME/include: building without \
+                     CUDA graphs (run.cuda_graph)",
+                    libtorch.display()
+                );
+            }
+            graph.file("csrc/graph_stub.cpp");
+        }
+    }
+    graph.compile("resnet_graph");
+}
+
+/// The C++ build shared by both shim files: libtorch's headers, its ABI and C++ standard.
+fn shim_build(include: &Path) -> cc::Build {
+    let mut b = cc::Build::new();
+    b.cpp(true)
         .pic(true)
         .warnings(false)
-        .include(&include)
+        .include(include)
         .include(include.join("torch/csrc/api/include"))
         .flag("-std=c++17")
         .flag("-D_GLIBCXX_USE_CXX11_ABI=1")
-        .flag("-DGLOG_USE_GLOG_EXPORT")
-        .file("csrc/shim.cpp")
-        .compile("resnet_shim");
+        .flag("-DGLOG_USE_GLOG_EXPORT");
+    b
+}
+
+/// The include folders for the CUDA runtime headers: the folder holding `cuda_runtime_api.h`
+/// beside the torch package (the wheel's `nvidia-cuda-runtime` dependency, so a fresh clone after
+/// scripts/setup-libtorch.sh finds it), else `$CUDA_HOME/include`, else `/usr/local/cuda/include`.
+///
+/// Those wheel headers include `crt/host_config.h` and `crt/host_defines.h`, which live in the
+/// separate `nvidia-cuda-crt` package that torch does not install. When they are missing, a
+/// folder that has them is added after it: triton's copy of the CUDA headers (triton is a
+/// dependency of the same torch wheel) or a CUDA toolkit's. They only hold host-compiler
+/// configuration macros; every type and function still comes from the runtime folder.
+fn cuda_include_dirs(libtorch: &Path) -> Option<Vec<PathBuf>> {
+    let torch = std::fs::canonicalize(libtorch).unwrap_or_else(|_| libtorch.to_path_buf());
+    let site = torch.parent().map(Path::to_path_buf);
+    let mut runtime = Vec::new();
+    if let Some(site) = &site {
+        let nvidia = site.join("nvidia");
+        // cu13 first (torch 2.11's default wheel), then cuda_runtime (CUDA 12 wheels), then any.
+        runtime.push(nvidia.join("cu13/include"));
+        runtime.push(nvidia.join("cuda_runtime/include"));
+        if let Ok(entries) = std::fs::read_dir(&nvidia) {
+            let mut others: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path().join("include")))
+                .collect();
+            others.sort();
+            runtime.extend(others);
+        }
+    }
+    let mut toolkit = Vec::new();
+    if let Ok(home) = std::env::var("CUDA_HOME") {
+        toolkit.push(PathBuf::from(home).join("include"));
+    }
+    toolkit.push(PathBuf::from("/usr/local/cuda/include"));
+    runtime.extend(toolkit.iter().cloned());
+    let main = runtime
+        .into_iter()
+        .find(|d| d.join("cuda_runtime_api.h").is_file())?;
+    let has_crt =
+        |d: &Path| d.join("crt/host_config.h").is_file() && d.join("crt/host_defines.h").is_file();
+    if has_crt(&main) {
+        return Some(vec![main]);
+    }
+    let mut crt = Vec::new();
+    if let Some(site) = &site {
+        crt.push(site.join("triton/backends/nvidia/include"));
+    }
+    crt.extend(toolkit);
+    let extra = crt.into_iter().find(|d| has_crt(d))?;
+    Some(vec![main, extra])
 }

@@ -1,26 +1,29 @@
 #!/usr/bin/env bash
-# Ours vs the PyTorch references (scripts/reference_train.py, typical and careful) on the same
-# machine: runs them alternately (ours, typical, careful, ours, typical, careful, ...) for each
-# depth, collects their CSV lines in one file and prints the medians and the ratios
-# ours/typical and ours/careful (`resnet bench --summarize`).
+# Ours vs the PyTorch references (scripts/reference_train.py: typical, careful and, on CUDA,
+# best = the whole step as one CUDA graph) on the same machine: runs them alternately (ours,
+# typical, careful, best, ours, ...) for each depth, collects their CSV lines in one file and
+# prints the medians and the ratios of our fastest variant to each (`resnet bench --summarize`).
+# On CUDA `ours` times both our eager step (impl `ours`) and our CUDA-graph step (`ours+graph`).
 #
 #   scripts/bench_compare.sh [--device cpu|cuda] [--depths 20,56] [--iters N] [--warmup W]
 #       [--repeats R] [--eval-images N] [--threads T] [--precision fp32|bf16]
-#       [--memory-format nchw|nhwc] [--data ARCHIVE] [--impls ours,typical,careful]
-#       [--careful-args "--optimizer fused ..."] [--out FILE.csv]
+#       [--memory-format nchw|nhwc] [--data ARCHIVE] [--impls ours,typical,careful,best]
+#       [--careful-args "--optimizer fused ..."] [--graph auto|off|on|both] [--out FILE.csv]
 #
 # Environment: RESNET_BIN (a prebuilt `resnet` binary; default: build target/release/resnet with
 # cargo), PYTHON (default: .venv/bin/python after scripts/setup-bench.sh; on the GPU machine
-# PYTHON=/opt/torch/.venv/bin/python3 and nothing is installed).
+# PYTHON=/opt/torch/.venv/bin/python3 and nothing is installed), BENCH_KEEP_GOING=1 (a failed
+# run is reported and skipped instead of ending the comparison).
 # --precision/--memory-format set run.precision/run.memory_format for ours and --bf16/
-# --channels-last for the careful reference (the typical one stays fp32/NCHW, as users write it).
+# --channels-last for the careful and best references (the typical one stays fp32/NCHW, as users
+# write it). --graph is `resnet bench --graph` (auto: eager and graph on CUDA, eager on the CPU).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 device=cpu depths=20,56 iters="" warmup="" repeats=3 eval_images="" threads=0
 precision=fp32 memfmt=nchw data="$root/../shared/data/cifar10-jpeg.tar.gz"
-impls=ours,typical,careful careful_args="" out=""
+impls="" careful_args="" out="" graph=auto
 die() { echo "error: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -36,6 +39,7 @@ while [ $# -gt 0 ]; do
     --data) data="$2"; shift 2 ;;
     --impls) impls="$2"; shift 2 ;;
     --careful-args) careful_args="$2"; shift 2 ;;
+    --graph) graph="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
@@ -47,9 +51,9 @@ case "$memfmt" in nchw|nhwc) ;; *) die "--memory-format $memfmt: allowed: nchw, 
 [[ "$repeats" =~ ^[1-9][0-9]*$ ]] || die "--repeats $repeats: must be a positive integer"
 # Defaults by device: a CPU step of ResNet-56 takes about a second, a GPU step milliseconds.
 if [ "$device" = cpu ]; then
-  : "${iters:=30}" "${warmup:=5}" "${eval_images:=2000}"
+  : "${iters:=30}" "${warmup:=5}" "${eval_images:=2000}" "${impls:=ours,typical,careful}"
 else
-  : "${iters:=300}" "${warmup:=50}" "${eval_images:=10000}"
+  : "${iters:=300}" "${warmup:=50}" "${eval_images:=10000}" "${impls:=ours,typical,careful,best}"
 fi
 [[ "$eval_images" =~ ^[1-9][0-9]*$ ]] ||
   die "--eval-images $eval_images: must be a positive integer (resnet bench refuses 0)"
@@ -82,6 +86,8 @@ ref_args=(--device "$device" --iters "$iters" --warmup "$warmup" --eval-images "
 careful_extra=()
 [ "$precision" = bf16 ] && careful_extra+=(--bf16)
 [ "$memfmt" = nhwc ] && careful_extra+=(--channels-last)
+# best takes the layout and precision, not --careful-args (its optimizer is fixed: fused SGD).
+careful_extra_layout=("${careful_extra[@]}")
 # shellcheck disable=SC2206
 [ -n "$careful_args" ] && careful_extra+=($careful_args)
 
@@ -101,16 +107,21 @@ config_for() {
   echo "$cfg"
 }
 
-# Runs one command, echoes its readable line (`IMPL: model on ...`), appends its CSV row (the
-# last line of its output) to $csv.
+# Runs one command, echoes its readable lines (`IMPL: model on ...`), appends its CSV rows (the
+# lines after its CSV header: one, or two for ours on CUDA) to $csv.
 run_one() {
   local log="$work/last.log"
   if ! "$@" > "$log" 2> "$work/last.err"; then
     cat "$work/last.err" >&2
+    if [ "${BENCH_KEEP_GOING:-0}" = 1 ]; then
+      echo "  failed (BENCH_KEEP_GOING=1: continuing): $*" >&2
+      return 0
+    fi
     die "failed: $*"
   fi
   grep -E '^[a-z+]+: resnet' "$log" | sed 's/^/  /'
-  tail -n 1 "$log" >> "$csv"
+  grep -E '^(graph / eager|[a-z+]+: host submits)' "$log" | sed 's/^/  /' || true
+  awk 'rows { print } /^impl,/ { rows = 1 }' "$log" >> "$csv"
 }
 
 echo "bench_compare: device $device, depths $depths, $iters iterations after $warmup warm-up," \
@@ -123,12 +134,14 @@ for depth in "${depth_list[@]}"; do
     for impl in "${impl_list[@]}"; do
       case "$impl" in
         ours) run_one "$bin" bench --config "$cfg" --iters "$iters" --warmup "$warmup" \
-                --eval-images "$eval_images" ;;
+                --eval-images "$eval_images" --graph "$graph" ;;
         typical) run_one "$py" "$root/scripts/reference_train.py" --impl typical --depth "$depth" \
                 "${ref_args[@]}" ;;
         careful) run_one "$py" "$root/scripts/reference_train.py" --impl careful --depth "$depth" \
                 "${ref_args[@]}" "${careful_extra[@]}" ;;
-        *) die "--impls: unknown '$impl'; allowed: ours, typical, careful" ;;
+        best) run_one "$py" "$root/scripts/reference_train.py" --impl best --depth "$depth" \
+                "${ref_args[@]}" "${careful_extra_layout[@]}" ;;
+        *) die "--impls: unknown '$impl'; allowed: ours, typical, careful, best" ;;
       esac
     done
   done

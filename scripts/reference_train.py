@@ -22,6 +22,17 @@ Two ways of writing it:
   ``cudnn.benchmark``, no host sync per step, ``SGD(foreach=True)`` (``--optimizer fused`` on
   CUDA), optional ``--channels-last``, ``--bf16`` (autocast) and ``--compile``.
 
+* ``--impl best`` (CUDA): PyTorch at its best for this step, as the CUDA-graphs section of the
+  PyTorch docs writes it: the careful data on the device, and the whole training step (batch
+  gather, crop/flip drawn inside the graph from the graph-safe CUDA generator, forward, backward,
+  fused SGD with the learning rate as a device tensor, device-side loss/error sums) captured
+  once with ``torch.cuda.graph`` after three warm-up steps on a side stream and replayed every
+  iteration; only the batch position (and, once per epoch, the permutation) is written before a
+  replay. SGD has no ``capturable`` flag: it is capturable as is, and a tensor ``lr`` keeps the
+  rate changeable without re-capture. Combine with ``--bf16`` and ``--channels-last``;
+  ``--compile`` (careful only) adds ``torch.compile`` with ``--compile-mode`` (e.g.
+  ``max-autotune``, which also uses CUDA graphs for the compiled forward and backward).
+
 Differences from ours that torchvision cannot avoid (typical only): random numbers come from
 torch's generators rather than our SplitMix64 stream; batches never span an epoch boundary
 (``drop_last``), and each epoch restarts the loader. The mean image is subtracted before padding
@@ -42,7 +53,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gzip
 import os
+import shutil
 import sys
 import tarfile
 import time
@@ -314,6 +327,99 @@ class LoaderData:
             yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
 
+class GraphedStep:
+    """--impl best: the whole training step as one CUDA graph (see the module doc).
+
+    Static inputs: ``perm`` (this epoch's permutation, refreshed outside the graph at each epoch
+    start) and ``k`` (the batch's position in the epoch), written before every replay. Gradients
+    are set to None before the capture, so the captured backward writes fresh ones into the
+    graph's pool and the captured fused SGD step reads them (the PyTorch docs' whole-network
+    capture).
+    """
+
+    def __init__(self, d, model, device, batch, channels_last, bf16):
+        self.x = torch.from_numpy(d["train_x"]).to(device)
+        self.y = torch.from_numpy(d["train_y"]).to(device)
+        self.tx = torch.from_numpy(d["test_x"]).to(device)
+        self.ty = torch.from_numpy(d["test_y"]).to(device)
+        self.mean = self.x.float().mean(0) / 255.0
+        self.model, self.device, self.batch = model, device, batch
+        self.channels_last, self.bf16 = channels_last, bf16
+        self.n = self.x.shape[0]
+        self.per_epoch = self.n // batch
+        self.perm = torch.randperm(self.n, device=device)
+        self.k = torch.zeros((), dtype=torch.int64, device=device)
+        self.positions = torch.arange(batch, device=device)
+        self.loss_sum = torch.zeros((), device=device)
+        self.correct = torch.zeros((), dtype=torch.int64, device=device)
+        self.lr = torch.tensor(0.1, device=device)
+        self.opt = torch.optim.SGD(
+            model.parameters(), lr=self.lr, momentum=0.9, weight_decay=1e-4, fused=True
+        )
+        self.graph = None
+
+    def _layout(self, x):
+        return x.contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
+
+    def _autocast(self):
+        # No weight-cast cache inside a captured region (torch.cuda.make_graphed_callables).
+        if self.bf16:
+            return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False)
+        return contextlib.nullcontext()
+
+    def _body(self):
+        b = self.batch
+        idx = self.perm.index_select(0, self.k * b + self.positions)
+        x = self.x.index_select(0, idx).float().div_(255.0).sub_(self.mean)
+        params = torch.randint(0, 2 * PAD + 1, (2, b), device=self.device)
+        flip = torch.randint(0, 2, (b,), device=self.device)
+        x = self._layout(pad_crop_flip(x, params[0], params[1], flip))
+        y = self.y.index_select(0, idx)
+        with self._autocast():
+            out = self.model(x)
+            loss = F.cross_entropy(out, y)
+        loss.backward()
+        self.opt.step()
+        with torch.no_grad():
+            self.loss_sum += loss.detach().float()
+            self.correct += out.argmax(1).eq(y).sum()
+
+    def _set_inputs(self, it: int):
+        k = it % self.per_epoch
+        if k == 0 and it > 0:
+            self.perm.copy_(torch.randperm(self.n, device=self.device))
+        self.k.fill_(k)
+
+    def capture(self, warmup: int = 3):
+        """Warm-up steps (iterations 0..warmup) on a side stream, then the capture."""
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for it in range(warmup):
+                self._set_inputs(it)
+                self.opt.zero_grad(set_to_none=True)
+                self._body()
+        torch.cuda.current_stream().wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        self.opt.zero_grad(set_to_none=True)
+        with torch.cuda.graph(self.graph):
+            self._body()
+        return warmup
+
+    def step(self, it: int) -> float:
+        """Writes iteration it's inputs and replays; returns the time the inputs were ready."""
+        self._set_inputs(it)
+        t = time.perf_counter()
+        self.graph.replay()
+        return t
+
+    def eval_batches(self, batch, limit):
+        n = min(limit, self.tx.shape[0])
+        for s in range(0, n, batch):
+            e = min(s + batch, n)
+            yield self._layout(self.tx[s:e].float().div_(255.0).sub_(self.mean)), self.ty[s:e]
+
+
 # ----------------------------------------------------------------------------------------------
 # Benchmark
 
@@ -321,6 +427,42 @@ class LoaderData:
 def sync(device):
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def torch_profile(step, its, device, out: Path, name: str) -> None:
+    """What bounds a step: torch.profiler over `its` steps; writes the kernel table (by GPU time),
+    a chrome trace and one summary line (wall ms/step vs GPU kernel ms/step) into `out`."""
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile as tprofile
+
+    out.mkdir(parents=True, exist_ok=True)
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    sync(device)
+    with tprofile(activities=acts) as prof:
+        t0 = time.perf_counter()
+        for it in its:
+            step(it)
+        sync(device)
+        wall = time.perf_counter() - t0
+    n = len(its)
+    dev = [e for e in prof.events() if e.device_type == DeviceType.CUDA]
+    busy_us = sum(e.time_range.elapsed_us() for e in dev)
+    (out / f"{name}.txt").write_text(
+        prof.key_averages().table(sort_by="self_device_time_total" if dev else "self_cpu_time_total", row_limit=40)
+    )
+    trace = out / f"{name}.trace.json"
+    prof.export_chrome_trace(str(trace))
+    with trace.open("rb") as src, gzip.open(f"{trace}.gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    trace.unlink()
+    line = (
+        f"{name}: {1000 * wall / n:.3f} ms/step wall under the profiler, GPU kernels+copies "
+        f"{busy_us / 1000 / n:.3f} ms/step ({100 * busy_us / 1e6 / max(wall, 1e-9):.0f}% busy), "
+        f"{len(dev) / n:.0f} device events/step"
+    )
+    with (out / f"{name}.summary.txt").open("w") as f:
+        f.write(line + "\n")
+    print("torch-profile " + line, file=sys.stderr)
 
 
 def main(argv=None) -> int:
@@ -332,7 +474,7 @@ def main(argv=None) -> int:
 
         return reference_trainer.main(argv)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--impl", choices=["typical", "careful"], required=True)
+    p.add_argument("--impl", choices=["typical", "careful", "best"], required=True)
     p.add_argument("--depth", type=int, default=20)
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--iters", type=int, default=50, help="timed training iterations")
@@ -354,14 +496,22 @@ def main(argv=None) -> int:
     p.add_argument("--channels-last", action="store_true", help="careful: NHWC activations")
     p.add_argument("--bf16", action="store_true", help="careful, CUDA: bfloat16 autocast")
     p.add_argument("--compile", action="store_true", help="careful: torch.compile the model")
+    p.add_argument("--compile-mode", default="default",
+                   choices=["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"],
+                   help="careful --compile: torch.compile mode")
     p.add_argument("--profile", action="store_true",
                    help="also time data / forward / backward / optimizer separately (syncs each phase)")
+    p.add_argument("--torch-profile", default=None, metavar="DIR",
+                   help="after the timing, profile 10 more steps with torch.profiler: kernel table, "
+                        "gzipped chrome trace and a GPU-busy summary into DIR")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--label", default=None, help="impl name in the output (default: --impl + options)")
     a = p.parse_args(argv)
 
     if a.impl == "typical" and (a.channels_last or a.bf16 or a.compile):
-        p.error("--channels-last, --bf16 and --compile belong to --impl careful")
+        p.error("--channels-last, --bf16 and --compile belong to --impl careful (or best)")
+    if a.impl == "best" and (a.device != "cuda" or a.compile or a.optimizer or a.profile):
+        p.error("--impl best is the CUDA-graph step: --device cuda, without --compile, --optimizer, --profile")
     if a.bf16 and a.device != "cuda":
         p.error("--bf16 needs --device cuda (autocast), as run.precision = \"bf16\" in ours")
     if a.device == "cuda" and not torch.cuda.is_available():
@@ -391,12 +541,16 @@ def main(argv=None) -> int:
         model = model.to(memory_format=torch.channels_last)
     kw = {"foreach": True} if optim_kind == "foreach" else {"fused": True} if optim_kind == "fused" else {}
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4, **kw)
-    fwd = torch.compile(model) if a.compile else model
+    fwd = torch.compile(model, mode=a.compile_mode) if a.compile else model
     autocast = (
         (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if a.bf16 else contextlib.nullcontext
     )
 
-    if a.impl == "careful":
+    best = None
+    if a.impl == "best":
+        best = GraphedStep(d, model, device, a.batch, a.channels_last, a.bf16)
+        data = best
+    elif a.impl == "careful":
         data = DeviceData(d, device, a.batch, a.channels_last)
     else:
         workers = a.workers if a.workers >= 0 else (2 if device.type == "cpu" else 6)
@@ -450,12 +604,18 @@ def main(argv=None) -> int:
         )
 
     model.train()
-    for it in range(a.warmup):
+    first = 0
+    if best is not None:
+        # Warm-up steps and the capture; then the graph is the step.
+        first = best.capture()
+        step = best.step
+    for it in range(first, max(first, a.warmup)):
         step(it)
     sync(device)
     data_wait = 0.0
+    start = max(first, a.warmup)
     t0 = time.perf_counter()
-    for it in range(a.warmup, a.warmup + a.iters):
+    for it in range(start, start + a.iters):
         t_before = time.perf_counter()
         data_wait += step(it) - t_before
     sync(device)
@@ -463,6 +623,9 @@ def main(argv=None) -> int:
     train_ips = a.iters * a.batch / train_s
     if a.profile:
         profile(range(a.warmup + a.iters, a.warmup + 2 * a.iters))
+    if a.torch_profile:
+        name = f"{a.label or a.impl}-resnet{a.depth}-{'bf16' if a.bf16 else 'fp32'}-{'nhwc' if a.channels_last else 'nchw'}"
+        torch_profile(step, range(start + a.iters, start + a.iters + 10), device, Path(a.torch_profile), name)
 
     eval_ips = float("nan")
     if a.eval_images > 0:
@@ -482,7 +645,7 @@ def main(argv=None) -> int:
     label = a.label or a.impl + "".join(
         s
         for s, on in (
-            ("+compile", a.compile),
+            ("+compile" + ("" if a.compile_mode == "default" else "-" + a.compile_mode), a.compile),
             ("+fused", a.impl == "careful" and optim_kind == "fused"),
         )
         if on

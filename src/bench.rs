@@ -8,9 +8,12 @@
 //!
 //! [`run`] measures the real training step ([`Trainer::step`]: data, forward, loss, backward,
 //! flat SGD, device-side loss/error slots) exactly as `resnet train` runs it, with the config's
-//! `run.device`, `run.precision`, `run.memory_format` and `run.threads`. Our batches are produced
-//! inline by the step (no loader thread to wait on), so the data share is the time to produce
-//! the same batches alone over the time of the steps.
+//! `run.device`, `run.precision`, `run.memory_format`, `run.threads` and `run.cuda_graph`. Our
+//! batches are produced inline by the step (no loader thread to wait on), so the data share is
+//! the time to produce the same batches alone (eagerly) over the time of the steps.
+//!
+//! On CUDA `resnet bench` times both steps by default ([`StepMode`], [`variants`]): the eager one
+//! (`impl` = `ours`) and the CUDA-graph one (`ours+graph`), each in its own trainer.
 use crate::config::{Config, MemoryFormat, Precision};
 use crate::device;
 use crate::table::Table;
@@ -25,6 +28,61 @@ use tch::{Device, Kind};
 /// Column names of one benchmark row, shared with `scripts/reference_train.py`.
 pub const CSV_HEADER: &str = "impl,model,device,threads,precision,memory_format,batch,iters,\
 train_images_per_s,data_wait_frac,eval_images_per_s";
+
+/// Which of our training steps `resnet bench` times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepMode {
+    /// Eager tensor work (`run.cuda_graph = false`).
+    Eager,
+    /// The step as one CUDA graph (`run.cuda_graph = true`).
+    Graph,
+    /// Eager, then graph, each in its own trainer.
+    Both,
+}
+
+impl StepMode {
+    /// `--graph` values: `off`, `on`, `both`, or `auto` (both where the config runs on CUDA,
+    /// eager elsewhere).
+    pub fn parse(s: &str, cfg: &Config) -> Result<StepMode> {
+        Ok(match s {
+            "off" => StepMode::Eager,
+            "on" => StepMode::Graph,
+            "both" => StepMode::Both,
+            "auto" => {
+                let cuda =
+                    cfg.run.device != crate::config::DeviceChoice::Cpu && tch::Cuda::is_available();
+                if cfg.run.cuda_graph {
+                    StepMode::Graph
+                } else if cuda {
+                    StepMode::Both
+                } else {
+                    StepMode::Eager
+                }
+            }
+            other => bail!("--graph {other}: allowed values are auto, off, on, both"),
+        })
+    }
+}
+
+/// The configs `mode` times, each with its `impl` label: `label` for the eager step,
+/// `label+graph` for the CUDA-graph step.
+pub fn variants(cfg: &Config, mode: StepMode, label: &str) -> Vec<(Config, String)> {
+    let with = |graph: bool| {
+        let mut c = cfg.clone();
+        c.run.cuda_graph = graph;
+        let l = if graph {
+            format!("{label}+graph")
+        } else {
+            label.to_string()
+        };
+        (c, l)
+    };
+    match mode {
+        StepMode::Eager => vec![with(false)],
+        StepMode::Graph => vec![with(true)],
+        StepMode::Both => vec![with(false), with(true)],
+    }
+}
 
 /// One benchmark measurement.
 #[derive(Debug, Clone, PartialEq)]
@@ -233,10 +291,16 @@ pub fn medians(rows: &[BenchRecord]) -> BTreeMap<SetupKey, BTreeMap<VariantKey, 
         .collect()
 }
 
+/// Whether an `impl` name is one of our variants (`ours`, `ours+graph`, ...).
+pub fn is_ours(implementation: &str) -> bool {
+    implementation == "ours" || implementation.starts_with("ours+")
+}
+
 /// The comparison table: one row per setup and implementation variant with its medians, and for
-/// every implementation but `ours` the ratios ours/that (training and evaluation images/s) on the
-/// same setup (model, device, threads, batch). Ratios above 1 mean ours is faster. The base is
-/// the first `ours` variant (by precision and format), so one comparison should run one of ours.
+/// every variant but the base the ratios base/that (training and evaluation images/s) on the
+/// same setup (model, device, threads, batch). The base is our fastest variant there (by median
+/// training images/s: `ours+graph` when it was measured and is faster than `ours`); ratios above
+/// 1 mean ours is faster. Our variants come first, then the references in name order.
 pub fn summarize(rows: &[BenchRecord]) -> Table {
     let mut t = Table::new([
         "model",
@@ -252,14 +316,17 @@ pub fn summarize(rows: &[BenchRecord]) -> Table {
         "ours/this_eval",
     ]);
     for ((model, device, threads, _batch), by_impl) in medians(rows) {
-        let ours = by_impl.iter().find(|(k, _)| k.0 == "ours").map(|(_, m)| m);
-        // `ours` first, then the references in name order.
+        let base = by_impl
+            .iter()
+            .filter(|(k, _)| is_ours(&k.0))
+            .max_by(|a, b| a.1.train_images_per_s.total_cmp(&b.1.train_images_per_s))
+            .map(|(k, m)| (k.clone(), m));
         let mut keys: Vec<&VariantKey> = by_impl.keys().collect();
-        keys.sort_by_key(|k| (k.0 != "ours", (*k).clone()));
+        keys.sort_by_key(|k| (!is_ours(&k.0), (*k).clone()));
         for key in keys {
             let m = &by_impl[key];
-            let (rt, re) = match ours {
-                Some(o) if key.0 != "ours" => (
+            let (rt, re) = match &base {
+                Some((bk, o)) if bk != key => (
                     fmt_f(ratio(o.train_images_per_s, m.train_images_per_s), 2),
                     fmt_f(ratio(o.eval_images_per_s, m.eval_images_per_s), 2),
                 ),
@@ -335,6 +402,28 @@ pub struct BenchOutcome {
     /// Name of the data the batches came from (`data.dataset`).
     pub data: String,
     pub profile: Option<PhaseTimes>,
+    /// Host time to submit one step (no sync; over a few steps right after a drain) and the
+    /// wall time of a step in the timed loop: host ≈ wall means the host (launches) bounds the
+    /// step, host ≪ wall means the device does.
+    pub host_ms_per_step: f64,
+    pub wall_ms_per_step: f64,
+}
+
+impl BenchOutcome {
+    /// One line on what bounds the step (see `host_ms_per_step`).
+    pub fn bound_text(&self) -> String {
+        let bound = if self.record.device == "cpu" {
+            "on the CPU the host computes everything"
+        } else if self.host_ms_per_step >= 0.8 * self.wall_ms_per_step {
+            "the host (launching) bounds the step"
+        } else {
+            "the device bounds the step"
+        };
+        format!(
+            "{}: host submits a step in {:.3} ms, a step takes {:.3} ms: {bound}",
+            self.record.implementation, self.host_ms_per_step, self.wall_ms_per_step
+        )
+    }
 }
 
 /// Measures training and evaluation throughput of the run `cfg` describes (no run folder is
@@ -347,6 +436,15 @@ pub fn run(cfg: &Config, opts: &BenchOptions) -> Result<BenchOutcome> {
         bail!("--eval-images 0: need at least one test image to time");
     }
     cfg.validate()?;
+    let eager_steps = crate::train::GRAPH_WARMUP_STEPS as u64;
+    if cfg.run.cuda_graph && opts.warmup <= eager_steps {
+        bail!(
+            "--warmup {}: with run.cuda_graph the first {eager_steps} steps are eager and the next \
+             one is captured; use --warmup {} or more so that only replays are timed",
+            opts.warmup,
+            eager_steps + 1
+        );
+    }
     let dev = device::select(&cfg.run)?;
     crate::budget::check(cfg, dev)?;
     let mut tr = Trainer::new(cfg, dev)?;
@@ -354,6 +452,9 @@ pub fn run(cfg: &Config, opts: &BenchOptions) -> Result<BenchOutcome> {
 
     for it in 0..opts.warmup {
         tr.step(it)?;
+    }
+    if cfg.run.cuda_graph && !tr.graph_captured() {
+        bail!("run.cuda_graph: the step was not captured during the warm-up");
     }
     tr.drain()?;
     device::synchronize(dev);
@@ -377,6 +478,8 @@ pub fn run(cfg: &Config, opts: &BenchOptions) -> Result<BenchOutcome> {
     }
     device::synchronize(dev);
     let data_s = t0.elapsed().as_secs_f64();
+
+    let host_ms_per_step = host_submission_ms(&mut tr, end, dev)?;
 
     let eval_images_per_s = eval_throughput(&mut tr, opts.eval_images, dev)?;
     let profile = if opts.profile {
@@ -410,6 +513,8 @@ pub fn run(cfg: &Config, opts: &BenchOptions) -> Result<BenchOutcome> {
         device: device::describe(dev),
         data: format!("{:?}", cfg.data.dataset).to_lowercase(),
         profile,
+        host_ms_per_step,
+        wall_ms_per_step: 1e3 * train_s / opts.iters as f64,
     })
 }
 
@@ -498,6 +603,22 @@ fn eval_throughput(tr: &mut Trainer, limit: usize, dev: Device) -> Result<f64> {
         bail!("the evaluation split is empty: nothing to time");
     }
     Ok(n as f64 / t0.elapsed().as_secs_f64())
+}
+
+/// Host milliseconds to submit one step: a few steps (fewer than the metric slots, so no drain
+/// and no sync among them) right after a sync, timed before the closing sync.
+fn host_submission_ms(tr: &mut Trainer, first: u64, dev: Device) -> Result<f64> {
+    tr.drain()?;
+    device::synchronize(dev);
+    let n = (tr.cfg.run.log_every.clamp(1, 4096) - 1).clamp(1, 50);
+    let t0 = Instant::now();
+    for it in first..first + n {
+        tr.step(it)?;
+    }
+    let host = t0.elapsed().as_secs_f64();
+    tr.drain()?;
+    device::synchronize(dev);
+    Ok(1e3 * host / n as f64)
 }
 
 /// The ops of [`Trainer::step`], phase by phase, each phase ended by a sync.
@@ -712,5 +833,42 @@ mod tests {
             ]
         );
         assert_eq!(cells.len(), 4);
+    }
+
+    /// With `ours` and `ours+graph` on one setup, the faster one is the base of every ratio,
+    /// the other variant of ours included.
+    #[test]
+    fn the_fastest_of_our_variants_is_the_base() {
+        let rows = vec![
+            rec("ours", "resnet20", 16_000.0, 50_000.0),
+            rec("ours+graph", "resnet20", 40_000.0, 50_000.0),
+            rec("best", "resnet20", 20_000.0, 40_000.0),
+        ];
+        let t = summarize(&rows);
+        let by_impl = |name: &str| t.rows.iter().find(|r| r[3] == name).unwrap().clone();
+        assert_eq!(t.rows[0][3], "ours");
+        assert_eq!(t.rows[1][3], "ours+graph");
+        assert_eq!(t.rows[2][3], "best");
+        assert_eq!(by_impl("ours+graph")[9], "");
+        assert_eq!(by_impl("ours")[9], "2.50");
+        assert_eq!(by_impl("best")[9], "2.00");
+        assert_eq!(by_impl("best")[10], "1.25");
+        assert!(is_ours("ours+graph") && !is_ours("oursish") && !is_ours("best"));
+    }
+
+    #[test]
+    fn step_modes_and_their_variants() {
+        let mut cfg = Config::from_toml("[model]\nfamily = \"cifar\"\ndepth = 20\n").unwrap();
+        cfg.run.device = crate::config::DeviceChoice::Cpu;
+        assert_eq!(StepMode::parse("auto", &cfg).unwrap(), StepMode::Eager);
+        assert_eq!(StepMode::parse("both", &cfg).unwrap(), StepMode::Both);
+        assert!(format!("{}", StepMode::parse("maybe", &cfg).unwrap_err())
+            .contains("auto, off, on, both"));
+        let v = variants(&cfg, StepMode::Both, "ours");
+        let labels: Vec<&str> = v.iter().map(|(_, l)| l.as_str()).collect();
+        assert_eq!(labels, ["ours", "ours+graph"]);
+        assert!(!v[0].0.run.cuda_graph && v[1].0.run.cuda_graph);
+        cfg.run.cuda_graph = true;
+        assert_eq!(StepMode::parse("auto", &cfg).unwrap(), StepMode::Graph);
     }
 }

@@ -3,7 +3,10 @@
 //! ones resumed, then a results table and the Figure 6 plot.
 //!
 //! Training itself is a parameter (`Runner`), so the grid logic is tested with a fake runner;
-//! the binary passes `train::run`.
+//! the binary passes `train::run`. With `--jobs N` ([`train_parallel`]) the cells that need
+//! training run first as up to N concurrent `resnet train` child processes (small nets alone do
+//! not fill a GPU; processes keep each run's device state, streams and Ctrl-C apart), after which
+//! [`compare`] finds every cell finished and only reuses.
 use crate::config::{Config, Kind};
 use crate::plot::{self, Figure, Panel, Series};
 use crate::records::{read_curves, read_summary, CurveRow, Summary};
@@ -11,6 +14,8 @@ use crate::table::{write_atomic, Table};
 use crate::train::{RunOutcome, TrainOptions};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// Trains one config (the binary passes `train::run`).
 pub type Runner<'a> = dyn FnMut(&Config, &TrainOptions) -> Result<RunOutcome> + 'a;
@@ -238,6 +243,193 @@ pub fn run_grid(
         });
     }
     Ok(rows)
+}
+
+/// One grid cell to train in a child process ([`train_parallel`]).
+#[derive(Debug, Clone)]
+pub struct TrainJob {
+    /// The cell's resolved config, written for the child to read with `--config`.
+    pub config_file: PathBuf,
+    pub opts: TrainOptions,
+    /// The child's standard output and error.
+    pub log: PathBuf,
+}
+
+impl TrainJob {
+    /// The `resnet train` arguments of this job (after the binary).
+    pub fn args(&self) -> Vec<std::ffi::OsString> {
+        let mut a: Vec<std::ffi::OsString> = vec![
+            "train".into(),
+            "--config".into(),
+            self.config_file.clone().into(),
+        ];
+        if self.opts.resume {
+            a.push("--resume".into());
+        }
+        if self.opts.force {
+            a.push("--force".into());
+        }
+        a
+    }
+}
+
+/// What [`train_parallel`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParallelReport {
+    /// Cells trained (or resumed) by a child process.
+    pub trained: usize,
+    /// Training images processed by those children together (iterations × batch size).
+    pub images: u64,
+    /// Wall-clock seconds from the first start to the last exit.
+    pub wall_s: f64,
+}
+
+impl ParallelReport {
+    /// Aggregate training throughput of the concurrent runs.
+    pub fn images_per_s(&self) -> f64 {
+        if self.wall_s > 0.0 {
+            self.images as f64 / self.wall_s
+        } else {
+            f64::NAN
+        }
+    }
+}
+
+/// The last non-empty line of a child's log (its `error: ...` line when it failed).
+fn last_line(log: &Path) -> String {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("(empty log)")
+        .to_string()
+}
+
+/// Trains every cell of `cells` that is not finished ([`decide`]: start or resume) as up to
+/// `jobs` concurrent child processes, `command(job)` giving each child's command line (the
+/// binary passes `resnet train` of its own executable). Each child's output goes to
+/// `<runs dir>/.jobs/<name>.log`, its config to `.jobs/<name>.toml`. Waits for every child; fails
+/// afterwards, naming each failed cell with its log's last line, if any child failed.
+pub fn train_parallel(
+    cells: &[Config],
+    force: bool,
+    jobs: usize,
+    command: &dyn Fn(&TrainJob) -> Command,
+    note: &mut dyn FnMut(String),
+) -> Result<ParallelReport> {
+    if jobs == 0 {
+        bail!("--jobs 0: need at least one concurrent run");
+    }
+    // Validate and plan every cell before starting any child.
+    let mut queue = Vec::new();
+    for (i, cfg) in cells.iter().enumerate() {
+        let d = decide(cfg, force)?;
+        if let Decision::Reuse(_) = d {
+            continue;
+        }
+        let resume = d == Decision::Resume;
+        let start = if resume {
+            crate::rundir::load_checkpoint(&cfg.out_dir().join(crate::rundir::CHECKPOINT_FILE))?
+                .state
+                .iteration
+        } else {
+            0
+        };
+        let jobs_dir = cfg
+            .out_dir()
+            .parent()
+            .map(|p| p.join(".jobs"))
+            .unwrap_or_else(|| PathBuf::from(".jobs"));
+        let job = TrainJob {
+            config_file: jobs_dir.join(format!("{}.toml", cfg.name)),
+            opts: TrainOptions {
+                resume,
+                force: matches!(d, Decision::Start { force: true }),
+                progress: false,
+                ..Default::default()
+            },
+            log: jobs_dir.join(format!("{}.log", cfg.name)),
+        };
+        queue.push((i, cfg, job, start));
+    }
+    for (_, cfg, job, _) in &queue {
+        let dir = job.config_file.parent().expect("has a folder");
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create folder {}", dir.display()))?;
+        crate::table::write_atomic(&job.config_file, cfg.to_toml()?.as_bytes())?;
+    }
+    let total = queue.len();
+    let t0 = Instant::now();
+    let mut waiting = queue.into_iter();
+    let mut running: Vec<(usize, &Config, TrainJob, u64, Child, Instant)> = Vec::new();
+    let mut failed: Vec<String> = Vec::new();
+    let mut images = 0u64;
+    loop {
+        while running.len() < jobs {
+            let Some((i, cfg, job, start)) = waiting.next() else {
+                break;
+            };
+            let at = format!("[{}/{}] {}", i + 1, cells.len(), cfg.out_dir().display());
+            let log = std::fs::File::create(&job.log)
+                .with_context(|| format!("cannot create {}", job.log.display()))?;
+            let child = command(&job)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .spawn()
+                .with_context(|| format!("cannot start the training of {}", cfg.name))?;
+            let what = if job.opts.resume {
+                "resuming"
+            } else {
+                "training"
+            };
+            note(format!(
+                "{at}: {what} in a child process (pid {}, log {})",
+                child.id(),
+                job.log.display()
+            ));
+            running.push((i, cfg, job, start, child, Instant::now()));
+        }
+        if running.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        let mut k = 0;
+        while k < running.len() {
+            let status = running[k].4.try_wait()?;
+            let Some(status) = status else {
+                k += 1;
+                continue;
+            };
+            let (i, cfg, job, start, _, began) = running.swap_remove(k);
+            let at = format!("[{}/{}] {}", i + 1, cells.len(), cfg.out_dir().display());
+            let secs = began.elapsed().as_secs_f64();
+            if status.success() {
+                let done = cfg.schedule.iterations.saturating_sub(start);
+                images += done * cfg.optimizer.batch_size as u64;
+                note(format!("{at}: finished in {secs:.1} s"));
+                let _ = std::fs::remove_file(&job.config_file);
+            } else {
+                let why = last_line(&job.log);
+                note(format!("{at}: failed ({status}) after {secs:.1} s: {why}"));
+                failed.push(format!("{}: {why} (log {})", cfg.name, job.log.display()));
+            }
+        }
+    }
+    if !failed.is_empty() {
+        bail!(
+            "{} of {total} runs failed: {}; the same command resumes or retries them",
+            failed.len(),
+            failed.join("; ")
+        );
+    }
+    Ok(ParallelReport {
+        trained: total,
+        images,
+        wall_s: t0.elapsed().as_secs_f64(),
+    })
 }
 
 fn pct(v: f64) -> String {
@@ -677,5 +869,44 @@ mod tests {
         }
         let png = std::fs::read(&out.png).unwrap();
         assert!(image::load_from_memory(&png).is_ok());
+    }
+
+    /// `--jobs`: finished cells spawn nothing, `--jobs 0` is refused, and a resumed job's child
+    /// gets `train --config FILE --resume`.
+    #[test]
+    fn parallel_training_plans_from_the_run_folders() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cells = expand_grid(
+            &recipe(),
+            &[Kind::Plain, Kind::Residual],
+            &[20],
+            &[],
+            tmp.path(),
+        )
+        .unwrap();
+        for c in &cells {
+            write_fake_run(c, 1000);
+        }
+        let never = |_: &TrainJob| -> Command { panic!("nothing to train") };
+        let r = train_parallel(&cells, false, 2, &never, &mut |_| {}).unwrap();
+        assert_eq!((r.trained, r.images), (0, 0));
+        let e = train_parallel(&cells, false, 0, &never, &mut |_| {}).unwrap_err();
+        assert!(format!("{e}").contains("--jobs 0"), "{e}");
+        let job = TrainJob {
+            config_file: "c.toml".into(),
+            opts: TrainOptions {
+                resume: true,
+                force: false,
+                progress: false,
+                ..Default::default()
+            },
+            log: "c.log".into(),
+        };
+        let args: Vec<String> = job
+            .args()
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(args, ["train", "--config", "c.toml", "--resume"]);
     }
 }

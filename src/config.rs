@@ -293,6 +293,12 @@ pub struct RunConfig {
     /// Evaluation batch size.
     #[serde(default = "default_eval_batch")]
     pub eval_batch_size: usize,
+    /// CUDA only: capture the whole training step (batch assembly, forward, backward, SGD
+    /// update, metric slots) once as a CUDA graph and replay it every iteration (src/graph.rs).
+    /// Same arithmetic as the eager step; off by default until proven on the device. Needs a
+    /// dataset held in device memory (cifar10, synthetic, small-image folders).
+    #[serde(default)]
+    pub cuda_graph: bool,
 }
 
 fn default_true() -> bool {
@@ -676,6 +682,12 @@ impl Config {
         if r.eval_batch_size == 0 {
             bail!("run.eval_batch_size = 0: must be at least 1");
         }
+        if r.cuda_graph && r.device == DeviceChoice::Cpu {
+            bail!(
+                "run.cuda_graph = true needs a CUDA device but run.device = \"cpu\"; \
+                 set run.cuda_graph = false (or run.device = \"cuda\" / \"auto\" on a GPU machine)"
+            );
+        }
         if r.threads > MAX_THREADS {
             bail!(
                 "run.threads = {}: must be in 0..={MAX_THREADS} (0 = all cores)",
@@ -784,9 +796,10 @@ pub fn resolve_against(base: &Path, p: &Path) -> PathBuf {
 }
 
 /// Keys of the resolved config that do not change what is trained (where and how fast it runs,
-/// how often it reports): everything else is the run's recipe. `run.eval_every` is a recipe key
-/// only in plateau mode, where evaluations drive the learning rate.
-const NON_RECIPE_KEYS: [&str; 10] = [
+/// how often it reports; `run.cuda_graph` replays the same arithmetic): everything else is the
+/// run's recipe. `run.eval_every` is a recipe key only in plateau mode, where evaluations drive
+/// the learning rate.
+const NON_RECIPE_KEYS: [&str; 11] = [
     "name",
     "data.cache_dir",
     "data.workers",
@@ -797,6 +810,7 @@ const NON_RECIPE_KEYS: [&str; 10] = [
     "run.threads",
     "run.memory_format",
     "run.eval_batch_size",
+    "run.cuda_graph",
 ];
 
 /// One recipe key whose value differs between two configs (values in TOML syntax, `(none)` for
@@ -1072,5 +1086,23 @@ mod tests {
             .recipe_diff(&w)
             .iter()
             .any(|l| l.starts_with("schedule.warmup.lr: (none) -> 0.01")));
+    }
+
+    #[test]
+    fn cuda_graph_is_off_by_default_refused_on_the_cpu_and_not_a_recipe_key() {
+        let c = Config::from_toml(MIN).unwrap();
+        assert!(!c.run.cuda_graph);
+        let mut g = c.clone();
+        g.run.cuda_graph = true;
+        g.validate().unwrap();
+        assert!(c.recipe_diff(&g).is_empty(), "{:?}", c.recipe_diff(&g));
+        g.run.device = DeviceChoice::Cpu;
+        let e = format!("{}", g.validate().unwrap_err());
+        assert!(
+            e.contains("run.cuda_graph = true") && e.contains("\"cpu\""),
+            "{e}"
+        );
+        let e = Config::from_toml(&format!("{MIN}[run]\ncuda_graph = \"yes\"\n")).unwrap_err();
+        assert!(format!("{e}").contains("cuda_graph"), "{e}");
     }
 }

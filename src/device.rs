@@ -1,5 +1,6 @@
-//! Where a run computes (§3.4 trained on GPUs; here CPU or CUDA): device choice, cuDNN benchmark
-//! mode, thread count, and the bfloat16 autocast switch from the C++ shim (csrc/shim.cpp).
+//! Where a run computes (§3.4 trained on GPUs; here CPU or CUDA): device choice (and the CUDA
+//! checks of `run.cuda_graph`), cuDNN benchmark mode, thread count, and the bfloat16 autocast
+//! switch from the C++ shim (csrc/shim.cpp).
 use crate::config::{DeviceChoice, Precision, RunConfig};
 use anyhow::{bail, Result};
 use tch::{Cuda, Device};
@@ -24,6 +25,19 @@ pub fn select(run: &RunConfig) -> Result<Device> {
             Device::Cuda(0)
         }
     };
+    if run.cuda_graph && !device.is_cuda() {
+        bail!(
+            "run.cuda_graph = true needs a CUDA device and none is available (run.device = \"{}\"); \
+             set run.cuda_graph = false to train eagerly on the CPU",
+            format!("{:?}", run.device).to_lowercase()
+        );
+    }
+    if run.cuda_graph && !crate::graph::built_with_graphs() {
+        bail!(
+            "run.cuda_graph = true but this binary was built without the CUDA-graph shim \
+             (build.rs found no CUDA runtime headers); set run.cuda_graph = false"
+        );
+    }
     if device.is_cuda() {
         Cuda::cudnn_set_benchmark(true);
     }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod data;
 pub mod device;
 pub mod eval;
+pub mod graph;
 pub mod info;
 pub mod model;
 pub mod optim;

@@ -113,9 +113,13 @@ struct TrainBenchArgs {
     /// Override run.threads (intra-op CPU threads; 0 = all cores).
     #[arg(long, value_parser = thread_count)]
     threads: Option<usize>,
-    /// Name in the `impl` column.
+    /// Name in the `impl` column (`+graph` is appended for the CUDA-graph step).
     #[arg(long, default_value = "ours")]
     label: String,
+    /// Which step to time: `off` (eager), `on` (run.cuda_graph), `both`, or `auto` (both on
+    /// CUDA, eager on the CPU; the config's run.cuda_graph = true means `on`).
+    #[arg(long, default_value = "auto", value_name = "MODE")]
+    graph: String,
     /// Also append the CSV row to this file.
     #[arg(long, value_name = "FILE")]
     csv: Option<PathBuf>,
@@ -131,34 +135,48 @@ fn bench(a: TrainBenchArgs) -> Result<()> {
         let t = bench::summarize(&bench::read_csv(path)?);
         print!("{}", t.to_text());
         println!(
-            "ratios are ours / that implementation (above 1: ours is faster); medians over runs"
+            "ratios are our fastest variant / that one (above 1: ours is faster); medians over runs"
         );
         return Ok(());
     }
     let path = a.config.as_deref().expect("clap requires --config");
     let cfg = bench::load_config(path, a.device.as_deref(), a.threads)?;
-    let opts = bench::BenchOptions {
-        iters: a.iters,
-        warmup: a.warmup,
-        eval_images: a.eval_images,
-        profile: a.profile,
-        label: a.label,
-    };
-    let out = bench::run(&cfg, &opts)?;
-    if let Some(p) = &out.profile {
-        eprintln!("{}", p.to_text());
+    let mode = bench::StepMode::parse(&a.graph, &cfg)?;
+    let mut records = Vec::new();
+    for (cfg, label) in bench::variants(&cfg, mode, &a.label) {
+        let opts = bench::BenchOptions {
+            iters: a.iters,
+            warmup: a.warmup,
+            eval_images: a.eval_images,
+            profile: a.profile,
+            label,
+        };
+        let out = bench::run(&cfg, &opts)?;
+        if let Some(p) = &out.profile {
+            eprintln!("{} (eager phases)", p.to_text());
+        }
+        println!("{}", out.bound_text());
+        println!(
+            "{} [{}, {} data, {} warm-up iterations]",
+            out.record.to_text(),
+            out.device,
+            out.data,
+            a.warmup
+        );
+        if let Some(csv) = &a.csv {
+            bench::append_csv(csv, &out.record)?;
+        }
+        records.push(out.record);
     }
-    println!(
-        "{} [{}, {} data, {} warm-up iterations]",
-        out.record.to_text(),
-        out.device,
-        out.data,
-        a.warmup
-    );
+    if let [eager, graph] = records.as_slice() {
+        println!(
+            "graph / eager: {:.2}x training images/s",
+            bench::ratio(graph.train_images_per_s, eager.train_images_per_s)
+        );
+    }
     println!("{}", bench::CSV_HEADER);
-    println!("{}", out.record.to_csv_line());
-    if let Some(csv) = &a.csv {
-        bench::append_csv(csv, &out.record)?;
+    for r in &records {
+        println!("{}", r.to_csv_line());
     }
     Ok(())
 }
@@ -328,6 +346,10 @@ struct TrainArgs {
     /// Override run.seed.
     #[arg(long)]
     seed: Option<u64>,
+    /// Override run.cuda_graph (true: replay the training step as one CUDA graph; CUDA only).
+    /// Switching it on --resume continues the same run exactly.
+    #[arg(long, value_name = "BOOL")]
+    cuda_graph: Option<bool>,
 }
 
 #[derive(clap::Args)]
@@ -359,6 +381,7 @@ fn train(a: TrainArgs) -> Result<()> {
         out: a.out,
         data: a.data,
         seed: a.seed,
+        cuda_graph: a.cuda_graph,
     };
     let resume_dir = a.resume.clone().flatten();
     let cfg = train::resolve_config(a.config.as_deref(), resume_dir.as_deref(), &overrides)?;
@@ -493,6 +516,13 @@ struct CompareArgs {
     /// No progress bars.
     #[arg(long)]
     quiet: bool,
+    /// Train up to N grid cells at once, as child `resnet train` processes (their output in
+    /// OUT/.jobs/<name>.log); prints the aggregate training images/s. 1: one after another here.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    jobs: usize,
+    /// Override run.cuda_graph (replay each training step as one CUDA graph; CUDA only).
+    #[arg(long, value_name = "BOOL")]
+    cuda_graph: Option<bool>,
 }
 
 /// A count of at least 1.
@@ -527,9 +557,10 @@ fn compare(a: CompareArgs) -> Result<()> {
         out: None,
         data: a.data,
         seed: a.seed,
+        cuda_graph: a.cuda_graph,
     };
     overrides.apply(&mut recipe)?;
-    let spec = resnet::compare::CompareSpec {
+    let mut spec = resnet::compare::CompareSpec {
         recipe,
         kinds: a.kinds,
         depths: a.depths,
@@ -539,10 +570,44 @@ fn compare(a: CompareArgs) -> Result<()> {
         force: a.force,
         progress: !a.quiet,
     };
+    if a.jobs != 1 {
+        compare_jobs(&spec, a.jobs)?;
+        // Every cell is finished now: the grid pass below reuses them all.
+        spec.force = false;
+    }
     let out = resnet::compare::compare(&spec, &mut train::run, &mut |n| println!("{n}"))?;
     print!("\n{}", out.table.to_text());
     for f in [&out.csv, &out.svg, &out.png] {
         println!("wrote {}", f.display());
+    }
+    Ok(())
+}
+
+/// `compare --jobs N`: trains the unfinished grid cells as up to N concurrent child processes
+/// of this executable (`resnet train --config ...`), then prints their aggregate throughput.
+fn compare_jobs(spec: &resnet::compare::CompareSpec, jobs: usize) -> Result<()> {
+    use resnet::compare;
+    let cells = compare::expand_grid(
+        &spec.recipe,
+        &spec.kinds,
+        &spec.depths,
+        &spec.seeds,
+        &spec.runs_dir,
+    )?;
+    let exe = std::env::current_exe().context("cannot locate the resnet executable")?;
+    let command = |job: &compare::TrainJob| {
+        let mut c = std::process::Command::new(&exe);
+        c.args(job.args());
+        c
+    };
+    let r = compare::train_parallel(&cells, spec.force, jobs, &command, &mut |n| println!("{n}"))?;
+    if r.trained > 0 {
+        println!(
+            "{} runs trained with --jobs {jobs} in {:.1} s: {:.1} training images/s together",
+            r.trained,
+            r.wall_s,
+            r.images_per_s()
+        );
     }
     Ok(())
 }

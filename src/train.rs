@@ -12,9 +12,22 @@
 //! Per-step statistics never leave the device inside a step: each step writes its loss and error
 //! count into slot `k` of two small device buffers; the host reads them (one sync) every
 //! `run.log_every` iterations, and every `schedule.warmup.check_every` during warm-up.
+//!
+//! With `run.cuda_graph` (CUDA only) [`Trainer::step`] is the same step captured once as a CUDA
+//! graph and replayed (src/graph.rs): a few eager steps on the graph's side stream first (cuDNN
+//! autotuning, workspaces, the momentum buffer's first step), then one capture of batch assembly,
+//! forward, backward, SGD update and slot writes. What changes per step is written outside the
+//! graph before each replay: the batch's indices, crops and flips (drawn on the host from
+//! (seed, iteration) as in eager mode, copied asynchronously from page-locked memory into one
+//! static device tensor, which also carries the slot index) and the learning rate (the
+//! optimizer's 0-d device tensor, refilled when the schedule changes it: milestones, warm-up,
+//! plateaus). Evaluation, checkpoints and restores stay eager; they read and write the same
+//! tensors in place, so the graph stays valid.
 use crate::config::{Config, DeviceChoice, Precision, RecipeChange};
+use crate::data::Batch;
 use crate::data::{self, DataSource};
 use crate::eval::{self, ForwardMode};
+use crate::graph::CudaGraph;
 use crate::model::ResNet;
 use crate::optim::FlatSgd;
 use crate::progress::Progress;
@@ -63,6 +76,8 @@ pub struct Overrides {
     pub out: Option<PathBuf>,
     pub data: Option<PathBuf>,
     pub seed: Option<u64>,
+    /// `run.cuda_graph` (e.g. to resume an eager run's checkpoint with the graph, or back).
+    pub cuda_graph: Option<bool>,
 }
 
 impl Overrides {
@@ -84,6 +99,9 @@ impl Overrides {
         }
         if let Some(s) = self.seed {
             cfg.run.seed = s;
+        }
+        if let Some(g) = self.cuda_graph {
+            cfg.run.cuda_graph = g;
         }
         cfg.validate()
             .context("after applying the command-line flags")
@@ -157,6 +175,45 @@ pub struct Trainer {
     pending_start: u64,
     /// First iteration (0-based) whose loss was NaN or infinite.
     pub first_nonfinite: Option<u64>,
+    /// `run.cuda_graph`: the captured step and its static inputs (None: eager steps).
+    graphed: Option<GraphedStep>,
+}
+
+/// Eager steps run on the graph's side stream before the capture (PyTorch's recipe warms up
+/// three iterations): cuDNN's benchmark picks its algorithms and lazily created workspaces and
+/// buffers exist before the capture, which must not allocate outside its pool or synchronize.
+pub const GRAPH_WARMUP_STEPS: u32 = 3;
+
+/// The captured training step of `run.cuda_graph` (see the module doc).
+struct GraphedStep {
+    graph: CudaGraph,
+    /// Eager warm-up steps still to run before the capture.
+    warmup_left: u32,
+    /// int64 on the device: the batch's parameters ([`DataSource::batch_params`]), then the
+    /// metric slot index. Rewritten before every replay; the graph reads it.
+    inputs: Tensor,
+}
+
+impl GraphedStep {
+    fn new(device: Device, batch_size: usize, data: &mut dyn DataSource) -> Result<GraphedStep> {
+        if !device.is_cuda() {
+            bail!(
+                "run.cuda_graph = true needs a CUDA device, this run is on {device:?}; set \
+                 run.cuda_graph = false"
+            );
+        }
+        let Some(params) = data.batch_params(0, batch_size) else {
+            bail!(
+                "run.cuda_graph = true needs a dataset held in device memory (cifar10, synthetic, \
+                 small-image folders); this one is streamed from disk: set run.cuda_graph = false"
+            );
+        };
+        Ok(GraphedStep {
+            graph: CudaGraph::new(device)?,
+            warmup_left: GRAPH_WARMUP_STEPS,
+            inputs: Tensor::zeros([params.len() as i64 + 1], (Kind::Int64, device)),
+        })
+    }
 }
 
 impl Trainer {
@@ -192,7 +249,7 @@ impl Trainer {
             mode.channels_last,
             probe,
         )?;
-        let (data, class_counts) = data::open_quiet(cfg, device, false)?;
+        let (mut data, class_counts) = data::open_quiet(cfg, device, false)?;
         if data.num_classes() != cfg.model.classes() {
             bail!(
                 "model.classes = {} but the data at {} has {} classes",
@@ -202,6 +259,11 @@ impl Trainer {
             );
         }
         let cap = cfg.run.log_every.clamp(1, 4096) as i64;
+        let graphed = if cfg.run.cuda_graph {
+            Some(GraphedStep::new(device, o.batch_size, data.as_mut())?)
+        } else {
+            None
+        };
         Ok(Trainer {
             cfg: cfg.clone(),
             device,
@@ -218,13 +280,14 @@ impl Trainer {
             pending: 0,
             pending_start: 0,
             first_nonfinite: None,
+            graphed,
         })
     }
 
     /// One optimizer step on the batch of (0-based) iteration `iteration`: forward, loss,
     /// backward, SGD update, and the step's loss and error count written to a device slot.
     /// No host-device sync (unless the slots are full because nobody called [`Trainer::drain`]
-    /// for `run.log_every` steps).
+    /// for `run.log_every` steps). With `run.cuda_graph` the same step as a graph replay.
     pub fn step(&mut self, iteration: u64) -> Result<()> {
         if self.pending == self.loss_slots.size()[0] as usize {
             self.drain()?;
@@ -233,9 +296,39 @@ impl Trainer {
             self.pending_start = iteration;
         }
         self.opt.set_lr(self.schedule.lr(iteration));
+        match self.graphed.take() {
+            None => self.eager_step(iteration)?,
+            Some(mut g) => {
+                let done = self.graphed_step(&mut g, iteration);
+                self.graphed = Some(g);
+                done?;
+            }
+        }
+        self.pending += 1;
+        Ok(())
+    }
+
+    /// Whether `run.cuda_graph` is on and its graph has been captured (steps are replays).
+    pub fn graph_captured(&self) -> bool {
+        self.graphed.as_ref().is_some_and(|g| g.graph.is_captured())
+    }
+
+    /// The step as eager tensor work: batch, [`Trainer::train_on`], slot writes.
+    fn eager_step(&mut self, iteration: u64) -> Result<()> {
         let batch = self
             .data
             .train_batch(iteration, self.cfg.optimizer.batch_size)?;
+        let (loss, wrong) = self.train_on(batch);
+        let _guard = tch::no_grad_guard();
+        let k = self.pending as i64;
+        self.loss_slots.get(k).copy_(&loss);
+        self.err_slots.get(k).copy_(&wrong);
+        Ok(())
+    }
+
+    /// Forward, loss, backward and SGD update on `batch`; the step's loss and its number of
+    /// misclassified images as device scalars. Device work only (the body of the graph too).
+    fn train_on(&mut self, batch: Batch) -> (Tensor, Tensor) {
         let x = self.mode.prepare(batch.images);
         let (logits, loss) = self.mode.run(|| {
             let logits = self.model.forward_t(&x, true);
@@ -247,14 +340,53 @@ impl Trainer {
         loss.backward();
         self.opt.step();
         let _guard = tch::no_grad_guard();
-        let k = self.pending as i64;
-        self.loss_slots.get(k).copy_(&loss);
         let wrong = logits
             .argmax(1, false)
             .ne_tensor(&batch.labels)
             .sum(Kind::Int64);
-        self.err_slots.get(k).copy_(&wrong);
-        self.pending += 1;
+        (loss, wrong)
+    }
+
+    /// The step of `run.cuda_graph`: eager warm-up steps on the side stream, then (once) the
+    /// capture, and every step: this iteration's inputs written, graph replayed.
+    fn graphed_step(&mut self, g: &mut GraphedStep, iteration: u64) -> Result<()> {
+        if !g.graph.is_captured() && (g.warmup_left > 0 || !self.opt.started()) {
+            g.warmup_left = g.warmup_left.saturating_sub(1);
+            return g.graph.on_side_stream(|| self.eager_step(iteration));
+        }
+        let bs = self.cfg.optimizer.batch_size;
+        let mut host = self
+            .data
+            .batch_params(iteration, bs)
+            .context("the data source stopped providing batch parameters")?;
+        host.push(self.pending as i64);
+        crate::graph::copy_to_device_async(&mut g.inputs, &Tensor::from_slice(&host))?;
+        if !g.graph.is_captured() {
+            let inputs = g.inputs.shallow_clone();
+            crate::graph::without_autocast_cache(|| {
+                g.graph.capture(|| self.captured_step(&inputs))
+            })
+            .context("capturing the training step as a CUDA graph (run.cuda_graph)")?;
+        }
+        // SAFETY: the captured work used only tensors this Trainer owns for its whole life (the
+        // VarStore's variables and BN statistics, the optimizer's flat buffers and 0-d scalars,
+        // the data source's device tensors, `g.inputs`, the metric slots), or tensors created
+        // during the capture, which live in the graph's own pool. Nothing reallocates them:
+        // restore, set_lr and the eager paths write into them in place. The graph is dropped
+        // with the Trainer.
+        unsafe { g.graph.replay() }
+    }
+
+    /// What the graph captures: the batch assembled on the device from `inputs`, the step, and
+    /// the slot writes at the slot index that `inputs` carries last.
+    fn captured_step(&mut self, inputs: &Tensor) -> Result<()> {
+        let n = inputs.size()[0];
+        let batch = self.data.assemble_batch(&inputs.narrow(0, 0, n - 1))?;
+        let (loss, wrong) = self.train_on(batch);
+        let _guard = tch::no_grad_guard();
+        let k = inputs.narrow(0, n - 1, 1);
+        let _ = self.loss_slots.index_copy_(0, &k, &loss.view([1]));
+        let _ = self.err_slots.index_copy_(0, &k, &wrong.view([1]));
         Ok(())
     }
 
@@ -1063,6 +1195,7 @@ mod tests {
             out: Some("elsewhere".into()),
             device: Some(DeviceChoice::Cpu),
             data: Some("d".into()),
+            cuda_graph: Some(false),
         };
         o.apply(&mut c).unwrap();
         assert_eq!(c.schedule.iterations, 60);

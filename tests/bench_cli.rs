@@ -143,3 +143,27 @@ fn bench_errors_are_one_line_naming_the_problem() {
     );
     assert_eq!(e.lines().count(), 1, "{e}");
 }
+
+/// `--graph on` (run.cuda_graph) on the CPU is one error line; `--graph` takes only its values.
+#[test]
+fn bench_graph_needs_cuda_and_a_known_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("tiny.toml");
+    std::fs::write(&cfg, TINY).unwrap();
+    for (mode, want) in [
+        ("on", "run.cuda_graph = true needs a CUDA device"),
+        (
+            "sometimes",
+            "--graph sometimes: allowed values are auto, off, on, both",
+        ),
+    ] {
+        let out = resnet()
+            .args(["bench", "--config", cfg.to_str().unwrap(), "--graph", mode])
+            .output()
+            .unwrap();
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(e.starts_with("error: ") && e.contains(want), "{e}");
+        assert_eq!(e.lines().count(), 1, "{e}");
+    }
+}

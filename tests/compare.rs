@@ -182,3 +182,107 @@ fn compare_trains_reuses_resumes_and_plots() {
         "{stderr}"
     );
 }
+
+/// The curves without the two timing columns (images_per_s, elapsed_s).
+fn curves_sans_timing(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("curves.csv"))
+        .unwrap()
+        .lines()
+        .map(|l| l.split(',').take(7).collect::<Vec<_>>().join(","))
+        .collect()
+}
+
+/// `compare --jobs 2` trains the grid cells as two concurrent `resnet train` children and gives
+/// exactly the runs of `--jobs 1` (one thread per run on the CPU: deterministic), reports the
+/// aggregate throughput, and the child processes leave their logs beside the run folders.
+#[test]
+fn compare_jobs_2_trains_the_same_runs_as_jobs_1() {
+    let tmp = tempfile::tempdir().unwrap();
+    let recipe = tmp.path().join("tiny_resnet8.toml");
+    std::fs::write(&recipe, RECIPE).unwrap();
+    let compare_with = |jobs: &str, runs: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_resnet"))
+            .args(["compare", "plain", "resnet", "--depths", "8", "--quiet"])
+            .args(["--jobs", jobs, "--config"])
+            .arg(&recipe)
+            .arg("--out")
+            .arg(tmp.path().join(runs))
+            .arg("--results")
+            .arg(tmp.path().join(format!("results-{runs}")))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    let one = compare_with("1", "one");
+    let two = compare_with("2", "two");
+    assert!(two.contains("in a child process"), "{two}");
+    assert!(
+        two.contains("2 runs trained with --jobs 2") && two.contains("training images/s together"),
+        "{two}"
+    );
+    assert_eq!(two.matches("finished in").count(), 2, "{two}");
+    assert!(!one.contains("child process"), "{one}");
+    for cell in ["compare-tiny-plain8", "compare-tiny-resnet8"] {
+        let a = curves_sans_timing(&tmp.path().join("one").join(cell));
+        let b = curves_sans_timing(&tmp.path().join("two").join(cell));
+        assert_eq!(a.len(), 4, "{cell}");
+        assert_eq!(a, b, "{cell}");
+        assert!(tmp
+            .path()
+            .join("two/.jobs")
+            .join(format!("{cell}.log"))
+            .is_file());
+    }
+    let table = |runs: &str| {
+        std::fs::read_to_string(tmp.path().join(format!("results-{runs}/compare-tiny.csv")))
+            .unwrap()
+            .replace(&tmp.path().join(runs).display().to_string(), "RUNS")
+    };
+    assert_eq!(table("one"), table("two"));
+    // A second call finds every cell finished: nothing to spawn.
+    let again = compare_with("2", "two");
+    assert!(
+        !again.contains("child process") && again.matches("reused").count() == 2,
+        "{again}"
+    );
+}
+
+/// A failing child is reported with its own error line, and the other cells still finish.
+#[test]
+fn compare_jobs_reports_a_failing_child() {
+    let tmp = tempfile::tempdir().unwrap();
+    let recipe = tmp.path().join("tiny_resnet8.toml");
+    // The plain net's run folder is taken by a file: its child fails, the residual one trains.
+    std::fs::write(&recipe, RECIPE).unwrap();
+    let runs = tmp.path().join("runs");
+    std::fs::create_dir_all(&runs).unwrap();
+    std::fs::write(runs.join("compare-tiny-plain8"), "not a folder").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_resnet"))
+        .args([
+            "compare", "plain", "resnet", "--depths", "8", "--quiet", "--jobs", "2",
+        ])
+        .arg("--config")
+        .arg(&recipe)
+        .arg("--out")
+        .arg(&runs)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stderr.starts_with("error: 1 of 2 runs failed: compare-tiny-plain8: error: "),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        runs.join("compare-tiny-resnet8/summary.csv").is_file(),
+        "{stdout}"
+    );
+}

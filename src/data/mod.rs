@@ -54,6 +54,17 @@ pub trait DataSource {
     /// (seed, iteration, batch_size): positions `[it*B, (it+1)*B)` of the endless stream of
     /// per-epoch permutations.
     fn train_batch(&mut self, iteration: u64, batch_size: usize) -> Result<Batch>;
+    /// For `run.cuda_graph`: the host-drawn description of the batch of `iteration` (int64
+    /// values) that [`DataSource::assemble_batch`] turns into that batch with device work only
+    /// (capturable). `None` for sources that cannot (streamed images).
+    fn batch_params(&mut self, _iteration: u64, _batch_size: usize) -> Option<Vec<i64>> {
+        None
+    }
+    /// The batch described by `params` (the values of [`DataSource::batch_params`] as a 1-d
+    /// tensor on the device), built without host work or syncs, so it can be captured.
+    fn assemble_batch(&self, _params: &Tensor) -> Result<Batch> {
+        bail!("this data source cannot build batches from device-side parameters (run.cuda_graph needs a dataset held in memory)")
+    }
     /// The evaluation split, single original view, in order.
     fn eval_batches(
         &mut self,
@@ -278,6 +289,9 @@ pub struct ImageSet {
     pub test_labels: Tensor,
 }
 
+/// §4.2's zero padding before the 32×32 crop, in pixels.
+const PAD: i64 = 4;
+
 /// A dataset held whole on the device as `u8`, augmented there (§4.2).
 pub struct InMemory {
     class_names: Vec<String>,
@@ -362,6 +376,24 @@ impl InMemory {
         &self.mean
     }
 
+    /// The batch of `iteration` as drawn on the host from (seed, iteration): the image indices,
+    /// then the crop rows, crop columns and flips (§4.2), `batch_size` values each.
+    fn draw(&mut self, iteration: u64, batch_size: usize) -> Vec<i64> {
+        let mut host = Vec::with_capacity(4 * batch_size);
+        host.extend(self.order.indices(iteration, batch_size));
+        let mut r = SplitMix64::new(rng::mix(self.seed, iteration));
+        for _ in 0..batch_size {
+            host.push(r.below(2 * PAD as u64 + 1) as i64);
+        }
+        for _ in 0..batch_size {
+            host.push(r.below(2 * PAD as u64 + 1) as i64);
+        }
+        for _ in 0..batch_size {
+            host.push(r.below(2) as i64);
+        }
+        host
+    }
+
     fn normalize(&self, u8_images: &Tensor) -> Tensor {
         u8_images.to_kind(Kind::Float) / 255.0 - &self.mean
     }
@@ -414,29 +446,27 @@ impl DataSource for InMemory {
     }
 
     fn train_batch(&mut self, iteration: u64, batch_size: usize) -> Result<Batch> {
-        // Host side: indices of the batch, then crop offsets and flips, all from (seed, iteration).
-        let mut host = Vec::with_capacity(4 * batch_size);
-        host.extend(self.order.indices(iteration, batch_size));
-        let mut r = SplitMix64::new(rng::mix(self.seed, iteration));
-        let pad = 4;
-        for _ in 0..batch_size {
-            host.push(r.below(2 * pad as u64 + 1) as i64);
-        }
-        for _ in 0..batch_size {
-            host.push(r.below(2 * pad as u64 + 1) as i64);
-        }
-        for _ in 0..batch_size {
-            host.push(r.below(2) as i64);
-        }
+        let host = self.draw(iteration, batch_size);
         // One small host-to-device copy, asynchronous on CUDA.
-        let params = Tensor::from_slice(&host)
-            .view([4, batch_size as i64])
-            .to_device_(self.device, Kind::Int64, true, false);
+        let params = Tensor::from_slice(&host).to_device_(self.device, Kind::Int64, true, false);
+        self.assemble_batch(&params)
+    }
+
+    fn batch_params(&mut self, iteration: u64, batch_size: usize) -> Option<Vec<i64>> {
+        Some(self.draw(iteration, batch_size))
+    }
+
+    fn assemble_batch(&self, params: &Tensor) -> Result<Batch> {
+        let n = params.size()[0];
+        if n % 4 != 0 {
+            bail!("batch parameters: {n} values, expected 4 per image");
+        }
+        let params = params.view([4, n / 4]);
         let idx = params.get(0);
         let images = self.normalize(&self.train_images.index_select(0, &idx));
         let labels = self.train_labels.index_select(0, &idx);
         let images = match self.augment {
-            Augment::Cifar => pad_crop_flip(&images, &params.narrow(0, 1, 3), pad),
+            Augment::Cifar => pad_crop_flip(&images, &params.narrow(0, 1, 3), PAD),
             Augment::None => images,
             Augment::Imagenet => unreachable!("refused by InMemory::new"),
         };
