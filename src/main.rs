@@ -65,14 +65,19 @@ struct ResponsesArgs {
     /// carries; several are plotted together (`--checkpoint A B` or repeated).
     #[arg(long, required = true, num_args = 1.., action = clap::ArgAction::Append)]
     checkpoint: Vec<PathBuf>,
-    /// Where to write figure7_responses.csv, .svg and .png.
-    #[arg(long, default_value = "results")]
-    results: PathBuf,
+    /// Where to write figure7_responses.csv, .svg and .png (default: the folder holding the
+    /// first checkpoint's run folder, e.g. runs/, so the repository's results/ is only written
+    /// when asked, e.g. --results results).
+    #[arg(long, value_name = "DIR")]
+    results: Option<PathBuf>,
 }
 
 fn analyze_responses(a: ResponsesArgs) -> Result<()> {
     use resnet::responses;
-    let out = responses::analyze(&a.checkpoint, &a.results, &mut |r| {
+    let results = a
+        .results
+        .unwrap_or_else(|| runs_folder_of(&a.checkpoint[0]));
+    let out = responses::analyze(&a.checkpoint, &results, &mut |r| {
         println!(
             "{} ({}): {} {} images, {} 3x3 layers, mean std {:.4}",
             r.dir.display(),
@@ -88,6 +93,17 @@ fn analyze_responses(a: ResponsesArgs) -> Result<()> {
         println!("wrote {}", f.display());
     }
     Ok(())
+}
+
+/// The folder holding a checkpoint's run folder (`runs/` for `runs/x/last.safetensors`; `.`
+/// when the path has no such parent).
+fn runs_folder_of(checkpoint: &std::path::Path) -> PathBuf {
+    checkpoint
+        .parent()
+        .and_then(|run| run.parent())
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."))
+        .to_path_buf()
 }
 
 #[derive(clap::Args)]

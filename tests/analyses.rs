@@ -121,6 +121,13 @@ fn analyze_responses_writes_each_runs_csv_and_one_figure() {
         "{err}"
     );
     assert!(!results.exists());
+
+    // Without --results the figure goes beside the run folders (never into a results/ of the
+    // current directory).
+    let (ok, _, err) = resnet(&["analyze", "responses", "--checkpoint", s(&res)]);
+    assert!(ok, "{err}");
+    assert!(tmp.path().join("figure7_responses.csv").is_file());
+    assert!(!results.exists());
 }
 
 #[test]
