@@ -206,7 +206,7 @@ if wanted equivalence; then
       r="${pair%%:*}"; label="${pair#*:}"
       [ -f "$e/$r/curves.csv" ] || { echo "  $label: run missing"; continue; }
       DC_COMMAND="compare curves eager vs $r" "${tools[@]}" curves "$out/equivalence.csv" "$label" \
-        "$e/eager" "$e/$r" --noise-rel "${nrel:-0}" --noise-test "${ntest:-0}" | head -n 1 | sed 's/^/  /'
+        "$e/eager" "$e/$r" --noise-rel "${nrel:-0}" --noise-test "${ntest:-0}" | sed -n "1s/^/  /p"
     done
   fi
 fi

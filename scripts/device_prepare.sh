@@ -37,7 +37,7 @@ fi
 
 data="${DATA:-}"
 if [ -z "$data" ]; then
-  for c in "$root/../shared/data/cifar10-jpeg.tar.gz" /work/shared/data/cifar10-jpeg.tar.gz; do
+  for c in "$root/../shared/data/cifar10-jpeg.tar.gz"; do
     [ -f "$c" ] && { data="$c"; break; }
   done
 fi
