@@ -303,7 +303,7 @@ if wanted concurrency; then
     step compare_jobs2 120 "$bin" compare plain resnet --depths 20 --jobs 2 --quiet --config "$rc20" \
     --cuda-graph "$( [ "$graph_ok" = 1 ] && echo "$graph_flag" || echo false )" --out "$work/cmp" \
     --results "$out/compare_jobs2"
-  grep -h "together" "$out/logs/compare_jobs2.log" | sed 's/^/  /'
+  [ -f "$out/logs/compare_jobs2.log" ] && grep -h "together" "$out/logs/compare_jobs2.log" | sed "s/^/  /"
 fi
 
 # ------------------------------------------------------------------------------------ bench56
