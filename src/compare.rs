@@ -323,8 +323,79 @@ pub fn train_parallel(
         bail!("--jobs 0: need at least one concurrent run");
     }
     // Validate and plan every cell before starting any child.
+    let queue = plan_jobs(cells, force)?;
+    for p in &queue {
+        let dir = p.job.config_file.parent().expect("has a folder");
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create folder {}", dir.display()))?;
+        crate::table::write_atomic(&p.job.config_file, p.cfg.to_toml()?.as_bytes())?;
+    }
+    let total = queue.len();
+    let t0 = Instant::now();
+    let mut waiting = queue.into_iter();
+    let mut running: Vec<Running> = Vec::new();
+    let mut failed: Vec<String> = Vec::new();
+    let mut images = 0u64;
+    loop {
+        while running.len() < jobs {
+            let Some(p) = waiting.next() else {
+                break;
+            };
+            running.push(spawn_job(p, cells.len(), command, note)?);
+        }
+        if running.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        for done in reap_finished(&mut running)? {
+            match finish_job(&done, cells.len(), note) {
+                Ok(n) => images += n,
+                Err(why) => failed.push(why),
+            }
+        }
+    }
+    if !failed.is_empty() {
+        bail!(
+            "{} of {total} runs failed: {}; the same command resumes or retries them",
+            failed.len(),
+            failed.join("; ")
+        );
+    }
+    Ok(ParallelReport {
+        trained: total,
+        images,
+        wall_s: t0.elapsed().as_secs_f64(),
+    })
+}
+
+/// A grid cell that `train_parallel` will train: its place in the grid, its config, the child's
+/// job and the iteration it starts from (non-zero when resuming).
+struct PlannedJob<'a> {
+    index: usize,
+    cfg: &'a Config,
+    job: TrainJob,
+    start: u64,
+}
+
+/// A child process training one [`PlannedJob`].
+struct Running<'a> {
+    planned: PlannedJob<'a>,
+    child: Child,
+    began: Instant,
+}
+
+/// A child that has exited, with its status and running time.
+struct Finished<'a> {
+    planned: PlannedJob<'a>,
+    status: std::process::ExitStatus,
+    secs: f64,
+}
+
+/// Decides every cell ([`decide`]: refuses a recipe clash before anything starts) and plans a job
+/// for each one that is not reused; job files go to `.jobs/` beside the run folders.
+fn plan_jobs(cells: &[Config], force: bool) -> Result<Vec<PlannedJob<'_>>> {
     let mut queue = Vec::new();
-    for (i, cfg) in cells.iter().enumerate() {
+    for (index, cfg) in cells.iter().enumerate() {
         let d = decide(cfg, force)?;
         if let Decision::Reuse(_) = d {
             continue;
@@ -352,84 +423,99 @@ pub fn train_parallel(
             },
             log: jobs_dir.join(format!("{}.log", cfg.name)),
         };
-        queue.push((i, cfg, job, start));
+        queue.push(PlannedJob {
+            index,
+            cfg,
+            job,
+            start,
+        });
     }
-    for (_, cfg, job, _) in &queue {
-        let dir = job.config_file.parent().expect("has a folder");
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create folder {}", dir.display()))?;
-        crate::table::write_atomic(&job.config_file, cfg.to_toml()?.as_bytes())?;
-    }
-    let total = queue.len();
-    let t0 = Instant::now();
-    let mut waiting = queue.into_iter();
-    let mut running: Vec<(usize, &Config, TrainJob, u64, Child, Instant)> = Vec::new();
-    let mut failed: Vec<String> = Vec::new();
-    let mut images = 0u64;
-    loop {
-        while running.len() < jobs {
-            let Some((i, cfg, job, start)) = waiting.next() else {
-                break;
-            };
-            let at = format!("[{}/{}] {}", i + 1, cells.len(), cfg.out_dir().display());
-            let log = std::fs::File::create(&job.log)
-                .with_context(|| format!("cannot create {}", job.log.display()))?;
-            let child = command(&job)
-                .stdin(Stdio::null())
-                .stdout(log.try_clone()?)
-                .stderr(log)
-                .spawn()
-                .with_context(|| format!("cannot start the training of {}", cfg.name))?;
-            let what = if job.opts.resume {
-                "resuming"
-            } else {
-                "training"
-            };
-            note(format!(
-                "{at}: {what} in a child process (pid {}, log {})",
-                child.id(),
-                job.log.display()
-            ));
-            running.push((i, cfg, job, start, child, Instant::now()));
-        }
-        if running.is_empty() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-        let mut k = 0;
-        while k < running.len() {
-            let status = running[k].4.try_wait()?;
-            let Some(status) = status else {
-                k += 1;
-                continue;
-            };
-            let (i, cfg, job, start, _, began) = running.swap_remove(k);
-            let at = format!("[{}/{}] {}", i + 1, cells.len(), cfg.out_dir().display());
-            let secs = began.elapsed().as_secs_f64();
-            if status.success() {
-                let done = cfg.schedule.iterations.saturating_sub(start);
-                images += done * cfg.optimizer.batch_size as u64;
-                note(format!("{at}: finished in {secs:.1} s"));
-                let _ = std::fs::remove_file(&job.config_file);
-            } else {
-                let why = last_line(&job.log);
-                note(format!("{at}: failed ({status}) after {secs:.1} s: {why}"));
-                failed.push(format!("{}: {why} (log {})", cfg.name, job.log.display()));
-            }
-        }
-    }
-    if !failed.is_empty() {
-        bail!(
-            "{} of {total} runs failed: {}; the same command resumes or retries them",
-            failed.len(),
-            failed.join("; ")
-        );
-    }
-    Ok(ParallelReport {
-        trained: total,
-        images,
-        wall_s: t0.elapsed().as_secs_f64(),
+    Ok(queue)
+}
+
+/// `[i/n] run-folder`, the prefix of every line about a cell.
+fn cell_label(p: &PlannedJob, n: usize) -> String {
+    format!("[{}/{n}] {}", p.index + 1, p.cfg.out_dir().display())
+}
+
+/// Starts the child of `p` with its output going to the job's log.
+fn spawn_job<'a>(
+    p: PlannedJob<'a>,
+    n: usize,
+    command: &dyn Fn(&TrainJob) -> Command,
+    note: &mut dyn FnMut(String),
+) -> Result<Running<'a>> {
+    let log = std::fs::File::create(&p.job.log)
+        .with_context(|| format!("cannot create {}", p.job.log.display()))?;
+    let child = command(&p.job)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("cannot start the training of {}", p.cfg.name))?;
+    let what = if p.job.opts.resume {
+        "resuming"
+    } else {
+        "training"
+    };
+    note(format!(
+        "{}: {what} in a child process (pid {}, log {})",
+        cell_label(&p, n),
+        child.id(),
+        p.job.log.display()
+    ));
+    Ok(Running {
+        planned: p,
+        child,
+        began: Instant::now(),
     })
+}
+
+/// Takes the children that have exited out of `running`.
+fn reap_finished<'a>(running: &mut Vec<Running<'a>>) -> Result<Vec<Finished<'a>>> {
+    let mut done = Vec::new();
+    let mut k = 0;
+    while k < running.len() {
+        let Some(status) = running[k].child.try_wait()? else {
+            k += 1;
+            continue;
+        };
+        let r = running.swap_remove(k);
+        done.push(Finished {
+            secs: r.began.elapsed().as_secs_f64(),
+            planned: r.planned,
+            status,
+        });
+    }
+    Ok(done)
+}
+
+/// Reports a finished child: the images it trained on success (its job file removed), else the
+/// failure line for the final error (its last log line).
+fn finish_job(
+    f: &Finished,
+    n: usize,
+    note: &mut dyn FnMut(String),
+) -> std::result::Result<u64, String> {
+    let (p, secs) = (&f.planned, f.secs);
+    let at = cell_label(p, n);
+    if f.status.success() {
+        note(format!("{at}: finished in {secs:.1} s"));
+        let _ = std::fs::remove_file(&p.job.config_file);
+        let done = p.cfg.schedule.iterations.saturating_sub(p.start);
+        Ok(done * p.cfg.optimizer.batch_size as u64)
+    } else {
+        let why = last_line(&p.job.log);
+        note(format!(
+            "{at}: failed ({}) after {secs:.1} s: {why}",
+            f.status
+        ));
+        Err(format!(
+            "{}: {why} (log {})",
+            p.cfg.name,
+            p.job.log.display()
+        ))
+    }
 }
 
 fn pct(v: f64) -> String {
