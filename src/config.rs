@@ -604,7 +604,50 @@ impl Config {
     pub fn validate(&self) -> Result<()> {
         check_name(&self.name)?;
         self.model.validate()?;
-        let o = &self.optimizer;
+        self.optimizer.validate()?;
+        self.schedule.validate()?;
+        self.run.validate()?;
+        self.validate_data()
+    }
+
+    /// `[data]`, and how it fits the model.
+    fn validate_data(&self) -> Result<()> {
+        if self.data.workers > MAX_THREADS {
+            bail!(
+                "data.workers = {}: must be in 0..={MAX_THREADS} (0 = all cores)",
+                self.data.workers
+            );
+        }
+        let d = &self.data;
+        if d.dataset == Dataset::Synthetic {
+            let syn = &d.synthetic;
+            if syn.train == 0 || syn.test == 0 {
+                bail!("data.synthetic.train and data.synthetic.test must be at least 1");
+            }
+            if syn.image_size < 8 {
+                bail!(
+                    "data.synthetic.image_size = {}: must be at least 8",
+                    syn.image_size
+                );
+            }
+        }
+        if d.dataset == Dataset::Cifar10 && self.model.classes() != 10 {
+            bail!(
+                "model.classes = {} but data.dataset = \"cifar10\" has 10 classes",
+                self.model.classes()
+            );
+        }
+        if d.augment == Augment::Imagenet && self.model.family == Family::Cifar {
+            bail!("data.augment = \"imagenet\" crops 224x224 and does not fit model.family = \"cifar\"; allowed: \"cifar\", \"none\"");
+        }
+        Ok(())
+    }
+}
+
+impl OptimizerConfig {
+    /// `[optimizer]`: positive lr, momentum in [0, 1), batch of at least one.
+    fn validate(&self) -> Result<()> {
+        let o = self;
         if !(o.lr > 0.0 && o.lr.is_finite()) {
             bail!("optimizer.lr = {}: must be a positive number", o.lr);
         }
@@ -620,7 +663,14 @@ impl Config {
         if o.nesterov && o.momentum == 0.0 {
             bail!("optimizer.nesterov = true needs optimizer.momentum > 0");
         }
-        let s = &self.schedule;
+        Ok(())
+    }
+}
+
+impl ScheduleConfig {
+    /// `[schedule]`: iterations, increasing milestones inside the run, gamma, warm-up.
+    fn validate(&self) -> Result<()> {
+        let s = self;
         if s.iterations == 0 {
             bail!("schedule.iterations = 0: must be at least 1");
         }
@@ -653,7 +703,14 @@ impl Config {
                 bail!("schedule.warmup.check_every = 0: must be at least 1");
             }
         }
-        let r = &self.run;
+        Ok(())
+    }
+}
+
+impl RunConfig {
+    /// `[run]`: intervals that land on curve rows, device-dependent switches, thread counts.
+    fn validate(&self) -> Result<()> {
+        let r = self;
         for (key, v) in [
             ("run.log_every", r.log_every),
             ("run.eval_every", r.eval_every),
@@ -693,34 +750,6 @@ impl Config {
                 "run.threads = {}: must be in 0..={MAX_THREADS} (0 = all cores)",
                 r.threads
             );
-        }
-        if self.data.workers > MAX_THREADS {
-            bail!(
-                "data.workers = {}: must be in 0..={MAX_THREADS} (0 = all cores)",
-                self.data.workers
-            );
-        }
-        let d = &self.data;
-        if d.dataset == Dataset::Synthetic {
-            let syn = &d.synthetic;
-            if syn.train == 0 || syn.test == 0 {
-                bail!("data.synthetic.train and data.synthetic.test must be at least 1");
-            }
-            if syn.image_size < 8 {
-                bail!(
-                    "data.synthetic.image_size = {}: must be at least 8",
-                    syn.image_size
-                );
-            }
-        }
-        if d.dataset == Dataset::Cifar10 && self.model.classes() != 10 {
-            bail!(
-                "model.classes = {} but data.dataset = \"cifar10\" has 10 classes",
-                self.model.classes()
-            );
-        }
-        if d.augment == Augment::Imagenet && self.model.family == Family::Cifar {
-            bail!("data.augment = \"imagenet\" crops 224x224 and does not fit model.family = \"cifar\"; allowed: \"cifar\", \"none\"");
         }
         Ok(())
     }
