@@ -177,51 +177,9 @@ fn fetch_verified(remote: &Remote, dest: &Path, progress: bool) -> Result<()> {
         fs::File::create(&part)
     }
     .with_context(|| format!("cannot write {}", part.display()))?;
-    let bar = if progress {
-        let b = indicatif::ProgressBar::new(remote.size);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
-        );
-        b.set_message(format!(
-            "{}{}",
-            dest.file_name().unwrap_or_default().to_string_lossy(),
-            if resumed { " (resumed)" } else { "" }
-        ));
-        b.set_position(have);
-        b
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let bar = download_bar(remote, dest, progress, resumed, have);
     let mut body = resp.into_reader();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut got = have;
-    let stream_result: std::io::Result<()> = loop {
-        match body.read(&mut buf) {
-            Ok(0) => break Ok(()),
-            Ok(n) => {
-                if got + n as u64 > remote.size {
-                    drop(file);
-                    let _ = fs::remove_file(&part);
-                    bail!(
-                        "{} sent more than the expected {} bytes; the download was deleted",
-                        remote.url,
-                        remote.size
-                    );
-                }
-                if let Err(e) = file.write_all(&buf[..n]) {
-                    break Err(e);
-                }
-                got += n as u64;
-                bar.set_position(got);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => break Err(e),
-        }
-    };
+    let (got, stream_result) = stream_into(&mut body, &mut file, &part, have, remote, &bar)?;
     bar.finish_and_clear();
     file.sync_all()
         .with_context(|| format!("cannot write {}", part.display()))?;
@@ -249,6 +207,73 @@ fn fetch_verified(remote: &Remote, dest: &Path, progress: bool) -> Result<()> {
     Ok(())
 }
 
+/// The download's progress bar (hidden unless `progress`), starting at `have` bytes.
+fn download_bar(
+    remote: &Remote,
+    dest: &Path,
+    progress: bool,
+    resumed: bool,
+    have: u64,
+) -> indicatif::ProgressBar {
+    if !progress {
+        return indicatif::ProgressBar::hidden();
+    }
+    let b = indicatif::ProgressBar::new(remote.size);
+    b.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    b.set_message(format!(
+        "{}{}",
+        dest.file_name().unwrap_or_default().to_string_lossy(),
+        if resumed { " (resumed)" } else { "" }
+    ));
+    b.set_position(have);
+    b
+}
+
+/// Appends the response body to `file` (the partial download `part`, holding `have` bytes).
+/// Returns the bytes the file then holds and how the stream ended (a read or write error ends
+/// it early and is reported by the caller, which keeps the partial file for a resume). A body
+/// longer than the expected size is an error, and the partial file is deleted.
+fn stream_into(
+    body: &mut dyn Read,
+    file: &mut fs::File,
+    part: &Path,
+    have: u64,
+    remote: &Remote,
+    bar: &indicatif::ProgressBar,
+) -> Result<(u64, std::io::Result<()>)> {
+    let mut buf = vec![0u8; 1 << 16];
+    let mut got = have;
+    let ended = loop {
+        match body.read(&mut buf) {
+            Ok(0) => break Ok(()),
+            Ok(n) => {
+                if got + n as u64 > remote.size {
+                    let _ = fs::remove_file(part);
+                    bail!(
+                        "{} sent more than the expected {} bytes; the download was deleted",
+                        remote.url,
+                        remote.size
+                    );
+                }
+                if let Err(e) = file.write_all(&buf[..n]) {
+                    break Err(e);
+                }
+                got += n as u64;
+                bar.set_position(got);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => break Err(e),
+        }
+    };
+    Ok((got, ended))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,5 +285,34 @@ mod tests {
         let p = dir.path().join("abc");
         fs::write(&p, b"abc").unwrap();
         assert_eq!(md5_file(&p).unwrap(), "900150983cd24fb0d6963f7d28e17f72");
+    }
+
+    fn remote(size: u64) -> Remote {
+        Remote {
+            url: "http://127.0.0.1/x.tar.gz".into(),
+            size,
+            md5: String::new(),
+        }
+    }
+
+    #[test]
+    fn streaming_appends_and_stops_at_the_expected_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let part = dir.path().join("x.part");
+        fs::write(&part, b"abc").unwrap();
+        let mut file = fs::OpenOptions::new().append(true).open(&part).unwrap();
+        let bar = indicatif::ProgressBar::hidden();
+        // Resumed after 3 bytes: 4 more make the expected 7.
+        let (got, ended) =
+            stream_into(&mut &b"defg"[..], &mut file, &part, 3, &remote(7), &bar).unwrap();
+        assert_eq!(got, 7);
+        assert!(ended.is_ok());
+        assert_eq!(fs::read(&part).unwrap(), b"abcdefg");
+        // A body longer than announced is refused and the partial file deleted.
+        let e = stream_into(&mut &b"defgh"[..], &mut file, &part, 3, &remote(7), &bar)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sent more than the expected 7 bytes"), "{e}");
+        assert!(!part.exists());
     }
 }
