@@ -41,6 +41,19 @@ pub struct CompareSpec {
     pub progress: bool,
 }
 
+impl CompareSpec {
+    /// The grid's run configs ([`expand_grid`] of this spec).
+    pub fn cells(&self) -> Result<Vec<Config>> {
+        expand_grid(
+            &self.recipe,
+            &self.kinds,
+            &self.depths,
+            &self.seeds,
+            &self.runs_dir,
+        )
+    }
+}
+
 /// `plain` or `resnet`/`residual`, as typed on the command line.
 pub fn parse_kind(s: &str) -> Result<Kind> {
     match s.to_ascii_lowercase().as_str() {
@@ -631,13 +644,7 @@ pub fn compare(
     runner: &mut Runner,
     note: &mut dyn FnMut(String),
 ) -> Result<CompareOutput> {
-    let cells = expand_grid(
-        &spec.recipe,
-        &spec.kinds,
-        &spec.depths,
-        &spec.seeds,
-        &spec.runs_dir,
-    )?;
+    let cells = spec.cells()?;
     let rows = run_grid(&cells, spec.force, spec.progress, runner, note)?;
     let label = recipe_label(&spec.recipe);
     let stem = spec.results_dir.join(format!("compare-{label}"));

@@ -603,13 +603,7 @@ fn compare(a: CompareArgs) -> Result<()> {
 /// of this executable (`resnet train --config ...`), then prints their aggregate throughput.
 fn compare_jobs(spec: &resnet::compare::CompareSpec, jobs: usize) -> Result<()> {
     use resnet::compare;
-    let cells = compare::expand_grid(
-        &spec.recipe,
-        &spec.kinds,
-        &spec.depths,
-        &spec.seeds,
-        &spec.runs_dir,
-    )?;
+    let cells = spec.cells()?;
     let exe = std::env::current_exe().context("cannot locate the resnet executable")?;
     let command = |job: &compare::TrainJob| {
         let mut c = std::process::Command::new(&exe);

@@ -640,19 +640,7 @@ mod tests {
             "name = \"x\"\n[model]\nfamily = \"{family}\"\ndepth = {depth}\nclasses = 10\n"
         ))
         .unwrap();
-        let state = crate::rundir::TrainState {
-            format: crate::rundir::FORMAT_VERSION,
-            iteration: 0,
-            seed: 0,
-            schedule: crate::schedule::Schedule::new(&Default::default(), 0.1).state,
-            momentum_started: false,
-            acc: Default::default(),
-            best_test_error: None,
-            best_iteration: 0,
-            last_test_error: None,
-            last_train_error: None,
-            elapsed_s: 0.0,
-        };
+        let state = crate::rundir::TrainState::initial(&cfg);
         let ck = dir.join("last.safetensors");
         crate::rundir::save_checkpoint(&ck, &[], &state, Some(&cfg)).unwrap();
         ck

@@ -76,6 +76,25 @@ pub struct TrainState {
     pub elapsed_s: f64,
 }
 
+impl TrainState {
+    /// The state of a run of `cfg` at iteration 0 (the schedule at its start, nothing measured).
+    pub fn initial(cfg: &Config) -> TrainState {
+        TrainState {
+            format: FORMAT_VERSION,
+            iteration: 0,
+            seed: cfg.run.seed,
+            schedule: crate::schedule::Schedule::new(&cfg.schedule, cfg.optimizer.lr).state,
+            momentum_started: false,
+            acc: Accumulators::default(),
+            best_test_error: None,
+            best_iteration: 0,
+            last_test_error: None,
+            last_train_error: None,
+            elapsed_s: 0.0,
+        }
+    }
+}
+
 /// A run folder.
 #[derive(Debug, Clone)]
 pub struct RunDir {

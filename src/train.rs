@@ -821,7 +821,7 @@ impl Plan {
                 }
                 dir.write_config(&cfg)?;
                 (
-                    initial_state(&cfg, &tr),
+                    TrainState::initial(&cfg),
                     CurvesWriter::create(&dir.curves())?,
                 )
             }
@@ -868,23 +868,6 @@ impl Plan {
             progress,
             last_row: None,
         })
-    }
-}
-
-/// The state of a run at iteration 0.
-fn initial_state(cfg: &Config, tr: &Trainer) -> TrainState {
-    TrainState {
-        format: rundir::FORMAT_VERSION,
-        iteration: 0,
-        seed: cfg.run.seed,
-        schedule: tr.schedule.state.clone(),
-        momentum_started: false,
-        acc: Accumulators::default(),
-        best_test_error: None,
-        best_iteration: 0,
-        last_test_error: None,
-        last_train_error: None,
-        elapsed_s: 0.0,
     }
 }
 

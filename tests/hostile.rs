@@ -826,21 +826,9 @@ fn zero_counts_are_refused() {
 /// A run folder holding the resolved config of `config` and a checkpoint with that config
 /// embedded in its header and no tensors.
 fn header_only_run(config: &Path, run: &Path) {
-    use resnet::rundir::{save_checkpoint, Accumulators, TrainState, FORMAT_VERSION};
+    use resnet::rundir::{save_checkpoint, TrainState};
     let cfg = Config::load(config).unwrap();
     fs::write(run.join("config.toml"), cfg.to_toml().unwrap()).unwrap();
-    let state = TrainState {
-        format: FORMAT_VERSION,
-        iteration: 0,
-        seed: cfg.run.seed,
-        schedule: resnet::schedule::Schedule::new(&cfg.schedule, cfg.optimizer.lr).state,
-        momentum_started: false,
-        acc: Accumulators::default(),
-        best_test_error: None,
-        best_iteration: 0,
-        last_test_error: None,
-        last_train_error: None,
-        elapsed_s: 0.0,
-    };
+    let state = TrainState::initial(&cfg);
     save_checkpoint(&run.join("last.safetensors"), &[], &state, Some(&cfg)).unwrap();
 }
