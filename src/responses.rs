@@ -391,6 +391,12 @@ pub fn analyze(
         runs.push(r);
     }
     unique_labels(&mut runs);
+    // Everything is rendered before the first file is written, so a failure leaves no run
+    // folder with a responses.csv of a figure that never came.
+    let split = &runs[0].split;
+    let title = format!("Standard deviations of layer responses ({split} split), as in Figure 7");
+    let svg_text = plot::lines_to_svg(&figure(&runs, &title));
+    let png_bytes = plot::svg_to_png(&svg_text, 2.0)?;
     let mut files = Vec::new();
     for r in &runs {
         let p = r.dir.join(RESPONSES_FILE);
@@ -404,13 +410,10 @@ pub fn analyze(
     csv_table(&runs)
         .write_csv(&csv)
         .with_context(|| format!("writing {}", csv.display()))?;
-    let split = &runs[0].split;
-    let title = format!("Standard deviations of layer responses ({split} split), as in Figure 7");
-    let svg_text = plot::lines_to_svg(&figure(&runs, &title));
     let svg = stem.with_extension("svg");
     write_atomic(&svg, svg_text.as_bytes())?;
     let png = stem.with_extension("png");
-    write_atomic(&png, &plot::svg_to_png(&svg_text, 2.0)?)?;
+    write_atomic(&png, &png_bytes)?;
     files.extend([csv, svg, png]);
     Ok(ResponsesOutput { runs, files })
 }
