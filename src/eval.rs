@@ -55,7 +55,7 @@ impl ForwardMode {
 }
 
 /// The paper's multi-scale test: shorter sides {224, 256, 384, 480, 640} (§3.4).
-pub const PAPER_SCALES: [u32; 5] = [224, 256, 384, 480, 640];
+pub const PAPER_SCALES: [u32; 5] = crate::paper::MULTI_SCALE_SIDES;
 
 /// How the test images are presented to the network (§3.4).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

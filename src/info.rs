@@ -6,78 +6,29 @@
 //! for one image at the family's input size (32×32 or 224×224); BN, ReLU, pooling and shortcut
 //! additions are not counted (as Table 1 and torchvision's GFLOPS).
 use crate::arch::Plan;
-use crate::config::{Family, Kind, ModelConfig, Shortcut};
+use crate::config::{Kind, ModelConfig};
+use crate::paper::{self, Net};
 use crate::table::Table;
 
-/// Table 6 (#params, millions) for the CIFAR-10 ResNets, and Table 1 (FLOPs, ×10⁹) for ImageNet.
+/// Table 6 (#params, millions) for the CIFAR-10 ResNets ([`paper::table6`]).
 pub fn paper_params_millions(cfg: &ModelConfig) -> Option<f64> {
-    if cfg.family != Family::Cifar || cfg.kind != Kind::Residual || cfg.shortcut() != Shortcut::A {
-        return None;
-    }
-    Some(match cfg.depth {
-        20 => 0.27,
-        32 => 0.46,
-        44 => 0.66,
-        56 => 0.85,
-        110 => 1.7,
-        1202 => 19.4,
-        _ => return None,
-    })
+    paper::table6(&Net::of(cfg)).map(|r| r.params_millions)
 }
 
-/// Table 1's FLOPs row (multiply-adds ×10⁹); §4.1 gives plain nets the same figures.
+/// Table 1's FLOPs row (multiply-adds ×10⁹, [`paper::table1_gflops`]).
 pub fn paper_gflops(cfg: &ModelConfig) -> Option<f64> {
-    if cfg.family != Family::Imagenet {
-        return None;
-    }
-    Some(match cfg.depth {
-        18 => 1.8,
-        34 => 3.6,
-        50 => 3.8,
-        101 => 7.6,
-        152 => 11.3,
-        _ => return None,
-    })
+    paper::table1_gflops(&Net::of(cfg))
 }
 
-/// torchvision's parameter counts for resnet18..152 (its option-B nets).
+/// torchvision's parameter counts for resnet18..152 (its option-B nets,
+/// [`paper::torchvision_params`]).
 pub fn torchvision_params(cfg: &ModelConfig) -> Option<u64> {
-    if cfg.family != Family::Imagenet || cfg.kind != Kind::Residual || cfg.shortcut() != Shortcut::B
-    {
-        return None;
-    }
-    Some(match cfg.depth {
-        18 => 11_689_512,
-        34 => 21_797_672,
-        50 => 25_557_032,
-        101 => 44_549_160,
-        152 => 60_192_808,
-        _ => return None,
-    })
+    paper::torchvision_params(&Net::of(cfg))
 }
 
-/// Every network the paper trains: CIFAR plain/residual 20–110 and ResNet-1202 (Table 6),
-/// ImageNet plain-18/34, ResNet-18/34 with A/B/C, ResNet-50/101/152 with B (Tables 1–3).
+/// Every network the paper trains ([`paper::all_nets`]).
 pub fn paper_models() -> Vec<ModelConfig> {
-    let mut v = Vec::new();
-    for kind in [Kind::Plain, Kind::Residual] {
-        for d in [20, 32, 44, 56, 110] {
-            v.push(ModelConfig::cifar(d, kind));
-        }
-    }
-    v.push(ModelConfig::cifar(1202, Kind::Residual));
-    for d in [18, 34] {
-        v.push(ModelConfig::imagenet(d, Kind::Plain, Shortcut::A));
-    }
-    for d in [18, 34] {
-        for sc in [Shortcut::A, Shortcut::B, Shortcut::C] {
-            v.push(ModelConfig::imagenet(d, Kind::Residual, sc));
-        }
-    }
-    for d in [50, 101, 152] {
-        v.push(ModelConfig::imagenet(d, Kind::Residual, Shortcut::B));
-    }
-    v
+    paper::all_nets().iter().map(Net::model).collect()
 }
 
 fn fmt_opt<T: ToString>(v: Option<T>) -> String {

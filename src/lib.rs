@@ -15,6 +15,7 @@ pub mod graph;
 pub mod info;
 pub mod model;
 pub mod optim;
+pub mod paper;
 pub mod plot;
 pub mod progress;
 pub mod records;

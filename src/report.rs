@@ -3,6 +3,7 @@
 //! models, multi-scale fully-convolutional testing), with the paper's numbers in a column beside
 //! ours and the difference; each paper number beside our result of the protocol that produced it.
 use crate::eval::{Protocol, PAPER_SCALES};
+use crate::paper::{self, Net};
 use crate::plot::{self, Figure, Panel, Series, PALETTE};
 use crate::records::{protocol_of_crops, read_curves, read_summary, Summary, EVAL_HEADER};
 use crate::table::{write_atomic, Table};
@@ -39,8 +40,8 @@ pub struct RunRecord {
 pub const OURS: &str = "ours";
 
 /// The paper's CIFAR-10 schedule (§4.2): 64k iterations, lr divided by 10 at 32k and 48k.
-pub const PAPER_CIFAR_ITERATIONS: u64 = 64_000;
-pub const PAPER_CIFAR_MILESTONES: [u64; 2] = [32_000, 48_000];
+pub const PAPER_CIFAR_ITERATIONS: u64 = paper::CIFAR_ITERATIONS;
+pub const PAPER_CIFAR_MILESTONES: [u64; 2] = paper::CIFAR_MILESTONES;
 
 /// A run's recipe facts that decide whether it can stand for a Table 6 entry.
 #[derive(Debug, Clone, PartialEq)]
@@ -305,113 +306,47 @@ pub fn read_eval_rows(path: &Path) -> Result<Vec<EvalResult>> {
     Ok(rows)
 }
 
-/// A CIFAR-10 entry of the paper's Table 6 (test error %, the paper's best of 5 runs for
-/// ResNet-110, whose mean±std it gives beside).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PaperCifar {
-    pub error: f64,
-    /// As printed in the table.
-    pub shown: &'static str,
-    pub params: &'static str,
+/// The typed identity of a record's network (`None` for a spelling the config never writes).
+fn net_of(s: &Summary) -> Option<Net> {
+    Net::parse(&s.family, &s.kind, &s.shortcut, s.depth)
 }
+
+/// A CIFAR-10 entry of the paper's Table 6 ([`paper::TABLE6`]).
+pub type PaperCifar = paper::Table6Row;
 
 /// Table 6 of the paper ("Classification error on the CIFAR-10 test set"): ResNets with option A
 /// shortcuts. Plain nets appear only in Figure 6, with no number in any table.
 pub fn paper_table6(s: &Summary) -> Option<PaperCifar> {
-    if s.family != "cifar" || s.kind != "residual" || s.shortcut != "A" {
-        return None;
-    }
-    let (error, shown, params) = match s.depth {
-        20 => (8.75, "8.75", "0.27M"),
-        32 => (7.51, "7.51", "0.46M"),
-        44 => (7.17, "7.17", "0.66M"),
-        56 => (6.97, "6.97", "0.85M"),
-        110 => (6.43, "6.43 (6.61±0.16)", "1.7M"),
-        1202 => (7.93, "7.93", "19.4M"),
-        _ => return None,
-    };
-    Some(PaperCifar {
-        error,
-        shown,
-        params,
-    })
+    net_of(s).and_then(|n| paper::table6(&n))
 }
 
-/// An ImageNet entry of Tables 2 and 3 (validation error %, 10-crop testing).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PaperImagenet {
-    pub top1: f64,
-    pub top5: Option<f64>,
-    pub source: &'static str,
-}
+/// An ImageNet entry of Tables 2, 3 or 4 ([`paper::ImagenetError`]).
+pub type PaperImagenet = paper::ImagenetError;
 
-/// Table 2 (top-1, 10-crop, val; its ResNets use option A) and Table 3 (top-1/top-5, 10-crop,
-/// val; ResNet-50/101/152 use option B). plain-34's top-5 (10.02) is Table 3's plain-34 row;
-/// Table 2 gives no top-5 for the 18-layer nets.
+/// Tables 2 and 3 (validation error %, 10-crop testing: [`paper::TABLES_2_3`]).
 pub fn paper_imagenet(s: &Summary) -> Option<PaperImagenet> {
-    if s.family != "imagenet" {
-        return None;
-    }
-    let p = |top1, top5, source| Some(PaperImagenet { top1, top5, source });
-    match (s.kind.as_str(), s.depth, s.shortcut.as_str()) {
-        ("plain", 18, _) => p(27.94, None, "Table 2"),
-        ("plain", 34, _) => p(28.54, Some(10.02), "Tables 2, 3"),
-        ("residual", 18, "A") => p(27.88, None, "Table 2"),
-        ("residual", 34, "A") => p(25.03, Some(7.76), "Tables 2, 3"),
-        ("residual", 34, "B") => p(24.52, Some(7.46), "Table 3"),
-        ("residual", 34, "C") => p(24.19, Some(7.40), "Table 3"),
-        ("residual", 50, "B") => p(22.85, Some(6.71), "Table 3"),
-        ("residual", 101, "B") => p(21.75, Some(6.05), "Table 3"),
-        ("residual", 152, "B") => p(21.43, Some(5.71), "Table 3"),
-        _ => None,
-    }
+    net_of(s).and_then(|n| paper::tables_2_3(&n))
 }
 
-/// Table 4 ("Error rates (%) of single-model results on the ImageNet validation set"): the
-/// ResNets' top-1/top-5 errors with multi-scale fully-convolutional testing (§3.4).
+/// Table 4 (single models, multi-scale fully-convolutional testing: [`paper::TABLE4`]).
 pub fn paper_table4(s: &Summary) -> Option<PaperImagenet> {
-    if s.family != "imagenet" || s.kind != "residual" {
-        return None;
-    }
-    let p = |top1, top5| {
-        Some(PaperImagenet {
-            top1,
-            top5: Some(top5),
-            source: "Table 4",
-        })
-    };
-    match (s.depth, s.shortcut.as_str()) {
-        (34, "B") => p(21.84, 5.71),
-        (34, "C") => p(21.53, 5.60),
-        (50, "B") => p(20.74, 5.25),
-        (101, "B") => p(19.87, 4.60),
-        (152, "B") => p(19.38, 4.49),
-        _ => None,
-    }
+    net_of(s).and_then(|n| paper::table4(&n))
 }
 
 /// Summaries of the networks the paper reports, for rows we have no run of.
 fn paper_only(family: &str) -> Vec<Summary> {
-    let entry = |kind: &str, depth: usize, shortcut: &str| {
-        Summary::unfinished("", "", family, kind, shortcut, depth, 0)
+    let entry = |n: &Net| {
+        let kind = format!("{:?}", n.kind).to_lowercase();
+        let shortcut = format!("{:?}", n.shortcut);
+        Summary::unfinished("", "", family, &kind, &shortcut, n.depth, 0)
     };
     if family == "cifar" {
-        [20, 32, 44, 56, 110, 1202]
+        paper::TABLE6
             .iter()
-            .map(|&d| entry("residual", d, "A"))
+            .map(|r| entry(&Net::cifar(crate::config::Kind::Residual, r.depth)))
             .collect()
     } else {
-        vec![
-            entry("plain", 18, "A"),
-            entry("plain", 34, "A"),
-            entry("residual", 18, "A"),
-            entry("residual", 34, "A"),
-            entry("residual", 34, "B"),
-            entry("residual", 34, "C"),
-            entry("residual", 50, "B"),
-            entry("residual", 101, "B"),
-            entry("residual", 152, "B"),
-        ]
+        paper::TABLES_2_3.iter().map(|e| entry(&e.net)).collect()
     }
 }
 
@@ -462,21 +397,6 @@ fn millions(params: u64) -> String {
         format!("{m:.2}M")
     } else {
         format!("{m:.1}M")
-    }
-}
-
-/// akamaster/pytorch_resnet_cifar10 (README), the widely used PyTorch reproduction of Table 6
-/// (option A; 200 epochs with lr÷10 at 100 and 150, per-channel normalization, best test
-/// accuracy over the epochs): its CIFAR-10 test error (%) per depth.
-pub fn akamaster_error(depth: usize) -> Option<f64> {
-    match depth {
-        20 => Some(8.27),
-        32 => Some(7.37),
-        44 => Some(6.90),
-        56 => Some(6.61),
-        110 => Some(6.32),
-        1202 => Some(6.18),
-        _ => None,
     }
 }
 
@@ -630,25 +550,23 @@ pub fn table6(runs: &[RunRecord]) -> Table {
         let first = group.map(|g| g.runs[0]);
         let stats = group.and_then(CifarGroup::stats);
         let note = first.map(caveat).unwrap_or_default();
-        // The paper's own mean where it gives one (ResNet-110: 6.61), else its single number.
-        let paper_mean = paper.map(|p| if s.depth == 110 { 6.61 } else { p.error });
-        let akamaster = (s.kind == "residual" && s.shortcut == "A")
-            .then(|| akamaster_error(s.depth))
-            .flatten();
+        // The paper's own mean where it gives one (ResNet-110), else its single number.
+        let paper_mean = paper.map(|p| p.mean());
+        let akamaster = net_of(&s).and_then(|n| paper::akamaster_error(&n));
         t.push(vec![
             method,
             s.depth.to_string(),
             first
                 .map(|r| millions(r.summary.params))
                 .unwrap_or_default(),
-            paper.map(|p| p.params.to_string()).unwrap_or_default(),
+            paper.map(|p| p.params_shown()).unwrap_or_default(),
             first.map(|r| r.meta.trainer.clone()).unwrap_or_default(),
             first.map(RunRecord::data_label).unwrap_or_default(),
             first.map(RunRecord::schedule_label).unwrap_or_default(),
             s.eval_split.clone(),
             stats.map(|st| st.n.to_string()).unwrap_or_default(),
             stats.map(|st| st.shown()).unwrap_or_default(),
-            paper.map(|p| p.shown.to_string()).unwrap_or_default(),
+            paper.map(|p| p.shown()).unwrap_or_default(),
             akamaster.map(pct).unwrap_or_default(),
             diff(
                 stats.map(|st| st.mean).filter(|_| note.is_empty()),
@@ -992,7 +910,7 @@ mod tests {
             shortcut: shortcut.into(),
             depth,
             params: 269_722,
-            iterations: 64_000,
+            iterations: paper::CIFAR_ITERATIONS,
             final_train_error: err - 5.0,
             final_test_error: err,
             best_test_error: err - 0.5,
@@ -1028,33 +946,28 @@ mod tests {
             .unwrap_or_else(|| panic!("no row {first} {layers} in {t:?}"))
     }
 
+    /// The records' strings find the paper's typed entries (values in `paper.rs`).
     #[test]
     fn paper_numbers_are_tables_2_3_and_6() {
-        // He et al. 2015, Table 6 (CIFAR-10 test error).
+        use crate::config::{Kind, Shortcut};
         let r110 = paper_table6(&summary("cifar", "residual", 110, "A", 0.0)).unwrap();
-        assert_eq!((r110.error, r110.shown), (6.43, "6.43 (6.61±0.16)"));
-        assert_eq!(
-            paper_table6(&summary("cifar", "residual", 20, "A", 0.0))
-                .unwrap()
-                .error,
-            8.75
-        );
+        assert_eq!(r110, paper::TABLE6[4]);
+        assert_eq!(r110.depth, 110);
         assert_eq!(paper_table6(&summary("cifar", "plain", 20, "A", 0.0)), None);
         assert_eq!(
             paper_table6(&summary("cifar", "residual", 20, "B", 0.0)),
             None
         );
-        // Tables 2 and 3 (ImageNet val, 10-crop).
         let a34 = paper_imagenet(&summary("imagenet", "residual", 34, "A", 0.0)).unwrap();
-        assert_eq!((a34.top1, a34.top5), (25.03, Some(7.76)));
-        let r152 = paper_imagenet(&summary("imagenet", "residual", 152, "B", 0.0)).unwrap();
-        assert_eq!((r152.top1, r152.top5), (21.43, Some(5.71)));
+        assert_eq!(a34.net, Net::imagenet(Kind::Residual, 34, Shortcut::A));
         let p18 = paper_imagenet(&summary("imagenet", "plain", 18, "A", 0.0)).unwrap();
-        assert_eq!((p18.top1, p18.top5), (27.94, None));
+        assert_eq!((p18.net.kind, p18.top5), (Kind::Plain, None));
         assert_eq!(
             paper_imagenet(&summary("imagenet", "residual", 18, "B", 0.0)),
             None
         );
+        let b50 = paper_table4(&summary("imagenet", "residual", 50, "B", 0.0)).unwrap();
+        assert_eq!(b50.source, "Table 4");
     }
 
     #[test]
@@ -1097,8 +1010,11 @@ mod tests {
 
         let rep = report(&runs, &tmp.path().join("results")).unwrap();
         assert_eq!(rep.runs, 5);
+        let t6 = |d| paper::TABLE6.iter().find(|r| r.depth == d).unwrap();
+        let aka = |d| paper::akamaster_error(&Net::cifar(crate::config::Kind::Residual, d));
+        let p2 = |v: f64| format!("{v:.2}");
         let c = &rep.cifar;
-        // ResNet-20 on CIFAR-10 with the 64k schedule: 8.00 vs Table 6's 8.75 and akamaster's 8.27.
+        // ResNet-20 on CIFAR-10 with the 64k schedule: 8.00 vs Table 6's and akamaster's.
         let r20 = row(c, "ResNet", "20");
         assert_eq!(
             cells(
@@ -1110,14 +1026,19 @@ mod tests {
         );
         assert_eq!(
             cells(c, r20, &["paper_error", "akamaster_error", "diff", "note"]),
-            ["8.75", "8.27", "-0.75", ""]
+            [
+                t6(20).shown(),
+                p2(aka(20).unwrap()),
+                format!("{:+.2}", 8.0 - t6(20).error),
+                String::new()
+            ]
         );
         assert!(cell(c, r20, "run").ends_with("residual20A"));
         // A ResNet-56 on synthetic data keeps the paper's number but gets no difference.
         let r56 = row(c, "ResNet", "56");
         assert_eq!(
             cells(c, r56, &["dataset", "error", "paper_error", "diff"]),
-            ["synthetic", "1.00", "6.97", ""]
+            ["synthetic", "1.00", &t6(56).shown(), ""]
         );
         assert!(cell(c, r56, "note").contains("data synthetic, not CIFAR-10"));
         // plain-20 has no paper value; ResNet-110 has no run but keeps the paper's numbers.
@@ -1129,39 +1050,52 @@ mod tests {
                 r110,
                 &["error", "paper_error", "akamaster_error", "diff"]
             ),
-            ["", "6.43 (6.61±0.16)", "6.32", ""]
+            ["", &t6(110).shown(), &p2(aka(110).unwrap()), ""]
         );
         assert_eq!(c.rows[0][0], "plain");
         assert_eq!(c.rows.len(), 7);
 
         let im = &rep.imagenet;
-        // ResNet-34 A: the 10-crop row of eval.csv, beside Tables 2/3's 25.03 / 7.76.
+        // ResNet-34 A: the 10-crop row of eval.csv, beside Tables 2/3's.
+        let paper_of = |k, d, sc| paper::tables_2_3(&Net::imagenet(k, d, sc)).unwrap();
+        use crate::config::{Kind::Plain, Kind::Residual, Shortcut::A, Shortcut::B};
+        let a34 = paper_of(Residual, 34, A);
         let r = row(im, "ResNet-34 A", "34");
         assert_eq!(
             &r[3..10],
             [
-                "26.00",
-                "25.03",
-                "+0.97",
-                "8.00",
-                "7.76",
-                "+0.24",
-                "image_folder"
+                "26.00".to_string(),
+                p2(a34.top1),
+                format!("{:+.2}", 26.0 - a34.top1),
+                "8.00".to_string(),
+                p2(a34.top5.unwrap()),
+                format!("{:+.2}", 8.0 - a34.top5.unwrap()),
+                "image_folder".to_string()
             ]
         );
         assert_eq!(r[10], "eval.csv: 10-crop val");
         // ResNet-50 without eval.csv: top-1 from the summary, no top-5.
         let r = row(im, "ResNet-50", "50");
-        assert_eq!(&r[3..9], ["24.00", "22.85", "+1.15", "", "6.71", ""]);
-        assert_eq!(row(im, "plain-18", "18")[4], "27.94");
+        let b50 = paper_of(Residual, 50, B);
+        let (t1, t5) = (p2(b50.top1), p2(b50.top5.unwrap()));
+        let d1 = format!("{:+.2}", 24.0 - b50.top1);
+        assert_eq!(&r[3..9], ["24.00", &t1, &d1, "", &t5, ""]);
+        assert_eq!(
+            row(im, "plain-18", "18")[4],
+            p2(paper_of(Plain, 18, A).top1)
+        );
         assert_eq!(im.rows.len(), 9);
 
         let md = std::fs::read_to_string(tmp.path().join("results/report.md")).unwrap();
         assert!(
             md.contains("## Table 6: CIFAR-10")
-                && md.contains(
-                    "| ResNet | 20 | 0.27M | 0.27M | ours | CIFAR-10 | 64k | test | 1 | 8.00 | 8.75 | 8.27 | -0.75 |"
-                ),
+                && md.contains(&format!(
+                    "| ResNet | 20 | 0.27M | {} | ours | CIFAR-10 | 64k | test | 1 | 8.00 | {} | {} | {:+.2} |",
+                    t6(20).params_shown(),
+                    t6(20).shown(),
+                    p2(aka(20).unwrap()),
+                    8.0 - t6(20).error
+                )),
             "{md}"
         );
         let csv = std::fs::read_to_string(tmp.path().join("results/table6_cifar10.csv")).unwrap();
@@ -1194,11 +1128,7 @@ mod tests {
         let dir = root.join(name);
         std::fs::create_dir_all(&dir).unwrap();
         write_summary(&dir.join("summary.csv"), &s).unwrap();
-        let m = if iterations == 64_000 {
-            "[32000, 48000]".to_string()
-        } else {
-            format!("[{}, {}]", iterations / 2, iterations * 3 / 4)
-        };
+        let m = format!("{:?}", paper::scaled_milestones(iterations));
         std::fs::write(
             dir.join("config.toml"),
             format!(
@@ -1230,7 +1160,7 @@ mod tests {
                 None,
                 seed,
                 png,
-                64_000,
+                paper::CIFAR_ITERATIONS,
                 err,
             );
         }
@@ -1243,7 +1173,7 @@ mod tests {
                 Some("pytorch-reference"),
                 seed,
                 png,
-                64_000,
+                paper::CIFAR_ITERATIONS,
                 err,
             );
         }
@@ -1255,7 +1185,7 @@ mod tests {
             None,
             0,
             "../shared/data/cifar10-jpeg.tar.gz",
-            64_000,
+            paper::CIFAR_ITERATIONS,
             12.4,
         );
 
@@ -1274,18 +1204,29 @@ mod tests {
                 .unwrap_or_else(|| panic!("no row {imp} {sched} {data} in {c:?}"))
         };
         assert_eq!(rows.len(), 4, "{c:?}");
-        // 8.0, 9.0, 8.5: best 8.00, mean 8.50, sample std 0.50 (n−1); diff = mean − 8.75.
+        // 8.0, 9.0, 8.5: best 8.00, mean 8.50, sample std 0.50 (n−1); diff = mean − Table 6's.
+        let r20 = paper::TABLE6[0];
+        assert_eq!(r20.depth, 20);
         let ours = find("ours", "64k", "CIFAR-10 PNG (lossless)");
         assert_eq!(
             cells(c, ours, &["runs", "error", "diff", "note"]),
-            ["3", "8.00 (8.50±0.50)", "-0.25", ""]
+            [
+                "3".to_string(),
+                "8.00 (8.50±0.50)".to_string(),
+                format!("{:+.2}", 8.5 - r20.error),
+                String::new()
+            ]
         );
         assert_eq!(col(ours, "run").split(' ').count(), 3);
         // 8.2, 8.4: mean 8.30, std sqrt(0.02) = 0.14.
         let reference = find("pytorch-reference", "64k", "CIFAR-10 PNG (lossless)");
         assert_eq!(
             cells(c, reference, &["runs", "error", "diff"]),
-            ["2", "8.20 (8.30±0.14)", "-0.45"]
+            [
+                "2".to_string(),
+                "8.20 (8.30±0.14)".to_string(),
+                format!("{:+.2}", 8.3 - r20.error)
+            ]
         );
         let short = find("ours", "3k", "CIFAR-10 PNG (lossless)");
         assert_eq!(col(short, "schedule"), "3k (lr÷10 at 1.5k, 2.25k)");
@@ -1371,19 +1312,29 @@ mod tests {
         append_eval(&r50.join("eval.csv"), &row(other.clone(), 22.0, 6.0)).unwrap();
         append_eval(&r18.join("eval.csv"), &row(other, 30.0, 11.0)).unwrap();
         let rep = report(&runs, &tmp.path().join("results")).unwrap();
-        // Table 3 (10-crop): ResNet-50's 10-crop row beside 22.85 / 6.71.
+        // Table 3 (10-crop): ResNet-50's 10-crop row beside Table 3's; Table 4's multi-scale.
+        use crate::config::{Kind, Shortcut};
+        let net = Net::imagenet(Kind::Residual, 50, Shortcut::B);
+        let beside = |p: paper::ImagenetError, top1: f64, top5: f64| {
+            let p5 = p.top5.unwrap();
+            [
+                format!("{top1:.2}"),
+                format!("{:.2}", p.top1),
+                format!("{:+.2}", top1 - p.top1),
+                format!("{top5:.2}"),
+                format!("{p5:.2}"),
+                format!("{:+.2}", top5 - p5),
+            ]
+        };
         let t3 = row_of(&rep.imagenet, "ResNet-50");
         assert_eq!(
             &t3[3..9],
-            ["23.00", "22.85", "+0.15", "6.90", "6.71", "+0.19"]
+            beside(paper::tables_2_3(&net).unwrap(), 23.0, 6.9)
         );
         assert_eq!(t3[10], "eval.csv: 10-crop validation");
         // Table 4 (multi-scale): the paper's scales are preferred to a later other list.
         let t4 = row_of(&rep.table4, "ResNet-50");
-        assert_eq!(
-            &t4[3..9],
-            ["21.00", "20.74", "+0.26", "5.50", "5.25", "+0.25"]
-        );
+        assert_eq!(&t4[3..9], beside(paper::table4(&net).unwrap(), 21.0, 5.5));
         assert_eq!(
             t4[10],
             "eval.csv: multi-scale 224/256/384/480/640 validation"
