@@ -20,6 +20,7 @@ pub mod plot;
 pub mod progress;
 pub mod records;
 pub mod report;
+pub mod reproduce;
 pub mod responses;
 pub mod rundir;
 pub mod schedule;

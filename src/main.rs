@@ -4,6 +4,8 @@ use clap::{Parser, Subcommand};
 use resnet::config::{Config, Kind};
 use std::path::PathBuf;
 
+mod cmd;
+
 #[derive(Parser)]
 #[command(
     name = "resnet",
@@ -45,6 +47,9 @@ enum Command {
     /// Tables 2 and 3 (ImageNet top-1/top-5, 10-crop) and Table 4 (multi-scale testing), ours
     /// beside the paper's numbers, as CSV and Markdown.
     Report(ReportArgs),
+    /// Run one table or figure of the paper (its grid from paper.rs: train or reuse every
+    /// cell), ending with that table or figure beside the paper's numbers.
+    Reproduce(cmd::reproduce::Args),
     /// Analyses of trained runs (Figure 7's layer responses).
     #[command(subcommand)]
     Analyze(AnalyzeCommand),
@@ -693,6 +698,7 @@ fn main() {
         Command::Eval(a) => eval(a),
         Command::Compare(a) => compare(a),
         Command::Report(a) => report(a),
+        Command::Reproduce(a) => cmd::reproduce::exec(a),
         Command::Analyze(AnalyzeCommand::Responses(a)) => analyze_responses(a),
         Command::Bench(a) => bench(a),
         Command::Data(DataCommand::Fetch(a)) => data_fetch(a),

@@ -118,9 +118,12 @@ pub const WARMUP_UNTIL_TRAIN_ERROR: f64 = 0.80;
 /// §4.2: the depths trained with the warm-up (ResNet-110, and ResNet-1202 "same as 110").
 pub const WARMUP_DEPTHS: [usize; 2] = [110, 1202];
 
-/// Whether §4.2 warms this net up (the residual 110- and 1202-layer nets).
+/// Whether this CIFAR net trains with §4.2's warm-up: ResNet-110 and ResNet-1202 (the paper),
+/// and plain-110, whose learning rate the paper does not give: it gets the same warm-up as
+/// ResNet-110 (as configs/cifar_plain110.toml), so Figure 6's 110-layer pair differ only in
+/// their shortcuts.
 pub fn warms_up(net: &Net) -> bool {
-    net.family == Family::Cifar && net.kind == Kind::Residual && WARMUP_DEPTHS.contains(&net.depth)
+    net.family == Family::Cifar && WARMUP_DEPTHS.contains(&net.depth)
 }
 
 /// §3.4: "a mini-batch size of 256".
