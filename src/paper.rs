@@ -5,14 +5,14 @@
 //! ResNets, torchvision's ImageNet ResNets), and the experiment grid of every table and figure
 //! that `resnet reproduce` runs. `info`, `report`, the configs' defaults and `reproduce` read
 //! these; no other file writes one of them as a literal.
-use crate::config::{Family, Kind, ModelConfig, Shortcut};
+use crate::config::{Family, ModelConfig, NetKind, Shortcut};
 
 /// One network as the paper names it: family, plain or residual, depth and shortcut option
 /// (the config's own enums, so lookups are typed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Net {
     pub family: Family,
-    pub kind: Kind,
+    pub kind: NetKind,
     pub depth: usize,
     /// For plain nets the option the config carries (A), which builds no shortcut.
     pub shortcut: Shortcut,
@@ -20,7 +20,7 @@ pub struct Net {
 
 impl Net {
     /// A CIFAR-10 net of §4.2 (option A, as Table 6's ResNets).
-    pub const fn cifar(kind: Kind, depth: usize) -> Net {
+    pub const fn cifar(kind: NetKind, depth: usize) -> Net {
         Net {
             family: Family::Cifar,
             kind,
@@ -30,7 +30,7 @@ impl Net {
     }
 
     /// An ImageNet net of Table 1.
-    pub const fn imagenet(kind: Kind, depth: usize, shortcut: Shortcut) -> Net {
+    pub const fn imagenet(kind: NetKind, depth: usize, shortcut: Shortcut) -> Net {
         Net {
             family: Family::Imagenet,
             kind,
@@ -58,8 +58,8 @@ impl Net {
             _ => return None,
         };
         let kind = match kind {
-            "residual" => Kind::Residual,
-            "plain" => Kind::Plain,
+            "residual" => NetKind::Residual,
+            "plain" => NetKind::Plain,
             _ => return None,
         };
         let shortcut = match shortcut {
@@ -87,7 +87,7 @@ impl Net {
         }
     }
 
-    fn is(&self, family: Family, kind: Kind, shortcut: Shortcut) -> bool {
+    fn is(&self, family: Family, kind: NetKind, shortcut: Shortcut) -> bool {
         self.family == family && self.kind == kind && self.shortcut == shortcut
     }
 }
@@ -179,7 +179,7 @@ pub const TORCHVISION_PARAMS: [(usize, u64); 5] = [
 
 /// torchvision's parameter count of an ImageNet ResNet with option B.
 pub fn torchvision_params(net: &Net) -> Option<u64> {
-    if !net.is(Family::Imagenet, Kind::Residual, Shortcut::B) {
+    if !net.is(Family::Imagenet, NetKind::Residual, Shortcut::B) {
         return None;
     }
     lookup(&TORCHVISION_PARAMS, net.depth)
@@ -238,7 +238,7 @@ const fn t6(depth: usize, params: f64, error: f64, mean_std: Option<(f64, f64)>)
 
 /// Table 6's row of a CIFAR-10 ResNet with option A.
 pub fn table6(net: &Net) -> Option<Table6Row> {
-    if !net.is(Family::Cifar, Kind::Residual, Shortcut::A) {
+    if !net.is(Family::Cifar, NetKind::Residual, Shortcut::A) {
         return None;
     }
     TABLE6.iter().find(|r| r.depth == net.depth).copied()
@@ -258,7 +258,7 @@ pub const AKAMASTER_ERROR: [(usize, f64); 6] = [
 
 /// akamaster's error of a CIFAR-10 ResNet with option A.
 pub fn akamaster_error(net: &Net) -> Option<f64> {
-    if !net.is(Family::Cifar, Kind::Residual, Shortcut::A) {
+    if !net.is(Family::Cifar, NetKind::Residual, Shortcut::A) {
         return None;
     }
     lookup(&AKAMASTER_ERROR, net.depth)
@@ -286,7 +286,7 @@ const fn ie(net: Net, top1: f64, top5: Option<f64>, source: &'static str) -> Ima
     }
 }
 
-const fn inet(kind: Kind, depth: usize, shortcut: Shortcut) -> Net {
+const fn inet(kind: NetKind, depth: usize, shortcut: Shortcut) -> Net {
     Net::imagenet(kind, depth, shortcut)
 }
 
@@ -294,7 +294,7 @@ const fn inet(kind: Kind, depth: usize, shortcut: Shortcut) -> Net {
 /// val; ResNet-50/101/152 use option B). plain-34's top-5 (10.02) is Table 3's plain-34 row;
 /// Table 2 gives no top-5 for the 18-layer nets. Table 3's ResNet-34 A row repeats Table 2's.
 pub const TABLES_2_3: [ImagenetError; 9] = {
-    use Kind::{Plain, Residual};
+    use NetKind::{Plain, Residual};
     use Shortcut::{A, B, C};
     [
         ie(inet(Plain, 18, A), 27.94, None, "Table 2"),
@@ -312,7 +312,7 @@ pub const TABLES_2_3: [ImagenetError; 9] = {
 /// Table 4 ("Error rates (%) of single-model results on the ImageNet validation set"): the
 /// ResNets' top-1/top-5 errors with multi-scale fully-convolutional testing (§3.4).
 pub const TABLE4: [ImagenetError; 5] = {
-    use Kind::Residual;
+    use NetKind::Residual;
     use Shortcut::{B, C};
     [
         ie(inet(Residual, 34, B), 21.84, Some(5.71), "Table 4"),
@@ -340,7 +340,7 @@ fn find_imagenet(rows: &[ImagenetError], net: &Net) -> Option<ImagenetError> {
             p.family == net.family
                 && p.kind == net.kind
                 && p.depth == net.depth
-                && (p.kind == Kind::Plain || p.shortcut == net.shortcut)
+                && (p.kind == NetKind::Plain || p.shortcut == net.shortcut)
         })
         .copied()
 }
@@ -426,7 +426,7 @@ impl Experiment {
 
     /// The nets the paper trains for this result, in the paper's order.
     pub fn grid(self) -> Vec<Net> {
-        use Kind::{Plain, Residual};
+        use NetKind::{Plain, Residual};
         let cifar = |kind, depths: &[usize]| -> Vec<Net> {
             depths.iter().map(|&d| Net::cifar(kind, d)).collect()
         };
@@ -476,17 +476,17 @@ impl Experiment {
 /// ImageNet plain-18/34, ResNet-18/34 with A/B/C, ResNet-50/101/152 with B (Tables 1–3).
 pub fn all_nets() -> Vec<Net> {
     let mut v = Experiment::Figure6.grid();
-    v.push(Net::cifar(Kind::Residual, CIFAR_EXTRA_DEEP));
+    v.push(Net::cifar(NetKind::Residual, CIFAR_EXTRA_DEEP));
     for d in [18, 34] {
-        v.push(inet(Kind::Plain, d, Shortcut::A));
+        v.push(inet(NetKind::Plain, d, Shortcut::A));
     }
     for d in [18, 34] {
         for sc in [Shortcut::A, Shortcut::B, Shortcut::C] {
-            v.push(inet(Kind::Residual, d, sc));
+            v.push(inet(NetKind::Residual, d, sc));
         }
     }
     for &(d, _) in &TABLE1_GFLOPS[2..] {
-        v.push(inet(Kind::Residual, d, Shortcut::B));
+        v.push(inet(NetKind::Residual, d, Shortcut::B));
     }
     v
 }
@@ -497,13 +497,13 @@ mod tests {
 
     #[test]
     fn table6_prints_resnet110_as_best_and_mean_std() {
-        let r110 = table6(&Net::cifar(Kind::Residual, 110)).unwrap();
+        let r110 = table6(&Net::cifar(NetKind::Residual, 110)).unwrap();
         assert_eq!(r110.shown(), format!("{:.2} (6.61±0.16)", r110.error));
         assert_eq!(r110.mean(), 6.61);
         assert_eq!(r110.params_shown(), "1.7M");
-        let r20 = table6(&Net::cifar(Kind::Residual, 20)).unwrap();
+        let r20 = table6(&Net::cifar(NetKind::Residual, 20)).unwrap();
         assert_eq!((r20.shown(), r20.mean()), ("8.75".to_string(), r20.error));
-        assert_eq!(table6(&Net::cifar(Kind::Plain, 20)), None);
+        assert_eq!(table6(&Net::cifar(NetKind::Plain, 20)), None);
     }
 
     #[test]
@@ -515,10 +515,10 @@ mod tests {
 
     #[test]
     fn plain_nets_find_their_table_entry_whatever_shortcut_they_carry() {
-        let p34 = inet(Kind::Plain, 34, Shortcut::B);
+        let p34 = inet(NetKind::Plain, 34, Shortcut::B);
         assert_eq!(tables_2_3(&p34).unwrap().top5, Some(10.02));
-        assert_eq!(tables_2_3(&inet(Kind::Residual, 18, Shortcut::B)), None);
-        assert_eq!(table4(&inet(Kind::Residual, 34, Shortcut::A)), None);
+        assert_eq!(tables_2_3(&inet(NetKind::Residual, 18, Shortcut::B)), None);
+        assert_eq!(table4(&inet(NetKind::Residual, 34, Shortcut::A)), None);
     }
 
     #[test]
@@ -535,7 +535,7 @@ mod tests {
         assert_eq!(Experiment::parse("table5"), None);
         assert_eq!(
             Net::parse("imagenet", "residual", "C", 34),
-            Some(inet(Kind::Residual, 34, Shortcut::C))
+            Some(inet(NetKind::Residual, 34, Shortcut::C))
         );
     }
 }

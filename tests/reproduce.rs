@@ -2,9 +2,9 @@
 //! a tiny synthetic recipe, 2 iterations): it trains, says it is not a reproduction, a second call
 //! reuses the cells, `--dry-run` prints the exact `resnet train` lines, bad requests are refused
 //! before anything is written; and the paper's numbers that `info` prints come from paper.rs.
-use resnet::config::{Config, Kind};
+use resnet::analysis::reproduce::ReproduceSpec;
+use resnet::config::{Config, NetKind};
 use resnet::paper::{self, Experiment, Net};
-use resnet::reproduce::ReproduceSpec;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -127,7 +127,7 @@ fn dry_run_prints_one_train_line_per_cell_with_its_whole_recipe() {
         );
         let cfg = Config::load(&tmp.path().join(format!("runs/.jobs/{name}.toml"))).unwrap();
         assert_eq!(cfg.name, name);
-        assert_eq!(cfg.model.kind, Kind::Plain);
+        assert_eq!(cfg.model.kind, NetKind::Plain);
         assert_eq!(
             (cfg.schedule.iterations, cfg.schedule.milestones),
             (2, vec![1])
@@ -207,8 +207,8 @@ fn the_papers_cells_are_the_recipes_of_configs() {
         for cell in spec.cells().unwrap() {
             let net = Net::of(&cell.model);
             let stem = match net.kind {
-                Kind::Plain => format!("cifar_plain{}", net.depth),
-                Kind::Residual => format!("cifar_resnet{}", net.depth),
+                NetKind::Plain => format!("cifar_plain{}", net.depth),
+                NetKind::Residual => format!("cifar_resnet{}", net.depth),
             };
             let file = Config::load(&repo.join(format!("configs/{stem}.toml"))).unwrap();
             assert_eq!(file.recipe_diff(&cell), Vec::<String>::new(), "{stem}");

@@ -1,9 +1,9 @@
 //! `resnet reproduce RESULT`: one command per table or figure of the paper (the grids of
 //! `paper.rs`), see the library's `reproduce` module.
 use anyhow::{Context, Result};
+use resnet::analysis::reproduce::{self, ReproduceSpec};
 use resnet::config::Config;
 use resnet::paper::Experiment;
-use resnet::reproduce::{self, ReproduceSpec};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -62,11 +62,7 @@ pub fn exec(a: Args) -> Result<()> {
         iterations: a.iterations,
         data: a.data,
         recipe: a.recipe.as_deref().map(Config::load).transpose()?,
-        device: a
-            .device
-            .as_deref()
-            .map(resnet::train::parse_device)
-            .transpose()?,
+        device: a.device.as_deref().map(super::parse_device).transpose()?,
         out: a.out,
         jobs: a.jobs,
         progress: !a.quiet,
@@ -82,7 +78,7 @@ pub fn exec(a: Args) -> Result<()> {
         println!("{c}");
     }
     let exe = std::env::current_exe().context("cannot locate the resnet executable")?;
-    let command = |job: &resnet::compare::TrainJob| {
+    let command = |job: &resnet::analysis::compare::TrainJob| {
         let mut c = std::process::Command::new(&exe);
         c.args(job.args());
         c

@@ -5,10 +5,10 @@
 //! statistics). Multiply-adds = all convolutions (projection shortcuts included) and the FC layer
 //! for one image at the family's input size (32×32 or 224×224); BN, ReLU, pooling and shortcut
 //! additions are not counted (as Table 1 and torchvision's GFLOPS).
-use crate::arch::Plan;
-use crate::config::{Kind, ModelConfig};
+use crate::config::{ModelConfig, NetKind};
+use crate::net::arch::Plan;
 use crate::paper::{self, Net};
-use crate::table::Table;
+use crate::present::table::Table;
 
 /// Table 6 (#params, millions) for the CIFAR-10 ResNets ([`paper::table6`]).
 pub fn paper_params_millions(cfg: &ModelConfig) -> Option<f64> {
@@ -57,7 +57,7 @@ pub fn table(models: &[ModelConfig]) -> Table {
         t.push(vec![
             m.display_name(),
             format!("{:?}", m.family).to_lowercase(),
-            if m.kind == Kind::Plain {
+            if m.kind == NetKind::Plain {
                 "none".into()
             } else {
                 format!("{:?}", m.shortcut())

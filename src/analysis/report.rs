@@ -4,9 +4,9 @@
 //! ours and the difference; each paper number beside our result of the protocol that produced it.
 use crate::eval::{Protocol, PAPER_SCALES};
 use crate::paper::{self, Net};
-use crate::plot::{self, Figure, Panel, Series, PALETTE};
-use crate::records::{protocol_of_crops, read_curves, read_summary, Summary, EVAL_HEADER};
-use crate::table::{write_atomic, Table};
+use crate::present::plot::{self, Figure, Panel, Series, PALETTE};
+use crate::present::table::{write_atomic, Table};
+use crate::run::records::{protocol_of_crops, read_curves, read_summary, Summary, EVAL_HEADER};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -343,7 +343,7 @@ fn paper_only(family: &str) -> Vec<Summary> {
     if family == "cifar" {
         paper::TABLE6
             .iter()
-            .map(|r| entry(&Net::cifar(crate::config::Kind::Residual, r.depth)))
+            .map(|r| entry(&Net::cifar(crate::config::NetKind::Residual, r.depth)))
             .collect()
     } else {
         paper::TABLES_2_3.iter().map(|e| entry(&e.net)).collect()
@@ -899,7 +899,7 @@ pub fn report(runs_dir: &Path, results_dir: &Path) -> Result<Report> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::{append_eval, write_summary, EvalRow};
+    use crate::run::records::{append_eval, write_summary, EvalRow};
 
     fn summary(family: &str, kind: &str, depth: usize, shortcut: &str, err: f64) -> Summary {
         Summary {
@@ -949,7 +949,7 @@ mod tests {
     /// The records' strings find the paper's typed entries (values in `paper.rs`).
     #[test]
     fn paper_numbers_are_tables_2_3_and_6() {
-        use crate::config::{Kind, Shortcut};
+        use crate::config::{NetKind, Shortcut};
         let r110 = paper_table6(&summary("cifar", "residual", 110, "A", 0.0)).unwrap();
         assert_eq!(r110, paper::TABLE6[4]);
         assert_eq!(r110.depth, 110);
@@ -959,9 +959,9 @@ mod tests {
             None
         );
         let a34 = paper_imagenet(&summary("imagenet", "residual", 34, "A", 0.0)).unwrap();
-        assert_eq!(a34.net, Net::imagenet(Kind::Residual, 34, Shortcut::A));
+        assert_eq!(a34.net, Net::imagenet(NetKind::Residual, 34, Shortcut::A));
         let p18 = paper_imagenet(&summary("imagenet", "plain", 18, "A", 0.0)).unwrap();
-        assert_eq!((p18.net.kind, p18.top5), (Kind::Plain, None));
+        assert_eq!((p18.net.kind, p18.top5), (NetKind::Plain, None));
         assert_eq!(
             paper_imagenet(&summary("imagenet", "residual", 18, "B", 0.0)),
             None
@@ -1011,7 +1011,7 @@ mod tests {
         let rep = report(&runs, &tmp.path().join("results")).unwrap();
         assert_eq!(rep.runs, 5);
         let t6 = |d| paper::TABLE6.iter().find(|r| r.depth == d).unwrap();
-        let aka = |d| paper::akamaster_error(&Net::cifar(crate::config::Kind::Residual, d));
+        let aka = |d| paper::akamaster_error(&Net::cifar(crate::config::NetKind::Residual, d));
         let p2 = |v: f64| format!("{v:.2}");
         let c = &rep.cifar;
         // ResNet-20 on CIFAR-10 with the 64k schedule: 8.00 vs Table 6's and akamaster's.
@@ -1058,7 +1058,7 @@ mod tests {
         let im = &rep.imagenet;
         // ResNet-34 A: the 10-crop row of eval.csv, beside Tables 2/3's.
         let paper_of = |k, d, sc| paper::tables_2_3(&Net::imagenet(k, d, sc)).unwrap();
-        use crate::config::{Kind::Plain, Kind::Residual, Shortcut::A, Shortcut::B};
+        use crate::config::{NetKind::Plain, NetKind::Residual, Shortcut::A, Shortcut::B};
         let a34 = paper_of(Residual, 34, A);
         let r = row(im, "ResNet-34 A", "34");
         assert_eq!(
@@ -1140,7 +1140,7 @@ mod tests {
         if let Some(t) = trainer {
             std::fs::write(dir.join("trainer.toml"), format!("impl = \"{t}\"\n")).unwrap();
         }
-        let mut curves = format!("{}\n", crate::records::CURVES_HEADER);
+        let mut curves = format!("{}\n", crate::run::records::CURVES_HEADER);
         for it in [500, 1000] {
             curves += &format!("{it},1,0.1,1.0,{},0.9,{err},500.0,10.0\n", err - 3.0);
         }
@@ -1313,8 +1313,8 @@ mod tests {
         append_eval(&r18.join("eval.csv"), &row(other, 30.0, 11.0)).unwrap();
         let rep = report(&runs, &tmp.path().join("results")).unwrap();
         // Table 3 (10-crop): ResNet-50's 10-crop row beside Table 3's; Table 4's multi-scale.
-        use crate::config::{Kind, Shortcut};
-        let net = Net::imagenet(Kind::Residual, 50, Shortcut::B);
+        use crate::config::{NetKind, Shortcut};
+        let net = Net::imagenet(NetKind::Residual, 50, Shortcut::B);
         let beside = |p: paper::ImagenetError, top1: f64, top5: f64| {
             let p5 = p.top5.unwrap();
             [
@@ -1366,7 +1366,7 @@ mod tests {
             &p,
             format!(
                 "{}\nlast.safetensors,100,val,10,50000,1.0,26.5,8.25\nlast.safetensors,100,val,1,50000,1.1,28,9.5\n",
-                crate::records::EVAL_HEADER_V1
+                crate::run::records::EVAL_HEADER_V1
             ),
         )
         .unwrap();

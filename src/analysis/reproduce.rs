@@ -8,13 +8,13 @@
 //! recipe (`--recipe FILE`) is not a reproduction: its run folders and its results folder are
 //! named after it (`cifar-it2000-resnet20-s0`, `figure6-it2000/`) and every table it prints or
 //! writes opens with a `NOT a reproduction` line.
-use crate::compare::{self, decide, CompareRow, Decision, Runner, TrainJob};
+use crate::analysis::compare::{self, decide, CompareRow, Decision, Runner, TrainJob};
+use crate::analysis::report::{self, RunRecord};
 use crate::config::{Config, DeviceChoice, Family, WarmupConfig};
 use crate::eval::Protocol;
 use crate::paper::{self, Experiment, Net};
-use crate::plot;
-use crate::report::{self, RunRecord};
-use crate::table::{write_atomic, Table};
+use crate::present::plot;
+use crate::present::table::{write_atomic, Table};
 use crate::train::TrainOptions;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -356,7 +356,7 @@ fn evaluate_cells(
             r.dir.display(),
             protocol.name()
         ));
-        let ck = r.dir.join(crate::rundir::CHECKPOINT_FILE);
+        let ck = r.dir.join(crate::run::dir::CHECKPOINT_FILE);
         crate::eval::run(&ck, protocol, None)?;
     }
     Ok(())
@@ -406,15 +406,15 @@ fn write_result(spec: &ReproduceSpec, rows: &[CompareRow]) -> Result<ReproduceOu
     if spec.result == Experiment::Figure7 {
         let checkpoints: Vec<PathBuf> = rows
             .iter()
-            .map(|r| r.dir.join(crate::rundir::CHECKPOINT_FILE))
+            .map(|r| r.dir.join(crate::run::dir::CHECKPOINT_FILE))
             .collect();
-        let out = crate::responses::analyze(&checkpoints, &dir, &mut |_| {})?;
+        let out = crate::analysis::responses::analyze(&checkpoints, &dir, &mut |_| {})?;
         tables.push((
             format!(
                 "Figure 7: std of the layer responses{}",
                 caveat_suffix(spec)
             ),
-            crate::responses::summary_table(&out.runs),
+            crate::analysis::responses::summary_table(&out.runs),
         ));
         files.extend(out.files);
     }
@@ -458,7 +458,7 @@ fn write_figure(dir: &Path, name: &str, title: &str, rows: &[CompareRow]) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Kind;
+    use crate::config::NetKind;
 
     fn spec(result: Experiment) -> ReproduceSpec {
         ReproduceSpec {
@@ -498,7 +498,7 @@ mod tests {
         assert_eq!(cells.len(), 4);
         assert_eq!(cells[0].schedule.milestones, [1000, 1500]);
         assert_eq!(cells[1].name, "cifar-it2000-plain20-s1");
-        assert_eq!(cells[2].model.kind, Kind::Plain);
+        assert_eq!(cells[2].model.kind, NetKind::Plain);
         assert!(s.caveat().unwrap().starts_with("NOT a reproduction"));
         assert_eq!(s.results_dir(), Path::new("runs/figure1-cifar-it2000"));
         assert_eq!(
