@@ -2,6 +2,7 @@
 //! one clear message (file, key, allowed values) and a non-zero exit, never a panic.
 use resnet::config::{Config, Family, NetKind};
 use resnet::net::arch::Plan;
+use resnet::paper;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -68,7 +69,10 @@ fn the_papers_experiments_are_all_there() {
     )
     .unwrap();
     let w = r110.schedule.warmup.expect("ResNet-110 warms up (§4.2)");
-    assert_eq!((w.lr, w.until_train_error), (0.01, 0.8));
+    assert_eq!(
+        (w.lr, w.until_train_error),
+        (paper::WARMUP_LR, paper::WARMUP_UNTIL_TRAIN_ERROR)
+    );
     let p34 = Config::load(
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("configs/imagenet_plain34.toml")
@@ -174,4 +178,34 @@ fn bad_configs_give_one_clear_message() {
             assert!(err.contains(n), "expected {n:?} in: {err}");
         }
     }
+}
+
+/// The config defaults are §4.2's recipe as paper.rs holds it (config.rs cannot read paper.rs,
+/// which builds on config's enums, so its defaults are checked here).
+#[test]
+fn config_defaults_are_the_papers_cifar_recipe() {
+    let c = Config::from_toml("[model]\nfamily = \"cifar\"\ndepth = 20\n").unwrap();
+    let (o, s) = (&c.optimizer, &c.schedule);
+    assert_eq!(
+        (o.lr, o.momentum, o.weight_decay, o.batch_size),
+        (
+            paper::CIFAR_LR,
+            paper::MOMENTUM,
+            paper::WEIGHT_DECAY,
+            paper::CIFAR_BATCH
+        )
+    );
+    assert_eq!(
+        (s.iterations, s.milestones.as_slice(), s.gamma),
+        (
+            paper::CIFAR_ITERATIONS,
+            &paper::CIFAR_MILESTONES[..],
+            paper::LR_DIVISOR_GAMMA
+        )
+    );
+    let w: resnet::config::WarmupConfig = toml::from_str("").unwrap();
+    assert_eq!(
+        (w.lr, w.until_train_error),
+        (paper::WARMUP_LR, paper::WARMUP_UNTIL_TRAIN_ERROR)
+    );
 }

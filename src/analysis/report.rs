@@ -491,8 +491,9 @@ fn caveat(r: &RunRecord) -> String {
     let mut why = Vec::new();
     if !r.paper_schedule() {
         why.push(format!(
-            "{} iterations, not the paper's 64k",
-            r.summary.iterations
+            "{} iterations, not the paper's {}k",
+            r.summary.iterations,
+            paper::CIFAR_ITERATIONS / 1000
         ));
     }
     if !r.comparable() {
@@ -822,11 +823,21 @@ const IMAGENET_NOTE: &str = "Errors in %, ImageNet validation. Paper: Table 2 (t
 option A ResNets) and Table 3 (top-1/top-5, 10-crop; ResNet-50/101/152 with option B). \
 `diff` = ours − paper, only for runs on an image folder (ImageNet); compare like with like via `measured_by` (10-crop rows come from `resnet eval --ten-crop`; multi-scale rows go to Table 4).";
 
-const TABLE4_NOTE: &str = "Errors in %, ImageNet validation, single models. Paper: Table 4 \
-(fully-convolutional testing, scores averaged over the shorter sides {224, 256, 384, 480, 640} \
+/// The note under Table 4, naming §3.4's scales ([`paper::MULTI_SCALE_SIDES`]).
+fn table4_note() -> String {
+    let sides: Vec<String> = paper::MULTI_SCALE_SIDES
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    format!(
+        "Errors in %, ImageNet validation, single models. Paper: Table 4 \
+(fully-convolutional testing, scores averaged over the shorter sides {{{}}} \
 and their flips). Ours: the multi-scale row of `eval.csv` (`resnet eval --multi-scale`) only; \
 `diff` = ours − paper, only for runs on an image folder (ImageNet). Table 5's ensembles are not \
-single models and are not listed.";
+single models and are not listed.",
+        sides.join(", ")
+    )
+}
 
 /// Gathers `runs_dir` and writes `table6_cifar10.{csv,md}`, `runs_cifar10.{csv,md}`,
 /// `tables2_3_imagenet.{csv,md}`, `table4_imagenet.{csv,md}`, `report.md` and, when CIFAR runs have curves,
@@ -860,7 +871,7 @@ pub fn report(runs_dir: &Path, results_dir: &Path) -> Result<Report> {
         (
             "table4_imagenet",
             "Table 4: ImageNet, multi-scale testing",
-            TABLE4_NOTE,
+            &table4_note(),
             &table4,
         ),
     ] {

@@ -325,28 +325,17 @@ mod tests {
 
     #[test]
     fn imagenet_option_b_params_match_torchvision() {
-        for (d, p) in [
-            (18, 11_689_512),
-            (34, 21_797_672),
-            (50, 25_557_032),
-            (101, 44_549_160),
-            (152, 60_192_808),
-        ] {
+        for (d, p) in crate::paper::TORCHVISION_PARAMS {
             assert_eq!(imagenet(d, Shortcut::B).params(), p, "resnet{d}");
             assert_eq!(imagenet(d, Shortcut::B).depth(), d);
         }
     }
 
-    /// Table 1's FLOPs row (multiply-adds): 1.8, 3.6, 3.8, 7.6, 11.3 ×10⁹, within 10 %.
+    /// Table 1's FLOPs row (multiply-adds, `paper::TABLE1_GFLOPS`), within 10 %.
     #[test]
     fn imagenet_mult_adds_within_ten_percent_of_table1() {
-        for (d, paper) in [
-            (18, 1.8e9),
-            (34, 3.6e9),
-            (50, 3.8e9),
-            (101, 7.6e9),
-            (152, 11.3e9),
-        ] {
+        for (d, gflops) in crate::paper::TABLE1_GFLOPS {
+            let paper = gflops * 1e9;
             let ours = imagenet(d, Shortcut::B).mult_adds(224) as f64;
             assert!(
                 (ours / paper - 1.0).abs() < 0.10,

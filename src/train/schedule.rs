@@ -98,13 +98,15 @@ mod tests {
 
     #[test]
     fn papers_cifar_steps() {
-        let s = Schedule::new(&ScheduleConfig::default(), 0.1);
-        assert_eq!(s.lr(0), 0.1);
-        assert_eq!(s.lr(31_999), 0.1);
-        assert!((s.lr(32_000) - 0.01).abs() < 1e-15);
-        assert!((s.lr(47_999) - 0.01).abs() < 1e-15);
-        assert!((s.lr(48_000) - 0.001).abs() < 1e-15);
-        assert!((s.lr(63_999) - 0.001).abs() < 1e-15);
+        use crate::paper::{CIFAR_ITERATIONS, CIFAR_LR, CIFAR_MILESTONES};
+        let s = Schedule::new(&ScheduleConfig::default(), CIFAR_LR);
+        let [m1, m2] = CIFAR_MILESTONES;
+        assert_eq!(s.lr(0), CIFAR_LR);
+        assert_eq!(s.lr(m1 - 1), CIFAR_LR);
+        assert!((s.lr(m1) - CIFAR_LR / 10.0).abs() < 1e-15);
+        assert!((s.lr(m2 - 1) - CIFAR_LR / 10.0).abs() < 1e-15);
+        assert!((s.lr(m2) - CIFAR_LR / 100.0).abs() < 1e-15);
+        assert!((s.lr(CIFAR_ITERATIONS - 1) - CIFAR_LR / 100.0).abs() < 1e-15);
     }
 
     #[test]
