@@ -4,6 +4,9 @@ use clap::{Parser, Subcommand};
 use resnet::config::{Config, Kind};
 use std::path::PathBuf;
 
+#[path = "cmd/data_prepare.rs"]
+mod data_prepare;
+
 #[derive(Parser)]
 #[command(
     name = "resnet",
@@ -205,6 +208,8 @@ enum DataCommand {
     Show(ShowArgs),
     /// Measure loader throughput in images/s (CIFAR augmentation; image-folder decoding).
     Bench(BenchArgs),
+    /// Turn official archives into the folder layout a config reads (streamed, resumable).
+    Prepare(data_prepare::Args),
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -698,6 +703,7 @@ fn main() {
         Command::Data(DataCommand::Fetch(a)) => data_fetch(a),
         Command::Data(DataCommand::Show(a)) => data_show(a),
         Command::Data(DataCommand::Bench(a)) => data_bench(a),
+        Command::Data(DataCommand::Prepare(a)) => data_prepare::exec(a),
     };
     if let Err(e) = result {
         // One line whatever the causes hold (a decoder's or the OS's message may span several).

@@ -19,6 +19,8 @@ pub mod bench;
 pub mod cifar;
 pub mod fetch;
 pub mod folder;
+pub mod imagenet;
+pub mod matfile;
 pub mod rng;
 pub mod scales;
 pub mod stream;
