@@ -261,3 +261,24 @@ fn cli_prepares_the_miniature_and_errors_in_one_line() {
         "{stderr}"
     );
 }
+
+#[test]
+fn meta_mat_written_by_scipy_is_read_alike() {
+    // tests/fixtures/make_meta_mat.py wrote these with scipy.io.savemat (what torchvision reads
+    // the real file with): two leaves and one inner synset, plain and compressed.
+    for f in ["meta_scipy.mat", "meta_scipy_z.mat"] {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(f);
+        let leaves = imagenet::leaf_synsets(&matfile::read(&p).unwrap()).unwrap();
+        let got: Vec<(u32, &str, Option<u64>)> = leaves
+            .iter()
+            .map(|s| (s.id, s.wnid.as_str(), s.train_images))
+            .collect();
+        assert_eq!(
+            got,
+            vec![(1, "n01440764", Some(1300)), (2, "n01443537", Some(732))],
+            "{f}"
+        );
+    }
+}
