@@ -195,7 +195,7 @@ pub fn open_quiet(
                     &index.eval.name,
                     &index.eval.counts(classes),
                 );
-                let src = stream::Streaming::new(
+                let src = stream::Streaming::with_transform(
                     index,
                     d.augment,
                     d.validation,
@@ -203,6 +203,7 @@ pub fn open_quiet(
                     d.workers,
                     d.skip_corrupt,
                     device,
+                    d.imagenet.clone(),
                 )?;
                 Ok((Box::new(src), table))
             }
