@@ -307,6 +307,7 @@ fn data_bench(a: BenchArgs) -> Result<()> {
     }
     if let Some(f) = &a.stream {
         let root = resnet::data::folder::resolve_root(f, &a.cache_dir)?;
+        rows.push(resnet::data::bench::stream_decode(&root, a.workers)?);
         rows.push(resnet::data::bench::folder_stream(
             &root,
             a.workers,
