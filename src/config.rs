@@ -159,6 +159,120 @@ pub struct DataConfig {
     /// Size of the synthetic dataset (only for `dataset = "synthetic"`).
     #[serde(default)]
     pub synthetic: SyntheticConfig,
+    /// The sizes of §3.4's transform (`augment = "imagenet"` and the evaluation of large images).
+    #[serde(default)]
+    pub imagenet: ImagenetTransform,
+}
+
+/// `[data.imagenet]`: the pixel sizes of §3.4's transform, the paper's by default. Training: the
+/// shorter side drawn in [`scale_min`, `scale_max`], a `crop`×`crop` crop; evaluation: shorter side
+/// `test_resize`, the centre (or 10) `crop` crops; multi-scale testing (Table 4): the whole image
+/// at each of `multi_scale`'s shorter sides. Smaller values give reduced-resolution recipes
+/// (configs/imagewoof_*.toml) that train on a CPU.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImagenetTransform {
+    #[serde(default = "default_scale_min")]
+    pub scale_min: u32,
+    #[serde(default = "default_scale_max")]
+    pub scale_max: u32,
+    #[serde(default = "default_crop")]
+    pub crop: u32,
+    #[serde(default = "default_test_resize")]
+    pub test_resize: u32,
+    #[serde(default = "default_multi_scale")]
+    pub multi_scale: Vec<u32>,
+}
+
+fn default_scale_min() -> u32 {
+    256
+}
+fn default_scale_max() -> u32 {
+    480
+}
+fn default_crop() -> u32 {
+    224
+}
+fn default_test_resize() -> u32 {
+    256
+}
+fn default_multi_scale() -> Vec<u32> {
+    vec![224, 256, 384, 480, 640]
+}
+
+impl Default for ImagenetTransform {
+    fn default() -> Self {
+        ImagenetTransform {
+            scale_min: default_scale_min(),
+            scale_max: default_scale_max(),
+            crop: default_crop(),
+            test_resize: default_test_resize(),
+            multi_scale: default_multi_scale(),
+        }
+    }
+}
+
+/// Largest side any `[data.imagenet]` size may have (the paper's largest is 640): with streamed
+/// images' aspect ratio capped at 16, one resized image stays within 1024 × 16384 × 3 bytes.
+pub const MAX_TRANSFORM_SIDE: u32 = 1024;
+
+impl ImagenetTransform {
+    /// Each size in 1..=[`MAX_TRANSFORM_SIDE`]; scale_min <= scale_max; the crop fits in the
+    /// smallest training scale and in the test resize; multi-scale sides listed, distinct.
+    pub fn validate(&self) -> Result<()> {
+        let t = self;
+        for (key, v) in [
+            ("scale_min", t.scale_min),
+            ("scale_max", t.scale_max),
+            ("crop", t.crop),
+            ("test_resize", t.test_resize),
+        ] {
+            if v == 0 || v > MAX_TRANSFORM_SIDE {
+                bail!("data.imagenet.{key} = {v}: must be in 1..={MAX_TRANSFORM_SIDE} pixels");
+            }
+        }
+        if t.scale_min > t.scale_max {
+            bail!(
+                "data.imagenet.scale_min = {} is larger than data.imagenet.scale_max = {}",
+                t.scale_min,
+                t.scale_max
+            );
+        }
+        if t.crop > t.scale_min {
+            bail!(
+                "data.imagenet.crop = {} is larger than the smallest training scale \
+                 data.imagenet.scale_min = {}: the crop would not fit in the resized image",
+                t.crop,
+                t.scale_min
+            );
+        }
+        if t.test_resize < t.crop {
+            bail!(
+                "data.imagenet.test_resize = {} is smaller than data.imagenet.crop = {}: the \
+                 centre crop would not fit in the resized image",
+                t.test_resize,
+                t.crop
+            );
+        }
+        if t.multi_scale.is_empty() {
+            bail!("data.imagenet.multi_scale = []: list at least one shorter side (the paper's: [224, 256, 384, 480, 640])");
+        }
+        for (i, &s) in t.multi_scale.iter().enumerate() {
+            if s == 0 || s > MAX_TRANSFORM_SIDE {
+                bail!(
+                    "data.imagenet.multi_scale = {:?}: side {s} must be in 1..={MAX_TRANSFORM_SIDE}",
+                    t.multi_scale
+                );
+            }
+            if t.multi_scale[..i].contains(&s) {
+                bail!(
+                    "data.imagenet.multi_scale = {:?}: side {s} is listed twice",
+                    t.multi_scale
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -637,6 +751,7 @@ impl Config {
                 self.model.classes()
             );
         }
+        d.imagenet.validate()?;
         if d.augment == Augment::Imagenet && self.model.family == Family::Cifar {
             bail!("data.augment = \"imagenet\" crops 224x224 and does not fit model.family = \"cifar\"; allowed: \"cifar\", \"none\"");
         }

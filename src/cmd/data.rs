@@ -14,6 +14,8 @@ pub enum Command {
     Show(ShowArgs),
     /// Measure loader throughput in images/s (CIFAR augmentation; image-folder decoding).
     Bench(LoaderBenchArgs),
+    /// Turn official archives into the folder layout a config reads (streamed, resumable).
+    Prepare(super::data_prepare::Args),
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -111,6 +113,7 @@ fn loader_bench(a: LoaderBenchArgs) -> Result<()> {
     }
     if let Some(f) = &a.stream {
         let root = resnet::data::folder::resolve_root(f, &a.cache_dir)?;
+        rows.push(resnet::data::loader_bench::stream_decode(&root, a.workers)?);
         rows.push(resnet::data::loader_bench::folder_stream(
             &root,
             a.workers,
@@ -138,5 +141,6 @@ pub fn exec(c: Command) -> Result<()> {
         Command::Fetch(a) => fetch(a),
         Command::Show(a) => show(a),
         Command::Bench(a) => loader_bench(a),
+        Command::Prepare(a) => super::data_prepare::exec(a),
     }
 }

@@ -12,9 +12,9 @@ pub struct Args {
     #[arg(long, conflicts_with = "multi_scale")]
     pub ten_crop: bool,
     /// Multi-scale testing (§3.4, Table 4): the whole image (fully convolutional) resized to each
-    /// shorter side, and its flip; softmax averaged over all of them. Alone: the paper's
-    /// 224,256,384,480,640.
-    #[arg(long, value_name = "SIDES", num_args = 0..=1, default_missing_value = "224,256,384,480,640")]
+    /// shorter side, and its flip; softmax averaged over all of them. Alone: the recipe's
+    /// data.imagenet.multi_scale (by default the paper's 224,256,384,480,640).
+    #[arg(long, value_name = "SIDES", num_args = 0..=1, default_missing_value = resnet::eval::CONFIG_SIDES)]
     pub multi_scale: Option<String>,
     /// Where to append the result (default: eval.csv in the run folder).
     #[arg(long)]

@@ -10,6 +10,7 @@ pub mod analyze;
 pub mod bench;
 pub mod compare;
 pub mod data;
+pub mod data_prepare;
 pub mod eval;
 pub mod info;
 pub mod report;

@@ -5,7 +5,7 @@
 use anyhow::{anyhow, bail, Context, Result};
 use std::cell::RefCell;
 use std::fs;
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 
@@ -52,8 +52,10 @@ fn shown(p: &Path) -> String {
 struct Trouble {
     /// The decompressed stream passed the expansion limit.
     over_limit: bool,
-    /// The gzip layer's own error (flate2's short fixed messages, never data bytes).
+    /// The layer below's own error (flate2's short fixed messages, never data bytes).
     gzip: Option<String>,
+    /// The archive is a plain tar (no gzip layer): its read errors are not gzip errors.
+    plain: bool,
 }
 
 /// The decompressed stream, counted and capped, with its errors recorded so that the messages
@@ -85,6 +87,13 @@ impl<R: Read> Read for Watch<R> {
     }
 }
 
+/// Seeking (a plain tar on disk) lets the tar parser skip the data of members nobody reads.
+impl<R: Seek> Seek for Watch<R> {
+    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+        self.inner.seek(pos)
+    }
+}
+
 /// One line saying why reading `archive` failed: over the limit, a gzip error, a truncated
 /// stream, or a tar header that does not parse (whose bytes are not echoed).
 fn describe(
@@ -101,12 +110,182 @@ fn describe(
              size, at least {MIN_LIMIT}); refusing it as a gzip bomb"
         )
     } else if let Some(g) = &t.gzip {
-        anyhow!("{a}: not a valid gzip file ({g})")
+        if t.plain {
+            anyhow!("{a}: cannot read ({g})")
+        } else {
+            anyhow!("{a}: not a valid gzip file ({g})")
+        }
     } else if e.kind() == std::io::ErrorKind::UnexpectedEof {
         anyhow!("{a}: the archive is truncated")
+    } else if t.plain {
+        anyhow!("{a}: not a tar archive (unreadable tar header)")
     } else {
         anyhow!("{a}: the gzip data is not a tar archive (unreadable tar header)")
     }
+}
+
+/// The next member's confined relative path, declared size and type, after the checks every
+/// reader of an archive keeps: a readable name that stays inside `within` (the target folder,
+/// for the message), and the sizes declared so far within `limit`. `None` for folders.
+fn checked_member<R: Read>(
+    archive: &Path,
+    within: &str,
+    entry: &tar::Entry<'_, R>,
+    declared: &mut u64,
+    limit: u64,
+) -> Result<Option<(PathBuf, u64, tar::EntryType)>> {
+    let raw = entry
+        .path()
+        .map_err(|_| anyhow!("{}: member with an unreadable name", archive.display()))?
+        .into_owned();
+    let Some(rel) = safe_member_path(&raw) else {
+        bail!(
+            "{}: member `{}` would be written outside the target folder {within}; refusing the archive",
+            archive.display(),
+            shown(&raw)
+        );
+    };
+    let size = entry.size();
+    *declared = declared.saturating_add(size);
+    if *declared > limit {
+        bail!(
+            "{}: member `{}` declares {size} bytes, {declared} in all, over the limit of \
+             {limit} bytes for this archive (at most {MAX_RATIO} times its size, at least \
+             {MIN_LIMIT}); refusing it as a gzip bomb or a corrupt header",
+            archive.display(),
+            shown(&raw)
+        );
+    }
+    let kind = entry.header().entry_type();
+    if kind.is_dir() || rel.as_os_str().is_empty() {
+        return Ok(None);
+    }
+    Ok(Some((rel, size, kind)))
+}
+
+fn refuse_special(archive: &Path, rel: &Path, kind: tar::EntryType) -> anyhow::Error {
+    anyhow!(
+        "{}: member `{}` is a link or special file ({kind:?}); only regular files are extracted",
+        archive.display(),
+        shown(rel)
+    )
+}
+
+/// A regular-file member of an archive being walked by [`walk_tar`]: its confined relative
+/// path, its declared size, and its data (read through the archive's caps).
+pub struct Member<'a> {
+    pub path: PathBuf,
+    pub size: u64,
+    data: &'a mut dyn Read,
+    archive: &'a Path,
+    trouble: &'a Rc<RefCell<Trouble>>,
+    limit: u64,
+}
+
+impl Member<'_> {
+    /// The member's bytes (a nested tar is walked from here).
+    pub fn reader(&mut self) -> &mut dyn Read {
+        self.data
+    }
+
+    /// Streams the member to `out` through a temporary name and a rename (no sync), so a file
+    /// at `out` is always whole; a member shorter than its header says is an error naming it.
+    pub fn save(&mut self, out: &Path) -> Result<()> {
+        let (archive, size) = (self.archive, self.size);
+        crate::sys::atomic::write_with_sync(out, false, |file| {
+            copy_member(&mut self.data, file, size, out).map_err(|e| match e {
+                Copied::Read(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => anyhow!(
+                    "{}: member `{}` is truncated (its header says {size} bytes)",
+                    archive.display(),
+                    shown(&self.path)
+                ),
+                Copied::Read(e) => describe(archive, self.trouble, &e, self.limit),
+                Copied::Write(e) => e,
+            })
+        })
+    }
+}
+
+/// Calls `visit` with every regular-file member of the tar read from `reader` (named `archive`
+/// in messages), under the checks of [`extract_tar_gz`]: a member whose path leaves the
+/// archive's folder, a link or special file, or more than `limit` bytes declared in all refuse
+/// the archive, whether or not `visit` would have wanted the member. Returns the members visited.
+pub fn walk_tar(
+    archive: &Path,
+    reader: impl Read,
+    limit: u64,
+    visit: impl FnMut(Member) -> Result<()>,
+) -> Result<usize> {
+    let trouble = Rc::new(RefCell::new(Trouble {
+        plain: true,
+        ..Trouble::default()
+    }));
+    let stream = Watch {
+        inner: reader,
+        read: 0,
+        limit,
+        trouble: trouble.clone(),
+    };
+    let mut ar = tar::Archive::new(stream);
+    let entries = ar.entries();
+    walk_entries(archive, entries, &trouble, limit, visit)
+}
+
+/// [`walk_tar`] over a plain (uncompressed) tar file on disk, whose members' data are skipped
+/// by seeking when `visit` does not read them; the limit is the file's own size.
+pub fn walk_tar_file(archive: &Path, visit: impl FnMut(Member) -> Result<()>) -> Result<usize> {
+    let f =
+        fs::File::open(archive).with_context(|| format!("cannot open {}", archive.display()))?;
+    let limit = f
+        .metadata()
+        .with_context(|| format!("cannot read {}", archive.display()))?
+        .len();
+    let trouble = Rc::new(RefCell::new(Trouble {
+        plain: true,
+        ..Trouble::default()
+    }));
+    let stream = Watch {
+        inner: std::io::BufReader::with_capacity(1 << 20, f),
+        read: 0,
+        limit,
+        trouble: trouble.clone(),
+    };
+    let mut ar = tar::Archive::new(stream);
+    let entries = ar.entries_with_seek();
+    walk_entries(archive, entries, &trouble, limit, visit)
+}
+
+fn walk_entries<R: Read>(
+    archive: &Path,
+    entries: std::io::Result<tar::Entries<'_, R>>,
+    trouble: &Rc<RefCell<Trouble>>,
+    limit: u64,
+    mut visit: impl FnMut(Member) -> Result<()>,
+) -> Result<usize> {
+    let entries = entries.map_err(|e| describe(archive, trouble, &e, limit))?;
+    let within = format!("of {}", archive.display());
+    let (mut declared, mut visited) = (0u64, 0);
+    for entry in entries {
+        let mut entry = entry.map_err(|e| describe(archive, trouble, &e, limit))?;
+        let Some((path, size, kind)) =
+            checked_member(archive, &within, &entry, &mut declared, limit)?
+        else {
+            continue;
+        };
+        if !kind.is_file() {
+            return Err(refuse_special(archive, &path, kind));
+        }
+        visit(Member {
+            path,
+            size,
+            data: &mut entry,
+            archive,
+            trouble,
+            limit,
+        })?;
+        visited += 1;
+    }
+    Ok(visited)
 }
 
 /// Extracts the members of `archive` (gzip-compressed tar) that `select` maps to a relative
@@ -149,60 +328,32 @@ pub fn extract_tar_gz_limited(
     let entries = ar
         .entries()
         .map_err(|e| describe(archive, &trouble, &e, limit))?;
+    let within = dest.display().to_string();
     for entry in entries {
         let mut entry = entry.map_err(|e| describe(archive, &trouble, &e, limit))?;
-        let raw = entry
-            .path()
-            .map_err(|_| anyhow!("{}: member with an unreadable name", archive.display()))?
-            .into_owned();
-        let Some(rel) = safe_member_path(&raw) else {
-            bail!(
-                "{}: member `{}` would be written outside the target folder {}; refusing the archive",
-                archive.display(),
-                shown(&raw),
-                dest.display()
-            );
-        };
-        let size = entry.size();
-        declared = declared.saturating_add(size);
-        if declared > limit {
-            bail!(
-                "{}: member `{}` declares {size} bytes, {declared} in all, over the limit of \
-                 {limit} bytes for this archive (at most {MAX_RATIO} times its size, at least \
-                 {MIN_LIMIT}); refusing it as a gzip bomb or a corrupt header",
-                archive.display(),
-                shown(&raw)
-            );
-        }
-        let kind = entry.header().entry_type();
-        if kind.is_dir() || rel.as_os_str().is_empty() {
+        let Some((raw, size, kind)) =
+            checked_member(archive, &within, &entry, &mut declared, limit)?
+        else {
             continue;
-        }
-        let Some(rel) = select(&rel, size)? else {
+        };
+        let Some(rel) = select(&raw, size)? else {
             continue;
         };
         let Some(rel) = safe_member_path(&rel) else {
             bail!("destination `{}` escapes {}", rel.display(), dest.display());
         };
         if !kind.is_file() {
-            bail!(
-                "{}: member `{}` is a link or special file ({kind:?}); only regular files are extracted",
-                archive.display(),
-                shown(&raw)
-            );
+            return Err(refuse_special(archive, &raw, kind));
         }
-        let out = dest.join(&rel);
-        crate::sys::atomic::write_with_sync(&out, false, |file| {
-            copy_member(&mut entry, file, size, &out).map_err(|e| match e {
-                Copied::Read(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => anyhow!(
-                    "{}: member `{}` is truncated (its header says {size} bytes)",
-                    archive.display(),
-                    shown(&raw)
-                ),
-                Copied::Read(e) => describe(archive, &trouble, &e, limit),
-                Copied::Write(e) => e,
-            })
-        })?;
+        let mut member = Member {
+            path: raw,
+            size,
+            data: &mut entry,
+            archive,
+            trouble: &trouble,
+            limit,
+        };
+        member.save(&dest.join(&rel))?;
         written += 1;
     }
     Ok(written)
@@ -220,7 +371,7 @@ fn copy_member(
     size: u64,
     out: &Path,
 ) -> std::result::Result<(), Copied> {
-    let mut buf = vec![0u8; 1 << 20];
+    let mut buf = vec![0u8; size.min(1 << 20) as usize];
     let mut left = size;
     while left > 0 {
         let want = left.min(buf.len() as u64) as usize;

@@ -118,6 +118,29 @@ pub fn folder_stream(
     })
 }
 
+/// Decoding alone of every training image of a large-image folder (the streaming decoder,
+/// [`stream::decode_streamable`]) on `workers` threads: the floor under [`folder_stream`].
+pub fn stream_decode(root: &Path, workers: usize) -> Result<Measurement> {
+    use rayon::prelude::*;
+    let index = folder::scan(root)?;
+    let pool = folder::pool(workers)?;
+    let t = Instant::now();
+    let pixels: Result<Vec<u64>> = pool.install(|| {
+        index
+            .train
+            .files
+            .par_iter()
+            .map(|p| Ok(super::image::decode_streamable(p)?.len() as u64))
+            .collect()
+    });
+    let _bytes: u64 = pixels?.iter().sum();
+    Ok(Measurement {
+        what: format!("decode {} (train, RGB)", root.display()),
+        images: index.train.files.len(),
+        seconds: t.elapsed().as_secs_f64(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

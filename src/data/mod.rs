@@ -19,7 +19,9 @@ pub mod cifar;
 pub mod fetch;
 pub mod folder;
 pub mod image;
+pub mod imagenet;
 pub mod loader_bench;
+pub mod matfile;
 pub mod rng;
 pub mod scales;
 pub mod split;
@@ -195,7 +197,7 @@ pub fn open_quiet(
                     &index.eval.name,
                     &index.eval.counts(classes),
                 );
-                let src = stream::Streaming::new(
+                let src = stream::Streaming::with_transform(
                     index,
                     d.augment,
                     d.validation,
@@ -203,6 +205,7 @@ pub fn open_quiet(
                     d.workers,
                     d.skip_corrupt,
                     device,
+                    d.imagenet.clone(),
                 )?;
                 Ok((Box::new(src), table))
             }

@@ -18,7 +18,7 @@ use super::image::{crop_chw, decode_streamable, resize_shorter, resized_dims, sc
 use super::rng::{mix, SplitMix64};
 use super::scales::{self, HostGroup, ScaledBatch};
 use super::{Batch, DataSource, EpochOrder};
-use crate::config::Augment;
+use crate::config::{Augment, ImagenetTransform};
 use anyhow::{anyhow, bail, Result};
 use image::RgbImage;
 use rayon::prelude::*;
@@ -27,7 +27,7 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
 
-/// Crop side (§3.4).
+/// Crop side (§3.4); this and the sizes below are the paper's, the defaults of `[data.imagenet]`.
 pub const CROP: u32 = 224;
 /// Shorter-side range of the scale augmentation (§3.4).
 pub const SCALE_MIN: u32 = 256;
@@ -45,10 +45,10 @@ pub const STATS_SAMPLE: usize = 1000;
 pub const PREFETCH: usize = 3;
 
 /// The eval view: shorter side 256, then the centre crop.
-fn centre_view(img: &RgbImage, out: &mut [u8]) {
-    let r = resize_shorter(img, EVAL_SCALE);
+fn centre_view(img: &RgbImage, t: &ImagenetTransform, out: &mut [u8]) {
+    let (crop, r) = (t.crop, resize_shorter(img, t.test_resize));
     let (w, h) = r.dimensions();
-    crop_chw(&r, (h - CROP) / 2, (w - CROP) / 2, CROP, out);
+    crop_chw(&r, (h - crop) / 2, (w - crop) / 2, crop, out);
 }
 
 /// Everything the worker threads need, shared by the producer threads.
@@ -59,6 +59,8 @@ struct Shared {
     eval_split: String,
     seed: u64,
     augment: Augment,
+    /// The sizes of the views (`[data.imagenet]`).
+    t: ImagenetTransform,
     skip_corrupt: bool,
     pool: rayon::ThreadPool,
 }
@@ -145,7 +147,8 @@ fn make_train_batch(
     batch_size: usize,
 ) -> Result<HostBatch> {
     let idx = order.indices(iteration, batch_size);
-    let per = (3 * CROP * CROP) as usize;
+    let t = &sh.t;
+    let per = (3 * t.crop * t.crop) as usize;
     let mut r = SplitMix64::new(mix(sh.seed, iteration));
     let flips: Vec<i64> = (0..batch_size).map(|_| r.below(2) as i64).collect();
     let alphas: Vec<f32> = (0..3 * batch_size)
@@ -155,14 +158,14 @@ fn make_train_batch(
     let (pixels, labels) = decode_into(sh, &sh.train, &idx, per, |k, img, out| {
         if augment == Augment::Imagenet {
             let mut rk = SplitMix64::new(mix(mix(sh.seed, iteration), k as u64 + 1));
-            let s = SCALE_MIN + rk.below((SCALE_MAX - SCALE_MIN + 1) as u64) as u32;
+            let s = t.scale_min + rk.below((t.scale_max - t.scale_min + 1) as u64) as u32;
             let (w, h) = resized_dims(img.dimensions(), s);
-            let y = rk.below((h - CROP + 1) as u64) as u32;
-            let x = rk.below((w - CROP + 1) as u64) as u32;
-            let crop = scaled_crop(img, s, y, x, CROP);
-            crop_chw(&crop, 0, 0, CROP, out);
+            let y = rk.below((h - t.crop + 1) as u64) as u32;
+            let x = rk.below((w - t.crop + 1) as u64) as u32;
+            let crop = scaled_crop(img, s, y, x, t.crop);
+            crop_chw(&crop, 0, 0, t.crop, out);
         } else {
-            centre_view(img, out);
+            centre_view(img, t, out);
         }
     })?;
     Ok(HostBatch {
@@ -205,25 +208,26 @@ fn make_eval_batch(sh: &Shared, b: u64, batch_size: usize, ten: bool) -> Result<
     let start = b as usize * batch_size;
     let len = batch_size.min(n - start);
     let views = if ten { 5 } else { 1 };
-    let per = views * (3 * CROP * CROP) as usize;
+    let (t, c) = (&sh.t, sh.t.crop);
+    let per = views * (3 * c * c) as usize;
     let idx: Vec<i64> = (start as i64..(start + len) as i64).collect();
     let (pixels, labels) = decode_into(sh, &sh.eval, &idx, per, |_, img, out| {
         if ten {
-            let r = resize_shorter(img, EVAL_SCALE);
+            let r = resize_shorter(img, t.test_resize);
             let (w, h) = r.dimensions();
-            let one = (3 * CROP * CROP) as usize;
+            let one = (3 * c * c) as usize;
             let spots = [
                 (0, 0),
-                (0, w - CROP),
-                (h - CROP, 0),
-                (h - CROP, w - CROP),
-                ((h - CROP) / 2, (w - CROP) / 2),
+                (0, w - c),
+                (h - c, 0),
+                (h - c, w - c),
+                ((h - c) / 2, (w - c) / 2),
             ];
             for (v, (y, x)) in spots.into_iter().enumerate() {
-                crop_chw(&r, y, x, CROP, &mut out[v * one..(v + 1) * one]);
+                crop_chw(&r, y, x, c, &mut out[v * one..(v + 1) * one]);
             }
         } else {
-            centre_view(img, out);
+            centre_view(img, t, out);
         }
     })?;
     Ok(HostBatch {
@@ -246,6 +250,33 @@ impl Streaming {
         skip_corrupt: bool,
         device: Device,
     ) -> Result<Self> {
+        let t = ImagenetTransform::default();
+        Self::with_transform(
+            index,
+            augment,
+            validation,
+            seed,
+            workers,
+            skip_corrupt,
+            device,
+            t,
+        )
+    }
+
+    /// [`Streaming::new`] with the view sizes of `t` (`[data.imagenet]`, validated) instead of
+    /// the paper's.
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_transform(
+        index: FolderIndex,
+        augment: Augment,
+        validation: usize,
+        seed: u64,
+        workers: usize,
+        skip_corrupt: bool,
+        device: Device,
+        t: ImagenetTransform,
+    ) -> Result<Self> {
+        t.validate()?;
         if augment == Augment::Cifar {
             bail!(
                 "data.augment = \"cifar\" pads and crops 32x32 images, but {} holds large images \
@@ -294,6 +325,7 @@ impl Streaming {
             eval_split,
             seed,
             augment,
+            t,
             skip_corrupt,
             pool: folder::pool(workers)?,
         });
@@ -342,7 +374,7 @@ impl Streaming {
         Ok(Box::new(rx.into_iter().map(move |(_, hb)| {
             let hb = hb?;
             let b = hb.labels.len() as i64;
-            let s = CROP as i64;
+            let s = this.shared.t.crop as i64;
             let labels = Tensor::from_slice(&hb.labels).to_device(this.device);
             if ten {
                 let x = this.upload(&hb.pixels, &[b, 5, 3, s, s]) - &this.mean;
@@ -370,7 +402,7 @@ fn statistics(sh: &Shared) -> Result<(Tensor, Tensor)> {
     let mut idx: Vec<usize> = (0..n).collect();
     SplitMix64::new(mix(sh.seed, 0x57a7)).shuffle(&mut idx);
     idx.truncate(STATS_SAMPLE.min(n));
-    let per = (3 * CROP * CROP) as usize;
+    let per = (3 * sh.t.crop * sh.t.crop) as usize;
     let mut pixels = vec![0u8; idx.len() * per];
     let res: Vec<Result<()>> = sh.pool.install(|| {
         pixels
@@ -378,13 +410,13 @@ fn statistics(sh: &Shared) -> Result<(Tensor, Tensor)> {
             .zip(idx.par_iter())
             .map(|(out, &i)| {
                 let (img, _) = sh.decode(&sh.train, i)?;
-                centre_view(&img, out);
+                centre_view(&img, &sh.t, out);
                 Ok(())
             })
             .collect()
     });
     res.into_iter().collect::<Result<Vec<()>>>()?;
-    let s = CROP as i64;
+    let s = sh.t.crop as i64;
     let x = Tensor::from_slice(&pixels)
         .view([idx.len() as i64, 3, s, s])
         .to_kind(Kind::Float)
@@ -463,7 +495,7 @@ impl DataSource for Streaming {
             }
         };
         let b = batch_size as i64;
-        let s = CROP as i64;
+        let s = self.shared.t.crop as i64;
         let x = self.upload(&hb.pixels, &[b, 3, s, s]);
         let labels = Tensor::from_slice(&hb.labels).to_device(self.device);
         let images = if self.shared.augment == Augment::Imagenet {
@@ -639,7 +671,7 @@ mod tests {
         let x = &b.images;
         let img = crate::data::image::decode_rgb(&n.shared.train[idx[0] as usize].0).unwrap();
         let mut want = vec![0u8; (3 * CROP * CROP) as usize];
-        centre_view(&img, &mut want);
+        centre_view(&img, &ImagenetTransform::default(), &mut want);
         let want = Tensor::from_slice(&want)
             .view([3, 224, 224])
             .to_kind(Kind::Float)

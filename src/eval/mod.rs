@@ -34,9 +34,16 @@ pub enum Protocol {
     MultiScale(Vec<u32>),
 }
 
+/// `--multi-scale` without a list: the sides of the recipe's `data.imagenet.multi_scale`,
+/// resolved by [`measure`] (an empty [`Protocol::MultiScale`] until then).
+pub const CONFIG_SIDES: &str = "config";
+
 impl Protocol {
-    /// A multi-scale protocol from `224,256,384` or `[224,256,384]`: positive, distinct sides.
+    /// A multi-scale protocol from `config` (the recipe's sides), or from `224,256,384` or `[224,256,384]`: positive, distinct sides.
     pub fn multi_scale(list: &str) -> Result<Protocol> {
+        if list.trim() == CONFIG_SIDES {
+            return Ok(Protocol::MultiScale(Vec::new()));
+        }
         let inner = list.trim().trim_start_matches('[').trim_end_matches(']');
         let mut scales: Vec<u32> = Vec::new();
         for part in inner.split(',') {
@@ -333,19 +340,26 @@ pub fn measure(checkpoint: &Path, opts: &EvalOptions) -> Result<EvalOutcome> {
     } = opened;
     let (mut data, _) = data::open_quiet(&cfg, device, false)?;
     let mode = ForwardMode::of(&cfg);
+    // `--multi-scale` alone: the recipe's data.imagenet.multi_scale (the paper's by default).
+    let protocol = match &opts.protocol {
+        Protocol::MultiScale(s) if s.is_empty() => {
+            Protocol::MultiScale(cfg.data.imagenet.multi_scale.clone())
+        }
+        p => p.clone(),
+    };
     let r = evaluate(
         &model,
         data.as_mut(),
         cfg.run.eval_batch_size,
         mode,
-        &opts.protocol,
+        &protocol,
     )?;
     let row = EvalRow {
         checkpoint: checkpoint.display().to_string(),
         iteration: header.state.iteration,
         split: data.eval_split().to_string(),
-        protocol: opts.protocol.name(),
-        crops: opts.protocol.views(),
+        protocol: protocol.name(),
+        crops: protocol.views(),
         images: r.images,
         loss: r.loss,
         top1_error: r.top1_error,
