@@ -192,7 +192,7 @@ impl Member<'_> {
     /// at `out` is always whole; a member shorter than its header says is an error naming it.
     pub fn save(&mut self, out: &Path) -> Result<()> {
         let (archive, size) = (self.archive, self.size);
-        crate::atomic::write_with_sync(out, false, |file| {
+        crate::sys::atomic::write_with_sync(out, false, |file| {
             copy_member(&mut self.data, file, size, out).map_err(|e| match e {
                 Copied::Read(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => anyhow!(
                     "{}: member `{}` is truncated (its header says {size} bytes)",
@@ -409,7 +409,7 @@ pub fn content_key(archive: &Path, cache_dir: &Path) -> Result<String> {
     let md5 = super::fetch::md5_file(archive)?;
     if let Some(id) = identity {
         let _ = fs::create_dir_all(cache_dir);
-        let _ = crate::atomic::write(&memo, format!("{id} {md5}\n").as_bytes());
+        let _ = crate::sys::atomic::write(&memo, format!("{id} {md5}\n").as_bytes());
     }
     Ok(md5)
 }

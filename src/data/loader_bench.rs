@@ -12,7 +12,7 @@
 //! processes: the same CIFAR benchmark fell to 6,900 images/s on 2 threads (56,600 on 1).
 use super::{folder, stream, DataSource, ImageSet, InMemory};
 use crate::config::Augment;
-use crate::device;
+use crate::sys::device;
 use anyhow::Result;
 use std::path::Path;
 use std::time::Instant;
@@ -119,7 +119,7 @@ pub fn folder_stream(
 }
 
 /// Decoding alone of every training image of a large-image folder (the streaming decoder,
-/// [`stream::decode_streamable`]) on `workers` threads: the floor under [`folder_stream`].
+/// [`super::image::decode_streamable`]) on `workers` threads: the floor under [`folder_stream`].
 pub fn stream_decode(root: &Path, workers: usize) -> Result<Measurement> {
     use rayon::prelude::*;
     let index = folder::scan(root)?;
@@ -130,7 +130,7 @@ pub fn stream_decode(root: &Path, workers: usize) -> Result<Measurement> {
             .train
             .files
             .par_iter()
-            .map(|p| Ok(stream::decode_streamable(p)?.len() as u64))
+            .map(|p| Ok(super::image::decode_streamable(p)?.len() as u64))
             .collect()
     });
     let _bytes: u64 = pixels?.iter().sum();
