@@ -119,7 +119,7 @@ pub fn folder_stream(
 }
 
 /// Decoding alone of every training image of a large-image folder (the streaming decoder,
-/// [`stream::decode_streamable`]) on `workers` threads: the floor under [`folder_stream`].
+/// [`super::image::decode_streamable`]) on `workers` threads: the floor under [`folder_stream`].
 pub fn stream_decode(root: &Path, workers: usize) -> Result<Measurement> {
     use rayon::prelude::*;
     let index = folder::scan(root)?;
