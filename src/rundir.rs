@@ -309,14 +309,34 @@ fn corrupt(path: &Path, what: impl std::fmt::Display) -> anyhow::Error {
     )
 }
 
+/// Opens a checkpoint for reading: a regular file (or a link to one). A FIFO, device or folder
+/// is refused at once (opened without blocking, so a FIFO with no writer cannot hang the open).
 fn open_checkpoint(path: &Path) -> Result<std::fs::File> {
-    match std::fs::File::open(path) {
-        Ok(f) => Ok(f),
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             bail!("checkpoint {} does not exist", path.display())
         }
-        Err(e) => Err(e).with_context(|| format!("cannot read checkpoint {}", path.display())),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read checkpoint {}", path.display()))
+        }
+    };
+    let meta = f
+        .metadata()
+        .with_context(|| format!("cannot read checkpoint {}", path.display()))?;
+    if !meta.is_file() {
+        bail!(
+            "checkpoint {} is not a regular file ({}); name a .safetensors file",
+            path.display(),
+            crate::atomic::file_kind(&meta.file_type())
+        );
     }
+    Ok(f)
 }
 
 /// Reads only the header of a checkpoint: its state and recipe. A missing, truncated or corrupt
