@@ -382,7 +382,7 @@ mod tests {
     #[test]
     fn absurd_sizes_are_refused_with_the_estimate_and_the_key() {
         if host_available().is_none() {
-            eprintln!("SKIPPED: /proc/meminfo is not readable here");
+            crate::errln!("SKIPPED: /proc/meminfo is not readable here");
             return;
         }
         for (extra, key) in [

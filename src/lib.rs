@@ -8,6 +8,7 @@ pub mod bench;
 pub mod budget;
 pub mod compare;
 pub mod config;
+pub mod console;
 pub mod data;
 pub mod device;
 pub mod eval;

@@ -78,7 +78,7 @@ fn analyze_responses(a: ResponsesArgs) -> Result<()> {
         .results
         .unwrap_or_else(|| runs_folder_of(&a.checkpoint[0]));
     let out = responses::analyze(&a.checkpoint, &results, &mut |r| {
-        println!(
+        resnet::outln!(
             "{} ({}): {} {} images, {} 3x3 layers, mean std {:.4}",
             r.dir.display(),
             r.label,
@@ -88,9 +88,9 @@ fn analyze_responses(a: ResponsesArgs) -> Result<()> {
             r.mean_std()
         )
     })?;
-    print!("\n{}", responses::summary_table(&out.runs).to_text());
+    resnet::out!("\n{}", responses::summary_table(&out.runs).to_text());
     for f in &out.files {
-        println!("wrote {}", f.display());
+        resnet::outln!("wrote {}", f.display());
     }
     Ok(())
 }
@@ -149,8 +149,8 @@ fn bench(a: TrainBenchArgs) -> Result<()> {
     use resnet::bench;
     if let Some(path) = &a.summarize {
         let t = bench::summarize(&bench::read_csv(path)?);
-        print!("{}", t.to_text());
-        println!(
+        resnet::out!("{}", t.to_text());
+        resnet::outln!(
             "ratios are our fastest variant / that one (above 1: ours is faster); medians over runs"
         );
         return Ok(());
@@ -169,10 +169,10 @@ fn bench(a: TrainBenchArgs) -> Result<()> {
         };
         let out = bench::run(&cfg, &opts)?;
         if let Some(p) = &out.profile {
-            eprintln!("{} (eager phases)", p.to_text());
+            resnet::errln!("{} (eager phases)", p.to_text());
         }
-        println!("{}", out.bound_text());
-        println!(
+        resnet::outln!("{}", out.bound_text());
+        resnet::outln!(
             "{} [{}, {} data, {} warm-up iterations]",
             out.record.to_text(),
             out.device,
@@ -185,14 +185,14 @@ fn bench(a: TrainBenchArgs) -> Result<()> {
         records.push(out.record);
     }
     if let [eager, graph] = records.as_slice() {
-        println!(
+        resnet::outln!(
             "graph / eager: {:.2}x training images/s",
             bench::ratio(graph.train_images_per_s, eager.train_images_per_s)
         );
     }
-    println!("{}", bench::CSV_HEADER);
+    resnet::outln!("{}", bench::CSV_HEADER);
     for r in &records {
-        println!("{}", r.to_csv_line());
+        resnet::outln!("{}", r.to_csv_line());
     }
     Ok(())
 }
@@ -263,7 +263,7 @@ fn data_fetch(a: FetchArgs) -> Result<()> {
             let dir =
                 resnet::data::cifar::ensure(&a.dir, &resnet::data::fetch::Remote::cifar10(), true)?;
             let set = resnet::data::cifar::read_dir(&dir, resnet::data::cifar::RECORDS_PER_FILE)?;
-            println!(
+            resnet::outln!(
                 "CIFAR-10 ready in {}: {} training and {} test images",
                 dir.display(),
                 set.train_labels.size()[0],
@@ -278,7 +278,7 @@ fn data_show(a: ShowArgs) -> Result<()> {
     let cfg = Config::load(&a.config)?;
     let device = resnet::device::select(&cfg.run)?;
     let src = resnet::data::open(&cfg, device)?;
-    println!(
+    resnet::outln!(
         "{} classes; {} training images; evaluation on {} ({} images)",
         src.num_classes(),
         src.train_len(),
@@ -319,7 +319,7 @@ fn data_bench(a: BenchArgs) -> Result<()> {
             format!("{:.0}", m.images_per_s()),
         ]);
     }
-    print!("{}", t.to_text());
+    resnet::out!("{}", t.to_text());
     Ok(())
 }
 
@@ -420,7 +420,7 @@ fn train(a: TrainArgs) -> Result<()> {
         std::process::exit(130);
     }
     let s = &out.summary;
-    println!(
+    resnet::outln!(
         "{}: {} iterations, final train error {:.2}%, final {} error {:.2}% (best {:.2}% at {}), {:.1} s; wrote {}",
         s.name,
         s.iterations,
@@ -453,16 +453,16 @@ fn eval(a: EvalArgs) -> Result<()> {
     };
     let out = resnet::eval::measure(&a.checkpoint, &opts)?;
     for n in &out.notes {
-        eprintln!("{n}");
+        resnet::errln!("{n}");
     }
     let r = &out.row;
-    println!(
+    resnet::outln!(
         "{} (iteration {}): {} split, {} images, {} ({} views per image): top-1 error {:.2}%, top-5 error {:.2}%, loss {:.4}",
         r.checkpoint, r.iteration, r.split, r.images, r.protocol, r.crops, r.top1_error, r.top5_error, r.loss
     );
     // The numbers are printed first: a failed write loses nothing that was measured.
     resnet::eval::record(&out)?;
-    println!("appended to {}", out.csv.display());
+    resnet::outln!("appended to {}", out.csv.display());
     Ok(())
 }
 
@@ -482,12 +482,12 @@ fn info(a: InfoArgs) -> Result<()> {
         None => resnet::info::paper_models(),
     };
     let t = resnet::info::table(&models);
-    print!("{}", t.to_text());
-    println!("\n{}", resnet::info::COUNTING_NOTE);
+    resnet::out!("{}", t.to_text());
+    resnet::outln!("\n{}", resnet::info::COUNTING_NOTE);
     if let Some(csv) = &a.csv {
         t.write_csv(csv)
             .with_context(|| format!("writing {}", csv.display()))?;
-        println!("wrote {}", csv.display());
+        resnet::outln!("wrote {}", csv.display());
     }
     Ok(())
 }
@@ -591,10 +591,10 @@ fn compare(a: CompareArgs) -> Result<()> {
         // Every cell is finished now: the grid pass below reuses them all.
         spec.force = false;
     }
-    let out = resnet::compare::compare(&spec, &mut train::run, &mut |n| println!("{n}"))?;
-    print!("\n{}", out.table.to_text());
+    let out = resnet::compare::compare(&spec, &mut train::run, &mut |n| resnet::outln!("{n}"))?;
+    resnet::out!("\n{}", out.table.to_text());
     for f in [&out.csv, &out.svg, &out.png] {
-        println!("wrote {}", f.display());
+        resnet::outln!("wrote {}", f.display());
     }
     Ok(())
 }
@@ -610,9 +610,11 @@ fn compare_jobs(spec: &resnet::compare::CompareSpec, jobs: usize) -> Result<()> 
         c.args(job.args());
         c
     };
-    let r = compare::train_parallel(&cells, spec.force, jobs, &command, &mut |n| println!("{n}"))?;
+    let r = compare::train_parallel(&cells, spec.force, jobs, &command, &mut |n| {
+        resnet::outln!("{n}")
+    })?;
     if r.trained > 0 {
-        println!(
+        resnet::outln!(
             "{} runs trained with --jobs {jobs} in {:.1} s: {:.1} training images/s together",
             r.trained,
             r.wall_s,
@@ -638,19 +640,19 @@ struct ReportArgs {
 fn report(a: ReportArgs) -> Result<()> {
     let out = a.out.unwrap_or_else(|| a.runs.clone());
     let r = resnet::report::report(&a.runs, &out)?;
-    println!("{} finished runs under {}\n", r.runs, a.runs.display());
-    println!("Table 6: CIFAR-10 test error (%)\n{}", r.cifar.to_text());
-    println!("CIFAR-10 runs, per seed\n{}", r.cifar_runs.to_text());
-    println!(
+    resnet::outln!("{} finished runs under {}\n", r.runs, a.runs.display());
+    resnet::outln!("Table 6: CIFAR-10 test error (%)\n{}", r.cifar.to_text());
+    resnet::outln!("CIFAR-10 runs, per seed\n{}", r.cifar_runs.to_text());
+    resnet::outln!(
         "Tables 2 and 3: ImageNet validation error (%)\n{}",
         r.imagenet.to_text()
     );
-    println!(
+    resnet::outln!(
         "Table 4: ImageNet validation error (%), multi-scale testing\n{}",
         r.table4.to_text()
     );
     for f in &r.files {
-        println!("wrote {}", f.display());
+        resnet::outln!("wrote {}", f.display());
     }
     Ok(())
 }
@@ -679,7 +681,7 @@ fn parse_cli() -> Cli {
                 .map(str::trim)
                 .filter(|l| !l.is_empty())
                 .collect();
-            eprintln!("{}", msg.join(" "));
+            resnet::errln!("{}", msg.join(" "));
             std::process::exit(e.exit_code());
         }
     }
@@ -702,7 +704,7 @@ fn main() {
     if let Err(e) = result {
         // One line whatever the causes hold (a decoder's or the OS's message may span several).
         let msg = format!("{e:#}").replace(['\n', '\r'], " ");
-        eprintln!("error: {msg}");
+        resnet::errln!("error: {msg}");
         std::process::exit(1);
     }
 }

@@ -516,13 +516,13 @@ pub fn decode_small_cached(
     if path.is_file() {
         match read_cache(&path, &index.class_names) {
             Ok(set) => return Ok((set, Vec::new(), true)),
-            Err(e) => eprintln!("warning: {e:#}; decoding the images again"),
+            Err(e) => crate::errln!("warning: {e:#}; decoding the images again"),
         }
     }
     let (set, skipped) = decode_small(index, skip_corrupt, workers)?;
     match write_cache(&path, &set) {
         Ok(()) => remove_superseded(&path, &cache_prefix(index, skip_corrupt)),
-        Err(e) => eprintln!("warning: could not write the decoded-image cache: {e:#}"),
+        Err(e) => crate::errln!("warning: could not write the decoded-image cache: {e:#}"),
     }
     Ok((set, skipped, false))
 }
