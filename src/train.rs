@@ -695,7 +695,8 @@ fn plan_resume(
     let changes = recorded.recipe_changes(cfg);
     check_changes(&changes, opts, &recorded, cfg, &ck)?;
     tr.restore(&ck, &dir.config())?;
-    let curves = CurvesWriter::check_resume(&dir.curves(), ck.state.iteration)?;
+    let curves =
+        CurvesWriter::check_resume_at(&dir.curves(), ck.state.iteration, ck.state.last_row)?;
     notes.push(format!(
         "resuming {} at iteration {}",
         dir.path.display(),
@@ -1080,6 +1081,7 @@ impl Session {
         }
         row.elapsed_s = self.clock.elapsed_s();
         self.curves.append(&row)?;
+        self.state.last_row = Some(done);
         self.progress.row(
             &row,
             self.cfg.optimizer.batch_size,
@@ -1294,6 +1296,7 @@ mod tests {
             last_test_error: None,
             last_train_error: None,
             elapsed_s: 0.0,
+            last_row: None,
         };
         let path = dir.path().join("last.safetensors");
         rundir::save_checkpoint(&path, &a.checkpoint_tensors(), &state, Some(&a.cfg)).unwrap();

@@ -87,3 +87,19 @@ fn eval_multi_scale_sides_are_bounded() {
     refused(&o, &["--multi-scale", "100000", "4096"]);
     assert!(!run.join("eval.csv").exists());
 }
+
+/// `bench --summarize /dev/zero` grew memory without bound; what is read is capped and the rest
+/// refused in one line naming the file.
+#[test]
+fn bench_summarize_reads_a_bounded_amount() {
+    let child = bin()
+        .args(["bench", "--summarize", "/dev/zero"])
+        .spawn()
+        .unwrap();
+    let o = wait_bounded(
+        child,
+        Duration::from_secs(30),
+        "bench --summarize /dev/zero",
+    );
+    refused(&o, &["/dev/zero", "bytes"]);
+}

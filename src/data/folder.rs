@@ -61,12 +61,22 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(v)
 }
 
+/// The class folders of a split, by name. A name that is not UTF-8 is refused: read lossily, two
+/// such folders would become one class (both U+FFFD), their labels silently merged.
 fn class_dirs(split_dir: &Path) -> Result<Vec<(String, PathBuf)>> {
-    Ok(sorted_entries(split_dir)?
+    sorted_entries(split_dir)?
         .into_iter()
         .filter(|p| p.is_dir())
-        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), p))
-        .collect())
+        .map(|p| match p.file_name().and_then(|n| n.to_str()) {
+            Some(name) => Ok((name.to_string(), p)),
+            None => bail!(
+                "class folder {} in {}: its name is not UTF-8, so it cannot name a class \
+                 (rename it)",
+                p.display(),
+                split_dir.display()
+            ),
+        })
+        .collect()
 }
 
 fn scan_split(
