@@ -271,7 +271,7 @@ impl ResumedCurves {
 
     /// Replaces the file by the kept rows and opens it for appending.
     pub fn open(self) -> Result<CurvesWriter> {
-        crate::table::write_atomic(&self.path, self.kept.as_bytes())?;
+        crate::present::table::write_atomic(&self.path, self.kept.as_bytes())?;
         let file = std::fs::OpenOptions::new()
             .append(true)
             .open(&self.path)
@@ -360,7 +360,7 @@ pub fn write_summary(path: &Path, s: &Summary) -> Result<()> {
     w.write_record(SUMMARY_HEADER.split(','))?;
     w.write_record(s.fields())?;
     let bytes = w.into_inner().context("flushing summary CSV")?;
-    crate::table::write_atomic(path, &bytes)
+    crate::present::table::write_atomic(path, &bytes)
 }
 
 /// Reads `summary.csv`.
@@ -445,7 +445,7 @@ fn upgrade_eval(path: &Path) -> Result<()> {
         w.write_record(&fields)?;
     }
     let bytes = w.into_inner().context("flushing eval CSV")?;
-    crate::table::write_atomic(path, &bytes)
+    crate::present::table::write_atomic(path, &bytes)
 }
 
 /// The largest `eval.csv` read (to bring a file of the first format to the current one).
@@ -456,9 +456,9 @@ const MAX_EVAL_CSV_BYTES: u64 = 64 << 20;
 /// Any other file is refused unchanged (`--csv curves.csv` would break the run). A device, FIFO
 /// or `/dev/stdout` is written in place, header and row, without reading it.
 pub fn append_eval(path: &Path, row: &EvalRow) -> Result<()> {
-    let (target, new) = match crate::atomic::resolve(path)? {
-        crate::atomic::Target::Special(p) => (p, true),
-        crate::atomic::Target::Regular(p) => {
+    let (target, new) = match crate::sys::atomic::resolve(path)? {
+        crate::sys::atomic::Target::Special(p) => (p, true),
+        crate::sys::atomic::Target::Regular(p) => {
             let new = match std::fs::metadata(&p) {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
                 Err(e) => return Err(e).with_context(|| format!("cannot read {}", p.display())),
@@ -502,7 +502,7 @@ pub fn append_eval(path: &Path, row: &EvalRow) -> Result<()> {
 /// Refuses a non-empty `target` (what `path` resolves to, `len` bytes) that does not start with
 /// eval's header; upgrades one of the first format.
 fn check_eval_table(path: &Path, target: &Path, len: u64) -> Result<()> {
-    let first = crate::atomic::first_line(target)?.unwrap_or_default();
+    let first = crate::sys::atomic::first_line(target)?.unwrap_or_default();
     if first.trim() == EVAL_HEADER {
         return Ok(());
     }
