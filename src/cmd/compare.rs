@@ -84,7 +84,8 @@ pub fn exec(a: Args) -> Result<()> {
         // Every cell is finished now: the grid pass below reuses them all.
         spec.force = false;
     }
-    let out = resnet::analysis::compare::compare(&spec, &mut train::run, &mut |n| resnet::outln!("{n}"))?;
+    let out =
+        resnet::analysis::compare::compare(&spec, &mut train::run, &mut |n| resnet::outln!("{n}"))?;
     resnet::out!("\n{}", out.table.to_text());
     for f in [&out.csv, &out.svg, &out.png] {
         resnet::outln!("wrote {}", f.display());
@@ -103,7 +104,9 @@ fn compare_jobs(spec: &resnet::analysis::compare::CompareSpec, jobs: usize) -> R
         c.args(job.args());
         c
     };
-    let r = compare::train_parallel(&cells, spec.force, jobs, &command, &mut |n| resnet::outln!("{n}"))?;
+    let r = compare::train_parallel(&cells, spec.force, jobs, &command, &mut |n| {
+        resnet::outln!("{n}")
+    })?;
     if r.trained > 0 {
         resnet::outln!(
             "{} runs trained with --jobs {jobs} in {:.1} s: {:.1} training images/s together",
