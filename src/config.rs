@@ -783,7 +783,8 @@ impl OptimizerConfig {
 }
 
 impl ScheduleConfig {
-    /// `[schedule]`: iterations, increasing milestones inside the run, gamma, warm-up.
+    /// `[schedule]`: iterations, increasing milestones inside the run, gamma, the plateau rule,
+    /// warm-up.
     fn validate(&self) -> Result<()> {
         let s = self;
         if s.iterations == 0 {
@@ -803,6 +804,16 @@ impl ScheduleConfig {
         }
         if !(s.gamma > 0.0 && s.gamma <= 1.0) {
             bail!("schedule.gamma = {}: must be in (0, 1]", s.gamma);
+        }
+        // NaN or a negative threshold would make "not improved" never true: no plateau rule.
+        if !(0.0..1.0).contains(&s.plateau_threshold) {
+            bail!(
+                "schedule.plateau_threshold = {}: must be an error fraction in [0, 1)",
+                s.plateau_threshold
+            );
+        }
+        if s.plateau_patience == 0 {
+            bail!("schedule.plateau_patience = 0: must be at least 1 evaluation");
         }
         if let Some(w) = &s.warmup {
             if !(w.lr > 0.0 && w.lr.is_finite()) {

@@ -76,7 +76,7 @@ fn parse_cli() -> Cli {
                 .map(str::trim)
                 .filter(|l| !l.is_empty())
                 .collect();
-            eprintln!("{}", msg.join(" "));
+            resnet::errln!("{}", msg.join(" "));
             std::process::exit(e.exit_code());
         }
     }
@@ -98,7 +98,7 @@ fn main() {
     if let Err(e) = result {
         // One line whatever the causes hold (a decoder's or the OS's message may span several).
         let msg = format!("{e:#}").replace(['\n', '\r'], " ");
-        eprintln!("error: {msg}");
+        resnet::errln!("error: {msg}");
         std::process::exit(1);
     }
 }

@@ -31,7 +31,7 @@ fn responses(a: ResponsesArgs) -> Result<()> {
         .results
         .unwrap_or_else(|| runs_folder_of(&a.checkpoint[0]));
     let out = responses::analyze(&a.checkpoint, &results, &mut |r| {
-        println!(
+        resnet::outln!(
             "{} ({}): {} {} images, {} 3x3 layers, mean std {:.4}",
             r.dir.display(),
             r.label,
@@ -41,9 +41,9 @@ fn responses(a: ResponsesArgs) -> Result<()> {
             r.mean_std()
         )
     })?;
-    print!("\n{}", responses::summary_table(&out.runs).to_text());
+    resnet::out!("\n{}", responses::summary_table(&out.runs).to_text());
     for f in &out.files {
-        println!("wrote {}", f.display());
+        resnet::outln!("wrote {}", f.display());
     }
     Ok(())
 }

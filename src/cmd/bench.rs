@@ -47,8 +47,8 @@ pub fn exec(a: Args) -> Result<()> {
     use resnet::analysis::throughput as bench;
     if let Some(path) = &a.summarize {
         let t = bench::summarize(&bench::read_csv(path)?);
-        print!("{}", t.to_text());
-        println!(
+        resnet::out!("{}", t.to_text());
+        resnet::outln!(
             "ratios are our fastest variant / that one (above 1: ours is faster); medians over runs"
         );
         return Ok(());
@@ -71,10 +71,10 @@ pub fn exec(a: Args) -> Result<()> {
         };
         let out = bench::run(&cfg, &opts)?;
         if let Some(p) = &out.profile {
-            eprintln!("{} (eager phases)", p.to_text());
+            resnet::errln!("{} (eager phases)", p.to_text());
         }
-        println!("{}", out.bound_text());
-        println!(
+        resnet::outln!("{}", out.bound_text());
+        resnet::outln!(
             "{} [{}, {} data, {} warm-up iterations]",
             out.record.to_text(),
             out.device,
@@ -87,14 +87,14 @@ pub fn exec(a: Args) -> Result<()> {
         records.push(out.record);
     }
     if let [eager, graph] = records.as_slice() {
-        println!(
+        resnet::outln!(
             "graph / eager: {:.2}x training images/s",
             bench::ratio(graph.train_images_per_s, eager.train_images_per_s)
         );
     }
-    println!("{}", bench::CSV_HEADER);
+    resnet::outln!("{}", bench::CSV_HEADER);
     for r in &records {
-        println!("{}", r.to_csv_line());
+        resnet::outln!("{}", r.to_csv_line());
     }
     Ok(())
 }

@@ -84,10 +84,11 @@ pub fn exec(a: Args) -> Result<()> {
         // Every cell is finished now: the grid pass below reuses them all.
         spec.force = false;
     }
-    let out = resnet::analysis::compare::compare(&spec, &mut train::run, &mut |n| println!("{n}"))?;
-    print!("\n{}", out.table.to_text());
+    let out =
+        resnet::analysis::compare::compare(&spec, &mut train::run, &mut |n| resnet::outln!("{n}"))?;
+    resnet::out!("\n{}", out.table.to_text());
     for f in [&out.csv, &out.svg, &out.png] {
-        println!("wrote {}", f.display());
+        resnet::outln!("wrote {}", f.display());
     }
     Ok(())
 }
@@ -103,9 +104,11 @@ fn compare_jobs(spec: &resnet::analysis::compare::CompareSpec, jobs: usize) -> R
         c.args(job.args());
         c
     };
-    let r = compare::train_parallel(&cells, spec.force, jobs, &command, &mut |n| println!("{n}"))?;
+    let r = compare::train_parallel(&cells, spec.force, jobs, &command, &mut |n| {
+        resnet::outln!("{n}")
+    })?;
     if r.trained > 0 {
-        println!(
+        resnet::outln!(
             "{} runs trained with --jobs {jobs} in {:.1} s: {:.1} training images/s together",
             r.trained,
             r.wall_s,

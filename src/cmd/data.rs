@@ -74,7 +74,7 @@ fn fetch(a: FetchArgs) -> Result<()> {
             let dir =
                 resnet::data::cifar::ensure(&a.dir, &resnet::data::fetch::Remote::cifar10(), true)?;
             let set = resnet::data::cifar::read_dir(&dir, resnet::data::cifar::RECORDS_PER_FILE)?;
-            println!(
+            resnet::outln!(
                 "CIFAR-10 ready in {}: {} training and {} test images",
                 dir.display(),
                 set.train_labels.size()[0],
@@ -89,7 +89,7 @@ fn show(a: ShowArgs) -> Result<()> {
     let cfg = Config::load(&a.config)?;
     let device = resnet::sys::device::select(&cfg.run)?;
     let src = resnet::data::open(&cfg, device)?;
-    println!(
+    resnet::outln!(
         "{} classes; {} training images; evaluation on {} ({} images)",
         src.num_classes(),
         src.train_len(),
@@ -131,7 +131,7 @@ fn loader_bench(a: LoaderBenchArgs) -> Result<()> {
             format!("{:.0}", m.images_per_s()),
         ]);
     }
-    print!("{}", t.to_text());
+    resnet::out!("{}", t.to_text());
     Ok(())
 }
 

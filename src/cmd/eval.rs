@@ -38,15 +38,15 @@ pub fn exec(a: Args) -> Result<()> {
     };
     let out = resnet::eval::measure(&a.checkpoint, &opts)?;
     for n in &out.notes {
-        eprintln!("{n}");
+        resnet::errln!("{n}");
     }
     let r = &out.row;
-    println!(
+    resnet::outln!(
         "{} (iteration {}): {} split, {} images, {} ({} views per image): top-1 error {:.2}%, top-5 error {:.2}%, loss {:.4}",
         r.checkpoint, r.iteration, r.split, r.images, r.protocol, r.crops, r.top1_error, r.top5_error, r.loss
     );
     // The numbers are printed first: a failed write loses nothing that was measured.
     resnet::eval::record(&out)?;
-    println!("appended to {}", out.csv.display());
+    resnet::outln!("appended to {}", out.csv.display());
     Ok(())
 }

@@ -19,12 +19,12 @@ pub fn exec(a: Args) -> Result<()> {
         None => resnet::analysis::info::paper_models(),
     };
     let t = resnet::analysis::info::table(&models);
-    print!("{}", t.to_text());
-    println!("\n{}", resnet::analysis::info::COUNTING_NOTE);
+    resnet::out!("{}", t.to_text());
+    resnet::outln!("\n{}", resnet::analysis::info::COUNTING_NOTE);
     if let Some(csv) = &a.csv {
         t.write_csv(csv)
             .with_context(|| format!("writing {}", csv.display()))?;
-        println!("wrote {}", csv.display());
+        resnet::outln!("wrote {}", csv.display());
     }
     Ok(())
 }

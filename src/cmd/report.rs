@@ -18,19 +18,19 @@ pub struct Args {
 pub fn exec(a: Args) -> Result<()> {
     let out = a.out.unwrap_or_else(|| a.runs.clone());
     let r = resnet::analysis::report::report(&a.runs, &out)?;
-    println!("{} finished runs under {}\n", r.runs, a.runs.display());
-    println!("Table 6: CIFAR-10 test error (%)\n{}", r.cifar.to_text());
-    println!("CIFAR-10 runs, per seed\n{}", r.cifar_runs.to_text());
-    println!(
+    resnet::outln!("{} finished runs under {}\n", r.runs, a.runs.display());
+    resnet::outln!("Table 6: CIFAR-10 test error (%)\n{}", r.cifar.to_text());
+    resnet::outln!("CIFAR-10 runs, per seed\n{}", r.cifar_runs.to_text());
+    resnet::outln!(
         "Tables 2 and 3: ImageNet validation error (%)\n{}",
         r.imagenet.to_text()
     );
-    println!(
+    resnet::outln!(
         "Table 4: ImageNet validation error (%), multi-scale testing\n{}",
         r.table4.to_text()
     );
     for f in &r.files {
-        println!("wrote {}", f.display());
+        resnet::outln!("wrote {}", f.display());
     }
     Ok(())
 }

@@ -79,7 +79,7 @@ pub fn exec(a: Args) -> Result<()> {
         std::process::exit(130);
     }
     let s = &out.summary;
-    println!(
+    resnet::outln!(
         "{}: {} iterations, final train error {:.2}%, final {} error {:.2}% (best {:.2}% at {}), {:.1} s; wrote {}",
         s.name,
         s.iterations,

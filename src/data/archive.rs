@@ -474,7 +474,7 @@ fn remove_superseded(cache_dir: &Path, name: &str, marker: &str, keep: &Path) {
             && p != keep
             && fs::read_to_string(p.join(COMPLETE_MARKER)).is_ok_and(|m| m == marker);
         if ours {
-            eprintln!("removing the superseded extraction {}", p.display());
+            crate::errln!("removing the superseded extraction {}", p.display());
             let _ = fs::remove_dir_all(&p);
         }
     }
@@ -519,7 +519,7 @@ pub fn extract_cached(archive: &Path, cache_dir: &Path) -> Result<PathBuf> {
     if tmp.exists() {
         fs::remove_dir_all(&tmp).with_context(|| format!("cannot remove {}", tmp.display()))?;
     }
-    eprintln!(
+    crate::errln!(
         "extracting {} into {} (once)",
         archive.display(),
         dest.display()

@@ -149,7 +149,7 @@ pub fn ensure(root: &Path, remote: &Remote, progress: bool) -> Result<PathBuf> {
     };
     let archive = base.join(ARCHIVE);
     if !archive.is_file() {
-        eprintln!(
+        crate::errln!(
             "CIFAR-10 is not in {}; downloading {}",
             dir.display(),
             remote.url

@@ -118,7 +118,7 @@ pub fn download(remote: &Remote, dest: &Path, progress: bool) -> Result<()> {
     match fetch_verified(remote, dest, progress) {
         Ok(()) => {
             if let Some(note) = kept {
-                eprintln!("note: {note}, and a verified copy was downloaded");
+                crate::errln!("note: {note}, and a verified copy was downloaded");
             }
             Ok(())
         }

@@ -85,12 +85,22 @@ fn sorted_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(v)
 }
 
+/// The class folders of a split, by name. A name that is not UTF-8 is refused: read lossily, two
+/// such folders would become one class (both U+FFFD), their labels silently merged.
 fn class_dirs(split_dir: &Path) -> Result<Vec<(String, PathBuf)>> {
-    Ok(sorted_entries(split_dir)?
+    sorted_entries(split_dir)?
         .into_iter()
         .filter(|p| p.is_dir())
-        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), p))
-        .collect())
+        .map(|p| match p.file_name().and_then(|n| n.to_str()) {
+            Some(name) => Ok((name.to_string(), p)),
+            None => bail!(
+                "class folder {} in {}: its name is not UTF-8, so it cannot name a class \
+                 (rename it)",
+                p.display(),
+                split_dir.display()
+            ),
+        })
+        .collect()
 }
 
 fn scan_split(
@@ -459,13 +469,13 @@ pub fn decode_small_cached(
     if path.is_file() {
         match read_cache(&path, &index.class_names) {
             Ok(set) => return Ok((set, Vec::new(), true)),
-            Err(e) => eprintln!("warning: {e:#}; decoding the images again"),
+            Err(e) => crate::errln!("warning: {e:#}; decoding the images again"),
         }
     }
     let (set, skipped) = decode_small(index, skip_corrupt, workers)?;
     match write_cache(&path, &set) {
         Ok(()) => remove_superseded(&path, &cache_prefix(index, skip_corrupt)),
-        Err(e) => eprintln!("warning: could not write the decoded-image cache: {e:#}"),
+        Err(e) => crate::errln!("warning: could not write the decoded-image cache: {e:#}"),
     }
     Ok((set, skipped, false))
 }

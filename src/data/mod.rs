@@ -95,7 +95,7 @@ pub trait DataSource {
 /// small images in memory, large ones streamed) or `synthetic`.
 pub fn open(cfg: &Config, device: Device) -> Result<Box<dyn DataSource>> {
     let (source, counts) = open_quiet(cfg, device, true)?;
-    print!("{}", counts.to_text());
+    crate::out!("{}", counts.to_text());
     Ok(source)
 }
 
@@ -165,7 +165,7 @@ pub fn open_quiet(
                 let (set, skipped, hit) =
                     folder::decode_small_cached(&index, d.skip_corrupt, d.workers, &d.cache_dir)?;
                 if progress {
-                    eprintln!(
+                    crate::errln!(
                         "{} {} images of {}x{} in {:.1} s",
                         if hit { "read cached" } else { "decoded" },
                         set.train_labels.size()[0] + set.test_labels.size()[0],
@@ -175,7 +175,7 @@ pub fn open_quiet(
                     );
                 }
                 if !skipped.is_empty() {
-                    eprintln!(
+                    crate::errln!(
                         "warning: skipped {} unreadable files (data.skip_corrupt = true), e.g. {}",
                         skipped.len(),
                         skipped[0].1

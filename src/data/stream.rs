@@ -81,7 +81,7 @@ impl Shared {
                     if !self.skip_corrupt {
                         bail!("{e:#} (set data.skip_corrupt = true to skip such files)");
                     }
-                    eprintln!("warning: skipping {e:#}");
+                    crate::errln!("warning: skipping {e:#}");
                     first_err.get_or_insert(e);
                 }
             }

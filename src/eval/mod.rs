@@ -19,6 +19,10 @@ use tch::{Device, Kind, Tensor};
 /// The paper's multi-scale test: shorter sides {224, 256, 384, 480, 640} (§3.4).
 pub const PAPER_SCALES: [u32; 5] = crate::paper::MULTI_SCALE_SIDES;
 
+/// The largest shorter side `--multi-scale` takes: a 4096-pixel view is already 200 MB as floats
+/// per image; what a batch of them needs is checked against the memory budget.
+pub const MAX_SCALE: u32 = 4096;
+
 /// How the test images are presented to the network (§3.4).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Protocol {
@@ -39,7 +43,8 @@ pub enum Protocol {
 pub const CONFIG_SIDES: &str = "config";
 
 impl Protocol {
-    /// A multi-scale protocol from `config` (the recipe's sides), or from `224,256,384` or `[224,256,384]`: positive, distinct sides.
+    /// A multi-scale protocol from `config` (the recipe's sides), or from `224,256,384` or
+    /// `[224,256,384]`: distinct sides in 1..=[`MAX_SCALE`].
     pub fn multi_scale(list: &str) -> Result<Protocol> {
         if list.trim() == CONFIG_SIDES {
             return Ok(Protocol::MultiScale(Vec::new()));
@@ -59,6 +64,12 @@ impl Protocol {
                         part.trim()
                     )
                 })?;
+            if s > MAX_SCALE {
+                anyhow::bail!(
+                    "--multi-scale {list}: shorter side {s} is past the largest this build \
+                     evaluates, {MAX_SCALE} pixels (the paper's largest is 640)"
+                );
+            }
             if scales.contains(&s) {
                 anyhow::bail!("--multi-scale {list}: scale {s} is listed twice");
             }
@@ -307,11 +318,26 @@ impl Opened {
         &mut self,
         device: Option<DeviceChoice>,
     ) -> Result<(Device, nn::VarStore, ResNet)> {
+        self.restore_for(device, &Protocol::SingleCrop)
+    }
+
+    /// [`Opened::restore`] for testing with `protocol`, whose largest batch (multi-scale: every
+    /// side of a batch at once) the memory budget counts.
+    pub fn restore_for(
+        &mut self,
+        device: Option<DeviceChoice>,
+        protocol: &Protocol,
+    ) -> Result<(Device, nn::VarStore, ResNet)> {
         if let Some(d) = device {
             self.cfg.run.device = d;
         }
         let dev = crate::sys::device::select(&self.cfg.run)?;
-        crate::run::budget::check(&self.cfg, dev)?;
+        match protocol {
+            Protocol::MultiScale(sides) => {
+                crate::run::budget::check_multi_scale(&self.cfg, dev, sides)?
+            }
+            _ => crate::run::budget::check(&self.cfg, dev)?,
+        };
         let ckpt = checkpoint::load_checkpoint(&self.checkpoint)?;
         if self.cfg.run.precision == Precision::Bf16 {
             crate::sys::device::use_bf16_autocast();
@@ -330,7 +356,7 @@ impl Opened {
 /// Evaluates a checkpoint with the network of its own recipe ([`open`]). Writes nothing.
 pub fn measure(checkpoint: &Path, opts: &EvalOptions) -> Result<EvalOutcome> {
     let mut opened = open(checkpoint)?;
-    let (device, _vs, model) = opened.restore(opts.device)?;
+    let (device, _vs, model) = opened.restore_for(opts.device, &opts.protocol)?;
     let Opened {
         dir,
         header,

@@ -207,10 +207,47 @@ fn largest_part(cfg: &Config, e: &Estimate) -> String {
     }
 }
 
+/// Activations of multi-scale testing (Table 4) at shorter sides `sides`: a batch of
+/// `run.eval_batch_size` images held at every side (`u8` and normalized float32, square images
+/// assumed), and a forward pass of about as many pixels as that batch at the smallest side, at
+/// least one view of the largest.
+pub fn multi_scale_bytes(cfg: &Config, sides: &[u32]) -> f64 {
+    let (Some(&small), Some(&large)) = (sides.iter().min(), sides.iter().max()) else {
+        return 0.0;
+    };
+    let batch = cfg.run.eval_batch_size as f64;
+    let held: f64 = sides.iter().map(|&s| 3.0 * (s as f64).powi(2)).sum::<f64>() * 5.0 * batch;
+    let large = large as usize;
+    let largest = Plan::new(&cfg.model)
+        .layers(large)
+        .iter()
+        .map(|l| l.out_channels as f64 * (l.out_side as f64).powi(2))
+        .fold(0.0, f64::max);
+    let per_view = 2.0 * largest + 3.0 * (large as f64).powi(2);
+    let views = (batch * (small as f64 / large as f64).powi(2)).max(1.0);
+    held + F32 * per_view * views
+}
+
+/// [`check`] for multi-scale testing at `sides`: the evaluation batch is the multi-scale one.
+pub fn check_multi_scale(cfg: &Config, device: Device, sides: &[u32]) -> Result<Estimate> {
+    let mut e = estimate(cfg, device);
+    e.eval_activation_bytes = e.eval_activation_bytes.max(multi_scale_bytes(cfg, sides));
+    e.input_side = sides
+        .iter()
+        .copied()
+        .max()
+        .map_or(e.input_side, |s| s as usize);
+    refuse_short(cfg, e)
+}
+
 /// Estimates what `cfg` needs on `device` and refuses it, naming the estimate, what is available
 /// and the keys behind the largest part, when it cannot fit.
 pub fn check(cfg: &Config, device: Device) -> Result<Estimate> {
-    let e = estimate(cfg, device);
+    refuse_short(cfg, estimate(cfg, device))
+}
+
+/// Refuses the estimate `e` of `cfg` where the host or the device has less memory available.
+fn refuse_short(cfg: &Config, e: Estimate) -> Result<Estimate> {
     let refuse = |need: f64, have: u64, place: &str, source: &str| -> Result<()> {
         if need > have as f64 {
             bail!(
@@ -272,7 +309,7 @@ mod tests {
     #[test]
     fn absurd_sizes_are_refused_with_the_estimate_and_the_key() {
         if memory::host_available().is_none() {
-            eprintln!("SKIPPED: /proc/meminfo is not readable here");
+            crate::errln!("SKIPPED: /proc/meminfo is not readable here");
             return;
         }
         for (extra, key) in [
@@ -293,5 +330,24 @@ mod tests {
             assert!(e.contains(key) && e.contains("is available"), "{e}");
             assert!(!e.contains('\n'), "{e}");
         }
+    }
+
+    #[test]
+    fn multi_scale_testing_counts_its_largest_batch() {
+        let c = cfg("[run]\neval_batch_size = 100\n");
+        let paper = multi_scale_bytes(&c, &[224, 256, 384, 480, 640]);
+        // 100 images at the five sides, u8 and float32: 1.35e9 bytes before any forward pass.
+        assert!(paper > 1.35e9 && paper < 3e9, "{paper}");
+        assert!(multi_scale_bytes(&c, &[224, 4096]) > 10.0 * paper);
+        // 10,000 images at 4096 pixels: 2.5 TB, more than any host has.
+        let c = cfg("[run]\neval_batch_size = 10000\n");
+        let e = format!(
+            "{:#}",
+            check_multi_scale(&c, Device::Cpu, &[4096]).unwrap_err()
+        );
+        assert!(
+            e.contains("4096x4096 images") && e.contains("eval_batch_size"),
+            "{e}"
+        );
     }
 }

@@ -81,9 +81,76 @@ pub fn save_checkpoint(
     if let Some(cfg) = config {
         meta.insert(CONFIG_KEY.to_string(), cfg.to_toml()?);
     }
+    let tensors_sum = tensors_digest(
+        raws.iter()
+            .map(|(n, r)| (n.as_str(), r.dtype, &r.shape[..], &r.bytes[..])),
+    );
+    meta.insert(STATE_SUM_KEY.to_string(), metadata_digest(&meta));
+    meta.insert(TENSORS_SUM_KEY.to_string(), tensors_sum);
     let bytes = safetensors::serialize(raws.iter().map(|(n, r)| (n.as_str(), r)), &Some(meta))
         .context("serializing checkpoint")?;
     crate::sys::atomic::write(path, &bytes)
+}
+
+/// Metadata keys of the checksums (MD5, hex): of the other metadata entries (state, recipe,
+/// format), and of every tensor's name, dtype, shape and bytes. Checkpoints written before them
+/// carry neither and still load.
+pub const STATE_SUM_KEY: &str = "checksum_state";
+pub const TENSORS_SUM_KEY: &str = "checksum_tensors";
+
+/// MD5 of the metadata entries other than the checksums, in key order.
+fn metadata_digest(md: &HashMap<String, String>) -> String {
+    use md5::{Digest, Md5};
+    let mut h = Md5::new();
+    let mut keys: Vec<&String> = md
+        .keys()
+        .filter(|k| *k != STATE_SUM_KEY && *k != TENSORS_SUM_KEY)
+        .collect();
+    keys.sort();
+    for k in keys {
+        h.update(k.as_bytes());
+        h.update([0]);
+        h.update(md[k].as_bytes());
+        h.update([0]);
+    }
+    hex(&h.finalize())
+}
+
+/// MD5 of tensors (name, dtype, shape, bytes) taken in name order.
+fn tensors_digest<'a>(
+    tensors: impl Iterator<Item = (&'a str, Dtype, &'a [usize], &'a [u8])>,
+) -> String {
+    use md5::{Digest, Md5};
+    let mut all: Vec<_> = tensors.collect();
+    all.sort_by(|a, b| a.0.cmp(b.0));
+    let mut h = Md5::new();
+    for (name, dtype, shape, bytes) in all {
+        h.update(format!("{name}\0{dtype:?}\0{shape:?}\0{}\0", bytes.len()));
+        h.update(bytes);
+    }
+    hex(&h.finalize())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Refuses a checkpoint whose `what` checksum (stored under `key`) is not `actual`.
+fn verify_sum(
+    path: &Path,
+    md: &HashMap<String, String>,
+    key: &str,
+    what: &str,
+    actual: impl FnOnce() -> String,
+) -> Result<()> {
+    match md.get(key) {
+        None => Ok(()),
+        Some(want) if *want == actual() => Ok(()),
+        Some(_) => Err(corrupt(
+            path,
+            format!("the checksum of its {what} does not match"),
+        )),
+    }
 }
 
 /// A checkpoint read back: tensors on the CPU, and the training state.
@@ -116,14 +183,74 @@ fn corrupt(path: &Path, what: impl std::fmt::Display) -> anyhow::Error {
     )
 }
 
+/// Opens a checkpoint for reading: a regular file (or a link to one). A FIFO, device or folder
+/// is refused at once (opened without blocking, so a FIFO with no writer cannot hang the open).
 fn open_checkpoint(path: &Path) -> Result<std::fs::File> {
-    match std::fs::File::open(path) {
-        Ok(f) => Ok(f),
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             bail!("checkpoint {} does not exist", path.display())
         }
-        Err(e) => Err(e).with_context(|| format!("cannot read checkpoint {}", path.display())),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read checkpoint {}", path.display()))
+        }
+    };
+    let meta = f
+        .metadata()
+        .with_context(|| format!("cannot read checkpoint {}", path.display()))?;
+    if !meta.is_file() {
+        bail!(
+            "checkpoint {} is not a regular file ({}); name a .safetensors file",
+            path.display(),
+            crate::sys::atomic::file_kind(&meta.file_type())
+        );
     }
+    Ok(f)
+}
+
+/// The size the header of the open checkpoint `f` describes (8 + header + the end of the last
+/// tensor's data), checked against the file's size before any tensor is read; `f` is left at
+/// its start.
+fn described_len(path: &Path, f: &mut std::fs::File) -> Result<u64> {
+    use std::io::{Read, Seek};
+    let actual = f
+        .metadata()
+        .with_context(|| format!("cannot read checkpoint {}", path.display()))?
+        .len();
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len)
+        .map_err(|e| corrupt(path, format!("no header: {e}")))?;
+    let n = u64::from_le_bytes(len);
+    if n > MAX_HEADER_BYTES || 8 + n > actual {
+        return Err(corrupt(path, format!("a header of {n} bytes")));
+    }
+    let mut header = vec![0u8; n as usize];
+    f.read_exact(&mut header)
+        .map_err(|e| corrupt(path, format!("header cut short: {e}")))?;
+    let json: serde_json::Value =
+        serde_json::from_slice(&header).map_err(|e| corrupt(path, format!("header: {e}")))?;
+    let end = json
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(_, v)| v.get("data_offsets")?.get(1)?.as_u64())
+        .max()
+        .unwrap_or(0);
+    let want = 8 + n + end;
+    if want != actual {
+        return Err(corrupt(
+            path,
+            format!("the file has {actual} bytes but its header describes {want} bytes"),
+        ));
+    }
+    f.rewind()
+        .with_context(|| format!("cannot read checkpoint {}", path.display()))?;
+    Ok(want)
 }
 
 /// Reads only the header of a checkpoint: its state and recipe. A missing, truncated or corrupt
@@ -157,6 +284,9 @@ pub fn read_header(path: &Path) -> Result<CheckpointHeader> {
 
 /// The state and recipe in a checkpoint's metadata, checking its format version.
 fn parse_metadata(path: &Path, md: &HashMap<String, String>) -> Result<CheckpointHeader> {
+    verify_sum(path, md, STATE_SUM_KEY, "training state and recipe", || {
+        metadata_digest(md)
+    })?;
     let format: u32 = md
         .get("format")
         .and_then(|v| v.parse().ok())
@@ -196,8 +326,10 @@ fn parse_metadata(path: &Path, md: &HashMap<String, String>) -> Result<Checkpoin
 /// Reads a checkpoint; a missing, truncated or corrupt file is an error naming it.
 pub fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
     use std::io::Read;
+    let mut f = open_checkpoint(path)?;
+    let want = described_len(path, &mut f)?;
     let mut bytes = Vec::new();
-    open_checkpoint(path)?
+    f.take(want)
         .read_to_end(&mut bytes)
         .with_context(|| format!("cannot read checkpoint {}", path.display()))?;
     let st = safetensors::SafeTensors::deserialize(&bytes)
@@ -206,6 +338,14 @@ pub fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
         .map_err(|e| anyhow::anyhow!("checkpoint {}: bad header ({e:?})", path.display()))?;
     let md = meta.metadata().clone().unwrap_or_default();
     let CheckpointHeader { state, config, .. } = parse_metadata(path, &md)?;
+    verify_sum(path, &md, TENSORS_SUM_KEY, "tensors", || {
+        let views = st.tensors();
+        tensors_digest(
+            views
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.dtype(), v.shape(), v.data())),
+        )
+    })?;
     let mut tensors = HashMap::new();
     for (name, view) in st.tensors() {
         let kind = match view.dtype() {
@@ -393,6 +533,7 @@ mod tests {
             last_test_error: Some(13.0),
             last_train_error: None,
             elapsed_s: 9.5,
+            last_row: Some(40),
         }
     }
 
@@ -429,6 +570,36 @@ mod tests {
                 .unwrap()
         );
         assert!(e.ends_with("x.safetensors does not exist"), "{e}");
+    }
+
+    /// A checkpoint written before the checksums (no checksum keys) still loads, header and all;
+    /// the same bytes with a flipped bit in a written one do not.
+    #[test]
+    fn checkpoints_without_checksums_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("old.safetensors");
+        let raw = to_raw("a", &Tensor::ones([3], (Kind::Float, tch::Device::Cpu))).unwrap();
+        let mut meta = HashMap::new();
+        meta.insert("format".to_string(), FORMAT_VERSION.to_string());
+        meta.insert(
+            "train_state".to_string(),
+            serde_json::to_string(&state()).unwrap(),
+        );
+        let bytes = safetensors::serialize([("a", &raw)], &Some(meta)).unwrap();
+        std::fs::write(&p, &bytes).unwrap();
+        assert_eq!(load_checkpoint(&p).unwrap().state, state());
+        assert_eq!(read_header(&p).unwrap().state, state());
+        let t = vec![(
+            "a".to_string(),
+            Tensor::ones([3], (Kind::Float, tch::Device::Cpu)),
+        )];
+        save_checkpoint(&p, &t, &state(), None).unwrap();
+        let mut bytes = std::fs::read(&p).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        std::fs::write(&p, &bytes).unwrap();
+        let e = format!("{:#}", load_checkpoint(&p).err().unwrap());
+        assert!(e.contains("checksum of its tensors"), "{e}");
     }
 
     /// The network is read back from a checkpoint's tensors for every shortcut option and both

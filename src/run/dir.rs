@@ -108,15 +108,12 @@ pub struct RunLock {
 
 impl RunLock {
     /// Takes the lock of the existing folder `dir`, or refuses naming the process that holds it.
+    /// The lock file is opened without following links, and one that is a link (symbolic or
+    /// hard) or not a regular file is refused: its PID is written only into a file of the run
+    /// folder's own. Holding the lock, the temporaries of killed writes are removed.
     pub fn acquire(dir: &Path) -> Result<RunLock> {
         let path = dir.join(LOCK_FILE);
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .with_context(|| format!("cannot open lock file {}", path.display()))?;
+        let mut file = open_lock(&path)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -140,8 +137,43 @@ impl RunLock {
         file.set_len(0)
             .and_then(|_| file.write_all(format!("{}\n", std::process::id()).as_bytes()))
             .with_context(|| format!("cannot write lock file {}", path.display()))?;
+        crate::sys::atomic::remove_dead_temporaries(dir)?;
         Ok(RunLock { _file: file, path })
     }
+}
+
+/// Opens (creating) the lock file `path`: never through a symbolic link, never a file with
+/// other names (a hard link), a FIFO or a device.
+fn open_lock(path: &Path) -> Result<std::fs::File> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let refuse = |what: &str| {
+        anyhow::anyhow!(
+            "lock file {} is {what}, not the run folder's own file; remove it (the lock is \
+             recreated) and train again",
+            path.display()
+        )
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => refuse("a symbolic link"),
+            _ => anyhow::Error::new(e).context(format!("cannot open lock file {}", path.display())),
+        })?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot inspect lock file {}", path.display()))?;
+    if !meta.is_file() {
+        return Err(refuse(crate::sys::atomic::file_kind(&meta.file_type())));
+    }
+    if meta.nlink() != 1 {
+        return Err(refuse("a hard link to another file"));
+    }
+    Ok(file)
 }
 
 #[cfg(test)]

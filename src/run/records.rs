@@ -158,21 +158,30 @@ impl CurvesWriter {
         CurvesWriter::check_resume(path, upto)?.open()
     }
 
-    /// Reads `path` for a resume at iteration `upto` without changing it: the header and every
-    /// complete row must parse (an unparsable line is an error naming the file and the line, so
-    /// no row is ever dropped silently); a last line without its newline (a kill mid-write) is
-    /// dropped, and so are the rows after `upto` (the checkpoint has not seen them).
+    /// Reads `path` for a resume at iteration `upto` without changing it
+    /// ([`CurvesWriter::check_resume_at`] for a checkpoint that does not say its last row).
     pub fn check_resume(path: &Path, upto: u64) -> Result<ResumedCurves> {
+        CurvesWriter::check_resume_at(path, upto, None)
+    }
+
+    /// Reads `path` for a resume from a checkpoint at iteration `upto` whose last curve row was
+    /// `seen` (`None`: a checkpoint from before it was stored), without changing it. The header
+    /// and every row must parse (an unparsable line is an error naming the file and the line, so
+    /// no row is ever dropped silently), rows must strictly increase, and the rows kept (those at
+    /// or before `upto`) must end at `seen`. A last line without its newline is kept when it is a
+    /// complete row the checkpoint has seen; it is dropped only when provably half-written (it
+    /// does not parse, or lies after `upto`: the checkpoint was saved after every row it saw
+    /// was written whole).
+    pub fn check_resume_at(path: &Path, upto: u64, seen: Option<u64>) -> Result<ResumedCurves> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
         let mut kept = format!("{CURVES_HEADER}\n");
-        // Only newline-terminated lines are complete.
-        let complete = match text.rfind('\n') {
-            Some(i) => &text[..=i],
-            None => "",
+        let (complete, tail) = match text.rfind('\n') {
+            Some(i) => text.split_at(i + 1),
+            None => ("", text.as_str()),
         };
         let mut lines = complete.lines().enumerate();
         if let Some((_, header)) = lines.next() {
@@ -184,7 +193,27 @@ impl CurvesWriter {
                 );
             }
         }
+        let mut last: Option<u64> = None;
+        let mut reached = 0;
+        let mut take = |row: &CurveRow, line: &str, number: usize| -> Result<()> {
+            if let Some(prev) = last.filter(|&p| row.iteration <= p) {
+                bail!(
+                    "{} line {number}: iteration {} after iteration {prev}: curve rows must \
+                     strictly increase (a duplicated or misplaced row); repair the file to resume",
+                    path.display(),
+                    row.iteration
+                );
+            }
+            last = Some(row.iteration);
+            if row.iteration <= upto {
+                kept += &format!("{line}\n");
+                reached = row.iteration;
+            }
+            Ok(())
+        };
+        let mut count = 1;
         for (i, line) in lines {
+            count = i + 2;
             if line.trim().is_empty() {
                 continue;
             }
@@ -196,9 +225,22 @@ impl CurvesWriter {
                     i + 1
                 )
             })?;
-            if row.iteration <= upto {
-                kept += &format!("{line}\n");
+            take(&row, line, i + 1)?;
+        }
+        if !complete.is_empty() {
+            if let Ok(row) = CurveRow::parse(tail.trim_end()) {
+                if row.iteration <= upto {
+                    take(&row, tail.trim_end(), count)?;
+                }
             }
+        }
+        if let Some(seen) = seen.filter(|&s| s != reached) {
+            bail!(
+                "{} ends at iteration {reached} but its checkpoint (iteration {upto}) has seen the \
+                 rows up to iteration {seen}: rows are missing or the checkpoint is not this \
+                 run's (restored from another backup); restore the curves or start over with --force",
+                path.display()
+            );
         }
         Ok(ResumedCurves {
             path: path.to_path_buf(),
@@ -406,21 +448,37 @@ fn upgrade_eval(path: &Path) -> Result<()> {
     crate::present::table::write_atomic(path, &bytes)
 }
 
-/// Appends one row to `eval.csv`, writing the header first when the file is new (and bringing
-/// a file of the first format, without the protocol column, to the current one first).
+/// The largest `eval.csv` read (to bring a file of the first format to the current one).
+const MAX_EVAL_CSV_BYTES: u64 = 64 << 20;
+
+/// Appends one row to `eval.csv`, writing the header first when the file is new or empty (and
+/// bringing a file of the first format, without the protocol column, to the current one first).
+/// Any other file is refused unchanged (`--csv curves.csv` would break the run). A device, FIFO
+/// or `/dev/stdout` is written in place, header and row, without reading it.
 pub fn append_eval(path: &Path, row: &EvalRow) -> Result<()> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create folder {}", parent.display()))?;
-    }
-    let new = !path.exists();
-    if !new {
-        upgrade_eval(path)?;
-    }
+    let (target, new) = match crate::sys::atomic::resolve(path)? {
+        crate::sys::atomic::Target::Special(p) => (p, true),
+        crate::sys::atomic::Target::Regular(p) => {
+            let new = match std::fs::metadata(&p) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+                Err(e) => return Err(e).with_context(|| format!("cannot read {}", p.display())),
+                Ok(m) if m.len() == 0 => true,
+                Ok(m) => {
+                    check_eval_table(path, &p, m.len())?;
+                    false
+                }
+            };
+            if let Some(parent) = p.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create folder {}", parent.display()))?;
+            }
+            (p, new)
+        }
+    };
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(path)
+        .open(&target)
         .with_context(|| format!("cannot open {}", path.display()))?;
     let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
     if new {
@@ -439,6 +497,30 @@ pub fn append_eval(path: &Path, row: &EvalRow) -> Result<()> {
     ])?;
     f.write_all(&w.into_inner().context("flushing eval CSV")?)
         .with_context(|| format!("cannot append to {}", path.display()))
+}
+
+/// Refuses a non-empty `target` (what `path` resolves to, `len` bytes) that does not start with
+/// eval's header; upgrades one of the first format.
+fn check_eval_table(path: &Path, target: &Path, len: u64) -> Result<()> {
+    let first = crate::sys::atomic::first_line(target)?.unwrap_or_default();
+    if first.trim() == EVAL_HEADER {
+        return Ok(());
+    }
+    if first.trim() == EVAL_HEADER_V1 {
+        if len > MAX_EVAL_CSV_BYTES {
+            bail!(
+                "{}: {len} bytes, larger than any eval table ({MAX_EVAL_CSV_BYTES} bytes)",
+                path.display()
+            );
+        }
+        return upgrade_eval(target);
+    }
+    let shown: String = first.chars().take(80).collect();
+    bail!(
+        "{} is not an eval table (its first line is {shown:?}); eval appends only to a new or \
+         empty file or one that starts with eval's header {EVAL_HEADER:?}",
+        path.display()
+    )
 }
 
 /// Appends the recipe changes that apply from `iteration` on to `changes.csv` (header first when

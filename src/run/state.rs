@@ -37,6 +37,11 @@ pub struct TrainState {
     pub last_train_error: Option<f64>,
     /// Training seconds so far (over all sessions of the run).
     pub elapsed_s: f64,
+    /// The iteration of the last curve row written before this state was saved (`None` in
+    /// checkpoints from before it was stored, and before the first row): a resume's
+    /// `curves.csv` must end there.
+    #[serde(default)]
+    pub last_row: Option<u64>,
 }
 
 impl TrainState {
@@ -54,6 +59,7 @@ impl TrainState {
             last_test_error: None,
             last_train_error: None,
             elapsed_s: 0.0,
+            last_row: None,
         }
     }
 }

@@ -129,6 +129,93 @@ pub fn write_with_sync(
     result
 }
 
+/// Whether process `pid` exists (where `/proc` is not mounted, every process is taken as alive).
+pub fn process_alive(pid: u32) -> bool {
+    !Path::new("/proc/self").exists() || Path::new("/proc").join(pid.to_string()).exists()
+}
+
+/// The process that wrote the temporary file `name` (`.<file>.tmp-<pid>-<n>`, [`temp_beside`]).
+fn temp_writer(name: &str) -> Option<u32> {
+    let (_, tail) = name.strip_prefix('.')?.rsplit_once(".tmp-")?;
+    let (pid, n) = tail.split_once('-')?;
+    n.parse::<u64>().ok()?;
+    pid.parse().ok()
+}
+
+/// Removes the temporary files of writes in `dir` whose process is gone (a killed write leaves
+/// one of up to a checkpoint's size); a live process's are kept. Call it holding the folder's
+/// lock. Returns the names removed.
+pub fn remove_dead_temporaries(dir: &Path) -> Result<Vec<String>> {
+    let mut removed = Vec::new();
+    let entries = fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = temp_writer(&name) else {
+            continue;
+        };
+        let regular = e.file_type().is_ok_and(|t| t.is_file());
+        if regular && pid != std::process::id() && !process_alive(pid) {
+            fs::remove_file(e.path())
+                .with_context(|| format!("cannot remove {}", e.path().display()))?;
+            removed.push(name);
+        }
+    }
+    Ok(removed)
+}
+
+/// Reads `path` as text, at most `max` bytes: a longer file, or a device or FIFO that gives more
+/// (`/dev/zero`), is refused instead of growing memory without bound.
+pub fn read_capped(path: &Path, max: u64) -> Result<String> {
+    use std::io::Read;
+    let f = fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut bytes = Vec::new();
+    f.take(max + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.len() as u64 > max {
+        bail!(
+            "{}: more than {max} bytes, larger than any file this command reads",
+            path.display()
+        );
+    }
+    String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", path.display()))
+}
+
+/// The first line of the regular file `path` (without its newline), reading at most 64 KiB;
+/// `None` for an empty file.
+pub fn first_line(path: &Path) -> Result<Option<String>> {
+    use std::io::Read;
+    let f = fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut bytes = Vec::new();
+    f.take(64 << 10)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let text = String::from_utf8_lossy(&bytes);
+    Ok(text.lines().next().map(|l| l.trim_end().to_string()))
+}
+
+/// What a file type is, in words, for messages: `a FIFO`, `a folder`, `a character device`, ...
+pub fn file_kind(t: &fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_file() {
+        "a regular file"
+    } else if t.is_dir() {
+        "a folder"
+    } else if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -145,8 +145,8 @@ impl Prepared {
         };
         let total = cfg.schedule.iterations;
         if progress {
-            print!("{}", tr.class_counts.to_text());
-            println!(
+            crate::out!("{}", tr.class_counts.to_text());
+            crate::outln!(
                 "{}: {} ({} parameters) on {}, batch {}, {} iterations ({:.1} epochs)",
                 cfg.name,
                 cfg.model.display_name(),

@@ -106,7 +106,7 @@ impl Progress {
                 ));
             }
             Progress::Lines { total, name } => {
-                println!("{name}: {}", describe_row(r, *total, batch, last_test));
+                crate::outln!("{name}: {}", describe_row(r, *total, batch, last_test));
             }
         }
     }
@@ -116,7 +116,7 @@ impl Progress {
         match self {
             Progress::Silent => {}
             Progress::Bar(b) => b.println(msg),
-            Progress::Lines { name, .. } => println!("{name}: {msg}"),
+            Progress::Lines { name, .. } => crate::outln!("{name}: {msg}"),
         }
     }
 

@@ -69,7 +69,8 @@ pub(super) fn prepare_resume(
     let changes = recorded.recipe_changes(cfg);
     check_changes(&changes, opts, &recorded, cfg, &ck)?;
     tr.restore(&ck, &dir.config())?;
-    let curves = CurvesWriter::check_resume(&dir.curves(), ck.state.iteration)?;
+    let curves =
+        CurvesWriter::check_resume_at(&dir.curves(), ck.state.iteration, ck.state.last_row)?;
     notes.push(format!(
         "resuming {} at iteration {}",
         dir.path.display(),
