@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check of issue 10 (the §4.2 training step as one CUDA graph), in ONE call on the GPU
+# The GPU check (the §4.2 training step as one CUDA graph), in ONE call on the GPU
 # machine, well under 10 minutes. Run from the repository root with the carry folder built here by
 # scripts/device_prepare.sh (.device/: the release binary, the CUDA test binaries, the CIFAR-10
 # JPEG archive, the commit):

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the carry folder for scripts/device_check.sh (issue 10) on the build machine: the GPU
+# Builds the carry folder for scripts/device_check.sh (the CUDA-graph step) on the build machine: the GPU
 # machine has no Rust and no internet, so everything it runs that is not in the checkout travels
 # in the git-ignored .device/ (at most 64 MiB):
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Helpers of scripts/device_check.sh (issue 10: the CUDA-graph training step), standard library only.
+"""Helpers of scripts/device_check.sh (the CUDA-graph training step), standard library only.
 
 Each subcommand reads run folders (`curves.csv`, `summary.csv`, written by `resnet train`) and
 appends one row to a results CSV; every row carries the card, the commit and the command that
@@ -174,7 +174,7 @@ def csv_table(path: Path) -> str:
 
 def cmd_summary(args: list[str]) -> int:
     d = Path(args[0])
-    parts = ["# Device check (issue 10: CUDA-graph training step)\n"]
+    parts = ["# Device check (CUDA-graph training step)\n"]
     meta_file = d / "meta.csv"
     if meta_file.exists():
         parts.append("```\n" + meta_file.read_text() + "```\n")

@@ -1,4 +1,4 @@
-//! The scripts of the GPU check (issue 10) on the CPU: `scripts/device_check.sh`,
+//! The scripts of the GPU check (the CUDA-graph training step) on the CPU: `scripts/device_check.sh`,
 //! `device_prepare.sh` and `bench_compare.sh` parse (`bash -n`), and `scripts/device_tools.py`
 //! judges graph-vs-eager curves as intended (equal lr columns, losses within the tolerance that
 //! the eager-vs-eager noise sets) and sums concurrent runs' throughput. The scripts' whole

@@ -1,4 +1,4 @@
-//! Hostile inputs never crash the process (issue 8): every case below ends in one `error: ...`
+//! Hostile inputs never crash the process: every case below ends in one `error: ...`
 //! line on stderr and a non-zero exit (1, or clap's 2 for a bad flag value), never a panic or an
 //! allocation abort, and nothing that was there before is lost. Cases about the command line run
 //! the real binary; the hostile files (a tar header claiming 1 TiB, a gzip bomb, a 1×100000 PNG)

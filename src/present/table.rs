@@ -1,5 +1,6 @@
 //! Tables of results (the paper's Tables 1, 2, 3 and 6): one small type that every command fills
-//! and that alone writes CSV and Markdown files and aligned text for the terminal.
+//! and that writes the result tables as CSV and Markdown files and aligned text for the terminal
+//! (the run folder's own files, `curves.csv`, `summary.csv`, `eval.csv`, are `run::records`').
 use anyhow::{Context, Result};
 use std::path::Path;
 

@@ -6,7 +6,8 @@ use anyhow::{bail, Context, Result};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// `curves.csv` header (shared interface; see notes/common.md).
+/// `curves.csv` header (read by `report`, `compare` and the plots, and written by the Python
+/// reference trainer too: old run folders must keep reading).
 pub const CURVES_HEADER: &str =
     "iteration,epoch,lr,train_loss,train_error,test_loss,test_error,images_per_s,elapsed_s";
 

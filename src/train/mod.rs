@@ -84,8 +84,8 @@ pub fn resume_command(dir: &Path) -> String {
     format!("resnet train --resume {}", dir.display())
 }
 
-/// Trains the run `cfg` describes into its run folder (see the module doc and notes/common.md
-/// for the files). With `opts.resume` it continues from the folder's checkpoint exactly.
+/// Trains the run `cfg` describes into its run folder (see the module doc, and
+/// [`crate::run::dir`] for the files). With `opts.resume` it continues from the folder's checkpoint exactly.
 ///
 /// [`prepare`] checks everything first without changing the folder; only then does
 /// [`Prepared::begin`] write to it, so a refused or failed start leaves the folder as it was.
