@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Ours vs the PyTorch references (scripts/reference_train.py: typical, careful and, on CUDA,
+# Ours vs the PyTorch references (scripts/reference/bench.py: typical, careful and, on CUDA,
 # best = the whole step as one CUDA graph) on the same machine: runs them alternately (ours,
 # typical, careful, best, ours, ...) for each depth, collects their CSV lines in one file and
 # prints the medians and the ratios of our fastest variant to each (`resnet bench --summarize`).
@@ -135,11 +135,11 @@ for depth in "${depth_list[@]}"; do
       case "$impl" in
         ours) run_one "$bin" bench --config "$cfg" --iters "$iters" --warmup "$warmup" \
                 --eval-images "$eval_images" --graph "$graph" ;;
-        typical) run_one "$py" "$root/scripts/reference_train.py" --impl typical --depth "$depth" \
+        typical) run_one "$py" "$root/scripts/reference/bench.py" --impl typical --depth "$depth" \
                 "${ref_args[@]}" ;;
-        careful) run_one "$py" "$root/scripts/reference_train.py" --impl careful --depth "$depth" \
+        careful) run_one "$py" "$root/scripts/reference/bench.py" --impl careful --depth "$depth" \
                 "${ref_args[@]}" "${careful_extra[@]}" ;;
-        best) run_one "$py" "$root/scripts/reference_train.py" --impl best --depth "$depth" \
+        best) run_one "$py" "$root/scripts/reference/bench.py" --impl best --depth "$depth" \
                 "${ref_args[@]}" "${careful_extra_layout[@]}" ;;
         *) die "--impls: unknown '$impl'; allowed: ours, typical, careful, best" ;;
       esac

@@ -322,11 +322,11 @@ if wanted profile; then
   pdir="$out/profile"
   mkdir -p "$pdir"
   if [ "$dry" = 1 ]; then
-    step profile_careful 120 "$py" "$root/scripts/reference_train.py" --impl careful --depth 20 \
+    step profile_careful 120 "$py" "$root/scripts/reference/bench.py" --impl careful --depth 20 \
       --device cpu --threads 2 --iters 2 --warmup 1 --eval-images 0 "${ref_data[@]}" --torch-profile "$pdir"
   else
     for impl in best careful; do
-      step "profile_$impl" 60 "$py" "$root/scripts/reference_train.py" --impl "$impl" --depth 20 \
+      step "profile_$impl" 60 "$py" "$root/scripts/reference/bench.py" --impl "$impl" --depth 20 \
         --device cuda --iters 100 --warmup 30 --eval-images 0 "${ref_data[@]}" --torch-profile "$pdir"
     done
     if command -v nsys >/dev/null 2>&1 && [ "$graph_ok" = 1 ]; then

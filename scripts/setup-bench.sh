@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the PyTorch reference of the benchmark (scripts/reference_train.py) needs beyond
+# Installs what the PyTorch reference of the benchmark (scripts/reference/bench.py) needs beyond
 # torch: torchvision 0.26.0 (the release built against torch 2.11.0), pillow and numpy, into the
 # project's .venv. Idempotent: a second call returns at once. Pins torch so pip never swaps it.
 # On the GPU machine nothing is needed: /opt/torch/.venv already has torch 2.11.0 + torchvision 0.26.0.

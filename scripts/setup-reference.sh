@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the independent PyTorch trainer (scripts/reference_train.py --train) needs beyond
+# Installs what the independent PyTorch trainer (scripts/reference/train.py) needs beyond
 # torch: numpy and pillow, into the project's .venv (torch itself comes from setup-libtorch.sh).
 # Idempotent: returns at once when both import. scripts/test calls it; where it cannot install
 # (no network), the reference test skips with a message.

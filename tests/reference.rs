@@ -1,4 +1,4 @@
-//! The independent PyTorch trainer (scripts/reference_train.py --train, the yardstick for Table 6
+//! The independent PyTorch trainer (scripts/reference/train.py, the yardstick for Table 6
 //! and Figure 6 of §4.2) against ours on one tiny PNG archive and one config: both run folders
 //! parse with our readers, count the same parameters, follow the same iteration schedule (rows,
 //! epochs, learning rates through warm-up and milestones, evaluation points), and `resnet
@@ -104,11 +104,11 @@ fn reference_trainer_matches_our_schedule_and_records() {
     cfg.run.out_dir = runs.join("ours");
     train::run(&cfg, &TrainOptions::default()).unwrap();
 
-    // The reference, through the benchmark script's --train mode.
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/reference_train.py");
+    // The reference trainer.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/reference/train.py");
     let out = Command::new(&py)
         .arg(&script)
-        .args(["--train", "--quiet", "--seed", "1", "--config"])
+        .args(["--quiet", "--seed", "1", "--config"])
         .arg(&config)
         .arg("--out")
         .arg(runs.join("ref"))

@@ -46,8 +46,8 @@ pub const PAPER_CIFAR_MILESTONES: [u64; 2] = paper::CIFAR_MILESTONES;
 /// A run's recipe facts that decide whether it can stand for a Table 6 entry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunMeta {
-    /// `impl` of the run's `trainer.toml` (`pytorch-reference` for scripts/reference_train.py
-    /// --train), [`OURS`] without one.
+    /// `impl` of the run's `trainer.toml` (`pytorch-reference` for
+    /// scripts/reference/train.py), [`OURS`] without one.
     pub trainer: String,
     /// `run.seed` (0, the default, when absent).
     pub seed: u64,
@@ -807,7 +807,7 @@ pub struct Report {
 
 const CIFAR_NOTE: &str = "Errors in %: the final CIFAR-10 error on `split` (the paper's Table 6 \
 is the test set, 10k images). One row per network, trainer (`impl`: `ours` is `resnet train`, \
-`pytorch-reference` is scripts/reference_train.py --train), data and schedule; `runs` runs (seeds) \
+`pytorch-reference` is scripts/reference/train.py), data and schedule; `runs` runs (seeds) \
 in it. `error`: best (mean±std) over the runs as the paper gives ResNet-110, std the sample standard \
 deviation (n−1); one run: its error alone. `paper_error`: Table 6 (ResNet-110: best of 5 runs, \
 mean±std in brackets); `akamaster_error`: akamaster/pytorch_resnet_cifar10's widely used PyTorch \

@@ -2,7 +2,7 @@
 //! SGD), for comparing our libtorch training loop with PyTorch scripts on the same machine.
 //!
 //! One measurement is a [`BenchRecord`], printed as a readable line and as one CSV row whose
-//! format `scripts/reference_train.py` shares ([`CSV_HEADER`]). [`summarize`] reads such rows back
+//! format `scripts/reference/bench.py` shares ([`CSV_HEADER`]). [`summarize`] reads such rows back
 //! (from `scripts/bench_compare.sh`, which runs ours and the references alternately) and makes
 //! the table of medians and of the ratios ours/typical and ours/careful.
 //!
@@ -25,7 +25,7 @@ use std::time::Instant;
 use tch::nn::ModuleT;
 use tch::{Device, Kind};
 
-/// Column names of one benchmark row, shared with `scripts/reference_train.py`.
+/// Column names of one benchmark row, shared with `scripts/reference/bench.py`.
 pub const CSV_HEADER: &str = "impl,model,device,threads,precision,memory_format,batch,iters,\
 train_images_per_s,data_wait_frac,eval_images_per_s";
 
@@ -706,7 +706,7 @@ mod tests {
 
     #[test]
     fn parses_the_python_references_row_with_nan_eval() {
-        // A row as scripts/reference_train.py prints it with --eval-images 0.
+        // A row as scripts/reference/bench.py prints it with --eval-images 0.
         let r = BenchRecord::parse_csv_line(
             "careful,resnet56,cpu,2,fp32,nchw,128,10,365.06,0.0091,nan\n",
         )

@@ -6,7 +6,7 @@ same data, trains the paper's recipe with plain PyTorch, and writes a run folder
 report` and `resnet compare` read beside ours. It is written the way a PyTorch user writes a CIFAR
 ResNet (the network after akamaster/pytorch_resnet_cifar10, option A as a ``LambdaLayer``), not
 translated from our Rust code; the only thing shared with ours is the recipe and the file formats.
-Run it as ``scripts/reference_train.py --train --config FILE [--seed N] [--data PATH] [--out DIR]``
+Run it as ``scripts/reference/train.py --config FILE [--seed N] [--data PATH] [--out DIR]``
 (or this file directly, same flags).
 
 The recipe, as §4.2 states it and as our config spells it:
@@ -508,7 +508,7 @@ def resolved_config(rec: Recipe) -> str:
     sch["iterations"], sch["milestones"] = rec.iterations, rec.milestones
     run = raw.setdefault("run", {})
     run["seed"], run["out_dir"], run["threads"] = rec.seed, str(rec.out()), rec.threads
-    return "# Resolved config of a run of scripts/reference_train.py --train (the PyTorch reference).\n" + to_toml(raw)
+    return "# Resolved config of a run of scripts/reference/train.py (the PyTorch reference).\n" + to_toml(raw)
 
 
 def machine() -> str:
@@ -560,7 +560,7 @@ def train(rec: Recipe, force: bool = False, progress: bool = True) -> dict:
 
     write_atomic(out / "config.toml", resolved_config(rec))
     write_atomic(out / "trainer.toml", (
-        f'impl = "{IMPL}"\nscript = "scripts/reference_train.py --train"\ntorch = "{torch.__version__}"\n'
+        f'impl = "{IMPL}"\nscript = "scripts/reference/train.py"\ntorch = "{torch.__version__}"\n'
         f'python = "{platform.python_version()}"\nthreads = {torch.get_num_threads()}\n'
         f'memory_format = "{rec.memory_format}"\nmachine = {json.dumps(machine())}\ncpus = {os.cpu_count()}\n'
     ))
@@ -644,7 +644,7 @@ def train(rec: Recipe, force: bool = False, progress: bool = True) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(
-        prog="reference_train.py --train",
+        prog="scripts/reference/train.py",
         description="Trains the §4.2 recipe of a `resnet` TOML config with plain PyTorch into a run folder "
                     "(curves.csv, summary.csv, config.toml, trainer.toml) that `resnet report` reads.",
     )

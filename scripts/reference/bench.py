@@ -2,7 +2,7 @@
 """PyTorch reference for `resnet bench` (paper §4.2: the CIFAR-10 ResNets, option A shortcuts).
 
 With ``--train --config FILE`` it is instead the independent PyTorch *trainer* of the same recipe
-(scripts/reference_trainer.py: a run folder in our format, for `resnet report` beside ours); what
+(scripts/reference/train.py: a run folder in our format, for `resnet report` beside ours); what
 follows describes the benchmark mode.
 
 Trains exactly the network, initialization, batch, SGD recipe and augmentation of our Rust
@@ -66,7 +66,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 CSV_HEADER = (
     "impl,model,device,threads,precision,memory_format,batch,iters,"
     "train_images_per_s,data_wait_frac,eval_images_per_s"
@@ -470,7 +470,7 @@ def main(argv=None) -> int:
     if "--train" in argv:
         # The independent trainer (same config, same data, our run-folder format).
         sys.path.insert(0, str(Path(__file__).resolve().parent))
-        import reference_trainer
+        import train as reference_trainer
 
         return reference_trainer.main(argv)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
