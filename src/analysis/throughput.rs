@@ -429,58 +429,16 @@ impl BenchOutcome {
 /// Measures training and evaluation throughput of the run `cfg` describes (no run folder is
 /// written). See the module doc for what is timed.
 pub fn run(cfg: &Config, opts: &BenchOptions) -> Result<BenchOutcome> {
-    if opts.iters == 0 {
-        bail!("--iters 0: need at least one timed iteration");
-    }
-    if opts.eval_images == 0 {
-        bail!("--eval-images 0: need at least one test image to time");
-    }
-    cfg.validate()?;
-    let eager_steps = crate::train::GRAPH_WARMUP_STEPS as u64;
-    if cfg.run.cuda_graph && opts.warmup <= eager_steps {
-        bail!(
-            "--warmup {}: with run.cuda_graph the first {eager_steps} steps are eager and the next \
-             one is captured; use --warmup {} or more so that only replays are timed",
-            opts.warmup,
-            eager_steps + 1
-        );
-    }
+    validate(cfg, opts)?;
     let dev = device::select(&cfg.run)?;
     crate::run::budget::check(cfg, dev)?;
     let mut tr = Trainer::new(cfg, dev)?;
     let bs = cfg.optimizer.batch_size;
-
-    for it in 0..opts.warmup {
-        tr.step(it)?;
-    }
-    if cfg.run.cuda_graph && !tr.graph_captured() {
-        bail!("run.cuda_graph: the step was not captured during the warm-up");
-    }
-    tr.drain()?;
-    device::synchronize(dev);
+    warm_up(&mut tr, cfg, opts.warmup, dev)?;
     let (first, end) = (opts.warmup, opts.warmup + opts.iters);
-    let t0 = Instant::now();
-    for it in first..end {
-        tr.step(it)?;
-    }
-    tr.drain()?;
-    device::synchronize(dev);
-    let train_s = t0.elapsed().as_secs_f64();
-    if let Some(it) = tr.first_nonfinite {
-        bail!("the training loss became NaN or infinite at iteration {it}: the timing is not of a sane run");
-    }
-
-    // The same batches again, produced alone (no model).
-    let t0 = Instant::now();
-    for it in first..end {
-        let b = tr.data.train_batch(it, bs)?;
-        drop(tr.mode.prepare(b.images));
-    }
-    device::synchronize(dev);
-    let data_s = t0.elapsed().as_secs_f64();
-
+    let train_s = time_train_steps(&mut tr, first..end, dev)?;
+    let data_s = time_data_alone(&mut tr, first..end, bs, dev)?;
     let host_ms_per_step = host_submission_ms(&mut tr, end, dev)?;
-
     let eval_images_per_s = eval_throughput(&mut tr, opts.eval_images, dev)?;
     let profile = if opts.profile {
         Some(profile_phases(&mut tr, end..end + opts.iters, dev)?)
@@ -516,6 +474,71 @@ pub fn run(cfg: &Config, opts: &BenchOptions) -> Result<BenchOutcome> {
         host_ms_per_step,
         wall_ms_per_step: 1e3 * train_s / opts.iters as f64,
     })
+}
+
+/// The options and config, checked before any model is built.
+fn validate(cfg: &Config, opts: &BenchOptions) -> Result<()> {
+    if opts.iters == 0 {
+        bail!("--iters 0: need at least one timed iteration");
+    }
+    if opts.eval_images == 0 {
+        bail!("--eval-images 0: need at least one test image to time");
+    }
+    cfg.validate()?;
+    let eager_steps = crate::train::GRAPH_WARMUP_STEPS as u64;
+    if cfg.run.cuda_graph && opts.warmup <= eager_steps {
+        bail!(
+            "--warmup {}: with run.cuda_graph the first {eager_steps} steps are eager and the next \
+             one is captured; use --warmup {} or more so that only replays are timed",
+            opts.warmup,
+            eager_steps + 1
+        );
+    }
+    Ok(())
+}
+
+/// The untimed steps (with run.cuda_graph: the eager steps and the capture), then a drain.
+fn warm_up(tr: &mut Trainer, cfg: &Config, warmup: u64, dev: Device) -> Result<()> {
+    for it in 0..warmup {
+        tr.step(it)?;
+    }
+    if cfg.run.cuda_graph && !tr.graph_captured() {
+        bail!("run.cuda_graph: the step was not captured during the warm-up");
+    }
+    tr.drain()?;
+    device::synchronize(dev);
+    Ok(())
+}
+
+/// Seconds for the timed training steps `its`, refusing a run whose loss went non-finite.
+fn time_train_steps(tr: &mut Trainer, its: std::ops::Range<u64>, dev: Device) -> Result<f64> {
+    let t0 = Instant::now();
+    for it in its {
+        tr.step(it)?;
+    }
+    tr.drain()?;
+    device::synchronize(dev);
+    let train_s = t0.elapsed().as_secs_f64();
+    if let Some(it) = tr.first_nonfinite {
+        bail!("the training loss became NaN or infinite at iteration {it}: the timing is not of a sane run");
+    }
+    Ok(train_s)
+}
+
+/// Seconds to produce the same batches again alone (no model).
+fn time_data_alone(
+    tr: &mut Trainer,
+    its: std::ops::Range<u64>,
+    bs: usize,
+    dev: Device,
+) -> Result<f64> {
+    let t0 = Instant::now();
+    for it in its {
+        let b = tr.data.train_batch(it, bs)?;
+        drop(tr.mode.prepare(b.images));
+    }
+    device::synchronize(dev);
+    Ok(t0.elapsed().as_secs_f64())
 }
 
 /// The config of `resnet bench`: the file, with `--device` and `--threads` applied.

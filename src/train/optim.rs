@@ -79,6 +79,68 @@ fn contiguous_strides(shape: &[i64]) -> Vec<i64> {
     s
 }
 
+/// One slot per trainable variable of `vars`, in name order, each aligned to [`ALIGN`]
+/// elements in the flat buffer, and the buffer's length.
+fn layout_slots(
+    vars: &std::collections::HashMap<String, Tensor>,
+    channels_last: bool,
+) -> Result<(Vec<Slot>, i64)> {
+    let mut names: Vec<&String> = vars
+        .iter()
+        .filter(|(_, t)| t.requires_grad())
+        .map(|(n, _)| n)
+        .collect();
+    names.sort();
+    let mut slots = Vec::with_capacity(names.len());
+    let mut total = 0i64;
+    for name in names {
+        let t = &vars[name];
+        if t.kind() != Kind::Float {
+            bail!(
+                "parameter {name} has dtype {:?}; the optimizer expects float32",
+                t.kind()
+            );
+        }
+        let shape = t.size();
+        let strides = if channels_last && shape.len() == 4 {
+            channels_last_strides(&shape)
+        } else {
+            contiguous_strides(&shape)
+        };
+        let numel = t.numel() as i64;
+        slots.push(Slot {
+            name: name.clone(),
+            shape,
+            strides,
+            offset: total,
+            numel,
+        });
+        total += (numel + ALIGN - 1) / ALIGN * ALIGN;
+    }
+    Ok((slots, total))
+}
+
+/// Re-points each variable's `.grad` (created by the probe pass) at its slot of `grads`.
+fn point_grads_at(
+    vars: &std::collections::HashMap<String, Tensor>,
+    slots: &[Slot],
+    grads: &Tensor,
+) -> Result<()> {
+    for s in slots {
+        let g = vars[&s.name].grad();
+        if !g.defined() {
+            bail!(
+                "parameter {} received no gradient in the probe pass; every parameter must \
+                 take part in the forward pass",
+                s.name
+            );
+        }
+        let mut g = g;
+        g.set_data(&grads.as_strided(&s.shape, &s.strides, Some(s.offset)));
+    }
+    Ok(())
+}
+
 impl FlatSgd {
     /// Moves every trainable variable of `vs` into one flat parameter buffer (keeping its value)
     /// and its gradient into one flat gradient buffer.
@@ -97,38 +159,7 @@ impl FlatSgd {
     ) -> Result<FlatSgd> {
         let device = vs.device();
         let vars = vs.variables();
-        let mut names: Vec<&String> = vars
-            .iter()
-            .filter(|(_, t)| t.requires_grad())
-            .map(|(n, _)| n)
-            .collect();
-        names.sort();
-        let mut slots = Vec::with_capacity(names.len());
-        let mut total = 0i64;
-        for name in names {
-            let t = &vars[name];
-            if t.kind() != Kind::Float {
-                bail!(
-                    "parameter {name} has dtype {:?}; the optimizer expects float32",
-                    t.kind()
-                );
-            }
-            let shape = t.size();
-            let strides = if channels_last && shape.len() == 4 {
-                channels_last_strides(&shape)
-            } else {
-                contiguous_strides(&shape)
-            };
-            let numel = t.numel() as i64;
-            slots.push(Slot {
-                name: name.clone(),
-                shape,
-                strides,
-                offset: total,
-                numel,
-            });
-            total += (numel + ALIGN - 1) / ALIGN * ALIGN;
-        }
+        let (slots, total) = layout_slots(&vars, channels_last)?;
         let opts = (Kind::Float, device);
         let params = Tensor::zeros([total.max(1)], opts);
         let grads = Tensor::zeros([total.max(1)], opts);
@@ -144,18 +175,7 @@ impl FlatSgd {
             }
         });
         probe();
-        for s in &slots {
-            let g = vars[&s.name].grad();
-            if !g.defined() {
-                bail!(
-                    "parameter {} received no gradient in the probe pass; every parameter must \
-                     take part in the forward pass",
-                    s.name
-                );
-            }
-            let mut g = g;
-            g.set_data(&grads.as_strided(&s.shape, &s.strides, Some(s.offset)));
-        }
+        point_grads_at(&vars, &slots, &grads)?;
         let mut grads_mut = grads.shallow_clone();
         let _ = grads_mut.zero_();
         Ok(FlatSgd {
