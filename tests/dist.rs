@@ -244,3 +244,23 @@ fn the_master_port_in_use_is_one_line_at_once() {
         &["hosting the store", &port.to_string()],
     );
 }
+
+#[test]
+fn nccl_is_one_line_without_a_gpu_and_reduces_with_one() {
+    let store = Store::tcp("127.0.0.1", free_port(), true, 1, Duration::from_secs(5)).unwrap();
+    let bind = resnet::dist::Bind::Default;
+    let r = Group::new(store, 0, 1, 0, &GroupOptions::new(Backend::Nccl), &bind);
+    if tch::Cuda::device_count() == 0 {
+        let e = format!("{:#}", r.err().expect("NCCL without a GPU must fail"));
+        assert!(!e.contains('\n'), "{e}");
+        assert!(
+            e.contains("no NCCL") || e.contains("needs a CUDA GPU"),
+            "{e}"
+        );
+    } else {
+        let g = r.unwrap();
+        let mut t = Tensor::from_slice(&data(0, 1000)).to_device(tch::Device::Cuda(0));
+        g.all_reduce_sum(&mut t).unwrap();
+        assert_eq!(values(&t.to_device(tch::Device::Cpu)), data(0, 1000));
+    }
+}
