@@ -1,4 +1,4 @@
-// Data-parallel training on PyTorch's c10d (src/dist.rs is the Rust side): the C API over
+// Data-parallel training on PyTorch's c10d (src/sys/dist.rs is the Rust side): the C API over
 // libtorch's own TCPStore, PrefixStore, ProcessGroupGloo (and ProcessGroupNCCL through
 // dist_nccl.cpp), as torch.distributed's init_process_group builds them. tch 0.24 has no
 // distributed API; everything here is c10d from the same libtorch, no protocol of our own.

@@ -1,4 +1,4 @@
-// ProcessGroupNCCL for data-parallel training on GPUs (src/dist.rs is the Rust side; dist.cpp
+// ProcessGroupNCCL for data-parallel training on GPUs (src/sys/dist.rs is the Rust side; dist.cpp
 // holds the C API). Its own translation unit because ProcessGroupNCCL.hpp needs the CUDA, NCCL
 // and CCCL headers (-DUSE_C10D_NCCL), which only a CUDA build of libtorch has beside it.
 #include "dist.h"

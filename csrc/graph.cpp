@@ -1,4 +1,4 @@
-// CUDA graphs for the training step (src/graph.rs is the Rust side). tch 0.24 exposes no graph
+// CUDA graphs for the training step (src/sys/graph.rs is the Rust side). tch 0.24 exposes no graph
 // or stream API, so this file wraps libtorch's own `at::cuda::CUDAGraph` and the c10 stream
 // pool the same way PyTorch's python `torch.cuda.graph` context manager does
 // (torch/cuda/graphs.py): synchronize, empty the caching allocator, make a side stream current,

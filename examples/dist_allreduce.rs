@@ -4,7 +4,7 @@
 //! rank 1 itself (this binary with torchrun's variables) and prints median and min per size.
 //! scripts/dist_allreduce_reference.py does the same with Python's torch.distributed.
 use anyhow::Result;
-use resnet::dist::{Backend, Env, Group, GroupOptions};
+use resnet::sys::dist::{Backend, Env, Group, GroupOptions};
 use std::time::{Duration, Instant};
 use tch::Tensor;
 

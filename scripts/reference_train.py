@@ -6,7 +6,7 @@ With ``--train --config FILE`` it is instead the independent PyTorch *trainer* o
 follows describes the benchmark mode.
 
 Trains exactly the network, initialization, batch, SGD recipe and augmentation of our Rust
-implementation (src/model.rs, src/arch.rs, src/data/mod.rs) and reports steady-state training
+implementation (src/net/model.rs, src/net/arch.rs, src/data/mod.rs) and reports steady-state training
 images/s, the fraction of that time spent waiting for data, and evaluation images/s, as one
 readable line and one CSV line in the format of `resnet bench`.
 
@@ -75,7 +75,7 @@ PAD = 4
 
 
 # ----------------------------------------------------------------------------------------------
-# The network of §4.2 (mirrors src/model.rs)
+# The network of §4.2 (mirrors src/net/model.rs)
 
 
 class ZeroPadShortcut(nn.Module):

@@ -38,7 +38,7 @@ The recipe, as §4.2 states it and as our config spells it:
   the training error (%) over the iterations since the last row, measured on the augmented
   batches in training mode; every ``run.eval_every`` iterations (and at the end) the loss and
   error on the whole test split in eval mode (BN running statistics). ``summary.csv`` at the end.
-  Both in the exact format of src/records.rs, with ``config.toml`` (the resolved config) and
+  Both in the exact format of src/run/records.rs, with ``config.toml`` (the resolved config) and
   ``trainer.toml`` (``impl = "pytorch-reference"``, which `resnet report` shows in its ``impl``
   column).
 

@@ -26,7 +26,7 @@ pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 /// Most intra-op or decoding threads accepted (`run.threads`, `data.workers`).
 pub const MAX_THREADS: usize = 4096;
 /// Deepest CIFAR net describable (a bound on the plan, far past anything that fits in memory;
-/// [`crate::budget`] refuses what does not fit).
+/// [`crate::run::budget`] refuses what does not fit).
 pub const MAX_CIFAR_DEPTH: usize = 1_000_000;
 /// Most classes accepted (ImageNet-21k has 21,841).
 pub const MAX_CLASSES: usize = 1_000_000;
@@ -67,7 +67,7 @@ pub enum Family {
 /// Residual net, or the same stack without shortcuts (the paper's "plain" baseline).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Kind {
+pub enum NetKind {
     Residual,
     Plain,
 }
@@ -90,7 +90,7 @@ pub struct ModelConfig {
     pub family: Family,
     pub depth: usize,
     #[serde(default = "default_kind")]
-    pub kind: Kind,
+    pub kind: NetKind,
     /// Defaults to A for CIFAR (§4.2) and B for ImageNet (the paper's ResNet-50/101/152).
     #[serde(default)]
     pub shortcut: Option<Shortcut>,
@@ -304,8 +304,8 @@ pub struct RunConfig {
 fn default_true() -> bool {
     true
 }
-fn default_kind() -> Kind {
-    Kind::Residual
+fn default_kind() -> NetKind {
+    NetKind::Residual
 }
 fn default_dataset() -> Dataset {
     Dataset::Cifar10
@@ -428,7 +428,7 @@ pub const IMAGENET_DEPTHS: [usize; 5] = [18, 34, 50, 101, 152];
 
 impl ModelConfig {
     /// A CIFAR-10 net of §4.2 (option A shortcuts, 10 classes).
-    pub fn cifar(depth: usize, kind: Kind) -> Self {
+    pub fn cifar(depth: usize, kind: NetKind) -> Self {
         ModelConfig {
             family: Family::Cifar,
             depth,
@@ -440,7 +440,7 @@ impl ModelConfig {
     }
 
     /// An ImageNet net of Table 1 with the given shortcut option.
-    pub fn imagenet(depth: usize, kind: Kind, shortcut: Shortcut) -> Self {
+    pub fn imagenet(depth: usize, kind: NetKind, shortcut: Shortcut) -> Self {
         ModelConfig {
             family: Family::Imagenet,
             depth,
@@ -477,14 +477,14 @@ impl ModelConfig {
     /// A short display name, e.g. `resnet56`, `plain20`, `resnet34-C`.
     pub fn display_name(&self) -> String {
         let base = match self.kind {
-            Kind::Residual => "resnet",
-            Kind::Plain => "plain",
+            NetKind::Residual => "resnet",
+            NetKind::Plain => "plain",
         };
         let default_sc = match self.family {
             Family::Cifar => Shortcut::A,
             Family::Imagenet => Shortcut::B,
         };
-        if self.kind == Kind::Residual && self.shortcut() != default_sc {
+        if self.kind == NetKind::Residual && self.shortcut() != default_sc {
             format!("{base}{}-{:?}", self.depth, self.shortcut())
         } else {
             format!("{base}{}", self.depth)
@@ -1077,7 +1077,7 @@ mod tests {
         b.data.cache_dir = "elsewhere".into();
         b.name = "other".into();
         assert!(a.recipe_diff(&b).is_empty(), "{:?}", a.recipe_diff(&b));
-        b.model.kind = Kind::Plain;
+        b.model.kind = NetKind::Plain;
         b.optimizer.lr = 0.05;
         b.schedule.milestones = vec![100];
         b.run.seed = 7;

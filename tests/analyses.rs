@@ -151,7 +151,7 @@ fn eval_multi_scale_appends_a_protocol_row() {
     );
     let csv = std::fs::read_to_string(tmp.path().join("r/eval.csv")).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], resnet::records::EVAL_HEADER);
+    assert_eq!(lines[0], resnet::run::records::EVAL_HEADER);
     assert_eq!(lines.len(), 3);
     assert!(lines[1].contains(",test,1-crop,1,40,"), "{csv}");
     assert!(

@@ -1,8 +1,8 @@
 //! End-to-end `resnet compare` (paper §4.2, Figure 6) with the real trainer on a tiny synthetic
 //! recipe: the grid trains, a second compare reuses every run, a run without its summary is
 //! resumed, and the binary writes the results table and the figure.
-use resnet::compare::{compare, CompareSpec};
-use resnet::config::{Config, Kind};
+use resnet::analysis::compare::{compare, CompareSpec};
+use resnet::config::{Config, NetKind};
 use resnet::train::{self, RunOutcome, TrainOptions};
 use std::path::Path;
 use std::process::Command;
@@ -38,7 +38,7 @@ fn spec(root: &Path) -> CompareSpec {
     std::fs::write(&path, RECIPE).unwrap();
     CompareSpec {
         recipe: Config::load(&path).unwrap(),
-        kinds: vec![Kind::Plain, Kind::Residual],
+        kinds: vec![NetKind::Plain, NetKind::Residual],
         depths: vec![8, 14],
         seeds: vec![],
         runs_dir: root.join("runs"),

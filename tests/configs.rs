@@ -1,7 +1,7 @@
 //! Every experiment config of the paper in configs/ loads and validates, and bad configs fail with
 //! one clear message (file, key, allowed values) and a non-zero exit, never a panic.
-use resnet::arch::Plan;
-use resnet::config::{Config, Family, Kind};
+use resnet::config::{Config, Family, NetKind};
+use resnet::net::arch::Plan;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -77,7 +77,7 @@ fn the_papers_experiments_are_all_there() {
     .unwrap();
     assert_eq!(
         (p34.model.family, p34.model.kind, p34.optimizer.batch_size),
-        (Family::Imagenet, Kind::Plain, 256)
+        (Family::Imagenet, NetKind::Plain, 256)
     );
 }
 

@@ -4,8 +4,9 @@
 //! and an eager trainer from the same weights take the same steps, the learning rate changes at
 //! a milestone inside the graph, checkpoints resume across modes, and bf16/channels-last capture.
 use resnet::config::{Config, MemoryFormat, Precision};
-use resnet::records;
-use resnet::rundir::{self, TrainState};
+use resnet::run::checkpoint;
+use resnet::run::records;
+use resnet::run::state::TrainState;
 use resnet::train::{self, TrainOptions, Trainer, GRAPH_WARMUP_STEPS};
 use std::path::Path;
 use tch::{Device, Kind};
@@ -172,7 +173,7 @@ fn graph_steps_equal_eager_steps_and_resume_across_modes() {
 
         // A checkpoint of the graphed trainer restores into an eager one (and back) exactly.
         let state = TrainState {
-            format: rundir::FORMAT_VERSION,
+            format: checkpoint::FORMAT_VERSION,
             iteration: 12,
             seed: 5,
             schedule: graph.schedule.state.clone(),
@@ -185,9 +186,9 @@ fn graph_steps_equal_eager_steps_and_resume_across_modes() {
             elapsed_s: 0.0,
         };
         let path = tmp.path().join("ck.safetensors");
-        rundir::save_checkpoint(&path, &graph.checkpoint_tensors(), &state, Some(&graph.cfg))
+        checkpoint::save_checkpoint(&path, &graph.checkpoint_tensors(), &state, Some(&graph.cfg))
             .unwrap();
-        let ck = rundir::load_checkpoint(&path).unwrap();
+        let ck = checkpoint::load_checkpoint(&path).unwrap();
         let mut eager2 = Trainer::new(&ce, gpu).unwrap();
         eager2.restore(&ck, Path::new("config.toml")).unwrap();
         assert_eq!(max_diff(&graph, &eager2), 0.0);

@@ -1,7 +1,7 @@
-//! Data parallelism on c10d (src/dist.rs): two real processes on 127.0.0.1. Each test re-executes
+//! Data parallelism on c10d (src/sys/dist.rs): two real processes on 127.0.0.1. Each test re-executes
 //! this test binary, filtered to itself, as rank 1 (the variable PEER_RANK tells the copy which
 //! part to play; only the parent's run is what `cargo test` counts); rank 0 runs in the test.
-use resnet::dist::{Backend, Env, Group, GroupOptions, Store};
+use resnet::sys::dist::{Backend, Env, Group, GroupOptions, Store};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -248,7 +248,7 @@ fn the_master_port_in_use_is_one_line_at_once() {
 #[test]
 fn nccl_is_one_line_without_a_gpu_and_reduces_with_one() {
     let store = Store::tcp("127.0.0.1", free_port(), true, 1, Duration::from_secs(5)).unwrap();
-    let bind = resnet::dist::Bind::Default;
+    let bind = resnet::sys::dist::Bind::Default;
     let r = Group::new(store, 0, 1, 0, &GroupOptions::new(Backend::Nccl), &bind);
     if tch::Cuda::device_count() == 0 {
         let e = format!("{:#}", r.err().expect("NCCL without a GPU must fail"));

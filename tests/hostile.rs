@@ -454,8 +454,8 @@ fn absurd_image_dimensions_are_refused_before_decoding() {
         let e = error_line(&data_show(d.path()), 1);
         assert!(e.contains("0.png") && e.contains(needle), "{w}x{h}: {e}");
     }
-    assert!(folder::check_dims(Path::new("x"), (0, 5)).is_err());
-    assert!(folder::check_dims(Path::new("x"), (500, 375)).is_ok());
+    assert!(resnet::data::image::check_dims(Path::new("x"), (0, 5)).is_err());
+    assert!(resnet::data::image::check_dims(Path::new("x"), (500, 375)).is_ok());
 }
 
 /// A tiny synthetic training config with `extra` appended to its sections.
@@ -826,7 +826,7 @@ fn zero_counts_are_refused() {
 /// A run folder holding the resolved config of `config` and a checkpoint with that config
 /// embedded in its header and no tensors.
 fn header_only_run(config: &Path, run: &Path) {
-    use resnet::rundir::{save_checkpoint, TrainState};
+    use resnet::run::{checkpoint::save_checkpoint, state::TrainState};
     let cfg = Config::load(config).unwrap();
     fs::write(run.join("config.toml"), cfg.to_toml().unwrap()).unwrap();
     let state = TrainState::initial(&cfg);

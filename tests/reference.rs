@@ -5,7 +5,7 @@
 //! report` shows them as two rows of one network. Skipped, with a message, where the project's
 //! .venv lacks torch, numpy or pillow (scripts/setup-reference.sh installs them).
 use resnet::config::Config;
-use resnet::records::{read_curves, read_summary};
+use resnet::run::records::{read_curves, read_summary};
 use resnet::train::{self, TrainOptions};
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -4,8 +4,9 @@
 //! at a time, curve rows are never dropped silently, and `resnet eval` prints what it measured
 //! even when it cannot record it. Tiny synthetic runs, as in tests/train.rs.
 use resnet::config::{Config, DeviceChoice};
-use resnet::records;
-use resnet::rundir;
+use resnet::run::checkpoint;
+use resnet::run::dir;
+use resnet::run::records;
 use resnet::train::{self, TrainOptions};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -67,7 +68,7 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap())
-        .filter(|e| e.file_name() != rundir::LOCK_FILE)
+        .filter(|e| e.file_name() != dir::LOCK_FILE)
         .map(|e| {
             (
                 e.file_name().to_string_lossy().into_owned(),
@@ -210,7 +211,7 @@ fn refused_resumes_change_nothing_and_a_deliberate_extension_is_recorded() {
         std::fs::read_to_string(out.join("changes.csv")).unwrap(),
         "iteration,key,old,new\n40,schedule.iterations,40,80\n"
     );
-    let ck = rundir::load_checkpoint(&out.join("last.safetensors")).unwrap();
+    let ck = checkpoint::load_checkpoint(&out.join("last.safetensors")).unwrap();
     let embedded = ck.config.expect("the checkpoint carries its recipe");
     assert_eq!(
         (embedded.schedule.iterations, embedded.schedule.milestones),
@@ -376,14 +377,14 @@ fn a_run_folder_has_one_writer_and_kill_9_leaves_no_stale_lock() {
         resume: true,
         ..Default::default()
     };
-    let plan = train::plan(&load(&cfg), &resume).expect("no stale lock after kill -9");
-    let err = format!("{:#}", train::plan(&load(&cfg), &resume).err().unwrap());
+    let plan = train::prepare(&load(&cfg), &resume).expect("no stale lock after kill -9");
+    let err = format!("{:#}", train::prepare(&load(&cfg), &resume).err().unwrap());
     assert!(
         err.contains(&format!("in use by process {}", std::process::id())),
         "{err}"
     );
     drop(plan);
-    train::plan(&load(&cfg), &resume).expect("the lock is released with the plan");
+    train::prepare(&load(&cfg), &resume).expect("the lock is released with the plan");
 }
 
 /// A garbage line in curves.csv stops a resume with the file and line named (rows are never
@@ -434,13 +435,13 @@ fn eval_takes_a_device_and_prints_before_recording() {
     if !tch::Cuda::is_available() {
         let gpu = tmp.path().join("gpu");
         std::fs::create_dir_all(&gpu).unwrap();
-        let mut ck = rundir::load_checkpoint(&ckpt).unwrap();
+        let mut ck = checkpoint::load_checkpoint(&ckpt).unwrap();
         let mut recipe = ck.config.take().unwrap();
         recipe.run.device = DeviceChoice::Cuda;
         let mut named: Vec<(String, tch::Tensor)> = ck.tensors.into_iter().collect();
         named.sort_by(|a, b| a.0.cmp(&b.0));
         let path = gpu.join("last.safetensors");
-        rundir::save_checkpoint(&path, &named, &ck.state, Some(&recipe)).unwrap();
+        checkpoint::save_checkpoint(&path, &named, &ck.state, Some(&recipe)).unwrap();
         let o = resnet(&["eval", "--checkpoint"], &[&path]);
         assert_refused(&o, &["run.device = \"cuda\""]);
         let o = resnet(&["eval", "--device", "cpu", "--checkpoint"], &[&path]);
@@ -460,11 +461,11 @@ fn an_older_checkpoint_without_its_config_still_resumes() {
     let cfg = write_config(tmp.path(), "run", &text);
     train::run(&load(&cfg), &TrainOptions::default()).unwrap();
     let path = out.join("last.safetensors");
-    let ck = rundir::load_checkpoint(&path).unwrap();
+    let ck = checkpoint::load_checkpoint(&path).unwrap();
     let mut named: Vec<(String, tch::Tensor)> = ck.tensors.into_iter().collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
-    rundir::save_checkpoint(&path, &named, &ck.state, None).unwrap();
-    assert!(rundir::load_checkpoint(&path).unwrap().config.is_none());
+    checkpoint::save_checkpoint(&path, &named, &ck.state, None).unwrap();
+    assert!(checkpoint::load_checkpoint(&path).unwrap().config.is_none());
     let deeper = write_config(
         tmp.path(),
         "deeper",
@@ -486,7 +487,7 @@ fn an_older_checkpoint_without_its_config_still_resumes() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert_eq!(stdout.matches("no embedded config").count(), 1, "{stdout}");
-    let ck = rundir::load_checkpoint(&path).unwrap();
+    let ck = checkpoint::load_checkpoint(&path).unwrap();
     assert_eq!(ck.state.iteration, 60);
     assert_eq!(ck.config.unwrap().schedule.iterations, 60);
 }

@@ -3,8 +3,8 @@
 //! stops the run, and `resnet eval` reproduces the run's final test error.
 use resnet::config::Config;
 use resnet::eval::Protocol;
-use resnet::records::{self, CURVES_HEADER, SUMMARY_HEADER};
-use resnet::rundir;
+use resnet::run::checkpoint;
+use resnet::run::records::{self, CURVES_HEADER, SUMMARY_HEADER};
 use resnet::train::{self, TrainOptions};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -65,7 +65,7 @@ fn curves_sans_timing(dir: &Path) -> Vec<String> {
 /// Writes the checkpoint `path` again with `config` embedded (`None`: as older versions wrote
 /// it) and, optionally, an extra tensor `extra`.
 fn resave(path: &Path, config: Option<&Config>, extra: Option<&str>) {
-    let mut ck = rundir::load_checkpoint(path).unwrap();
+    let mut ck = checkpoint::load_checkpoint(path).unwrap();
     if let Some(name) = extra {
         ck.tensors.insert(
             name.into(),
@@ -78,7 +78,7 @@ fn resave(path: &Path, config: Option<&Config>, extra: Option<&str>) {
         .map(|(n, t)| (n.clone(), t.shallow_clone()))
         .collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
-    rundir::save_checkpoint(path, &named, &ck.state, config).unwrap();
+    checkpoint::save_checkpoint(path, &named, &ck.state, config).unwrap();
 }
 
 /// The one-line error of `resnet eval` on `dir/last.safetensors` (which must fail).
@@ -287,7 +287,7 @@ fn nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
         err.contains("NaN or infinite at iteration 4") && err.contains("iteration 40"),
         "{err}"
     );
-    let ck = rundir::load_checkpoint(&out.join("last.safetensors")).unwrap();
+    let ck = checkpoint::load_checkpoint(&out.join("last.safetensors")).unwrap();
     assert_eq!(ck.state.iteration, 40);
     assert_eq!(ck.state.schedule.warmup_end, Some(40));
     for (name, t) in &ck.tensors {
@@ -373,7 +373,7 @@ fn resume_after_kill_or_ctrl_c_is_exact() {
     );
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    let ck = rundir::load_checkpoint(&out.join("last.safetensors")).unwrap();
+    let ck = checkpoint::load_checkpoint(&out.join("last.safetensors")).unwrap();
     assert!(ck.state.iteration < iterations);
     // Plain `--config --resume` must refuse nothing and continue.
     let o = resnet_bin()
@@ -424,7 +424,7 @@ fn interrupt_and_resume(signal: &str, out: &Path, cfg: &Path, iterations: u64) {
     if sent && o.status.code() == Some(130) {
         let resume = format!("resnet train --resume {}", out.display());
         assert!(stdout.contains(&resume), "SIG{signal}: {stdout}");
-        let ck = rundir::load_checkpoint(&out.join("last.safetensors")).unwrap();
+        let ck = checkpoint::load_checkpoint(&out.join("last.safetensors")).unwrap();
         assert!(ck.state.iteration < iterations);
         assert!(!out.join("summary.csv").exists());
         let o = resnet_bin()

@@ -192,7 +192,7 @@ pub fn extract_tar_gz_limited(
             );
         }
         let out = dest.join(&rel);
-        crate::atomic::write_with_sync(&out, false, |file| {
+        crate::sys::atomic::write_with_sync(&out, false, |file| {
             copy_member(&mut entry, file, size, &out).map_err(|e| match e {
                 Copied::Read(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => anyhow!(
                     "{}: member `{}` is truncated (its header says {size} bytes)",
@@ -258,7 +258,7 @@ pub fn content_key(archive: &Path, cache_dir: &Path) -> Result<String> {
     let md5 = super::fetch::md5_file(archive)?;
     if let Some(id) = identity {
         let _ = fs::create_dir_all(cache_dir);
-        let _ = crate::atomic::write(&memo, format!("{id} {md5}\n").as_bytes());
+        let _ = crate::sys::atomic::write(&memo, format!("{id} {md5}\n").as_bytes());
     }
     Ok(md5)
 }

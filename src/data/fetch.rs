@@ -95,9 +95,9 @@ fn bad_path(dest: &Path) -> PathBuf {
 /// next try and the error says what to do without a network; a complete download with the wrong
 /// MD5 is deleted. Where `dest` is a symbolic link, its target receives the file.
 pub fn download(remote: &Remote, dest: &Path, progress: bool) -> Result<()> {
-    let dest = &match crate::atomic::resolve(dest)? {
-        crate::atomic::Target::Regular(p) => p,
-        crate::atomic::Target::Special(p) => bail!(
+    let dest = &match crate::sys::atomic::resolve(dest)? {
+        crate::sys::atomic::Target::Regular(p) => p,
+        crate::sys::atomic::Target::Special(p) => bail!(
             "{} is not a regular file; cannot download {} into it",
             p.display(),
             remote.url

@@ -3,6 +3,7 @@
 //! out here. Classes are the sorted folder names of `train/`. Small images (at most 64×64, like
 //! CIFAR) are decoded once, in parallel on all cores, into one `u8` tensor ([`decode_small`]);
 //! large ones are streamed by [`super::stream`].
+use super::image::{decode_rgb, probe_size, to_chw};
 use super::ImageSet;
 use anyhow::{anyhow, bail, Context, Result};
 use rayon::prelude::*;
@@ -170,84 +171,6 @@ pub fn resolve_root(path: &Path, cache_dir: &Path) -> Result<PathBuf> {
     Ok(root)
 }
 
-/// Longest image side accepted, in pixels.
-pub const MAX_SIDE: u32 = 1 << 15;
-/// Most pixels accepted in one image (8192×8192; 192 MiB as RGB). ImageNet's largest photos have
-/// a fifth of that.
-pub const MAX_PIXELS: u64 = 1 << 26;
-/// Largest image file read, in bytes.
-pub const MAX_FILE_BYTES: u64 = 256 << 20;
-
-/// Refuses image sizes past [`MAX_SIDE`] or [`MAX_PIXELS`], before anything is decoded.
-pub fn check_dims(path: &Path, (w, h): (u32, u32)) -> Result<()> {
-    if w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE || w as u64 * h as u64 > MAX_PIXELS {
-        bail!(
-            "{}: {w}x{h} pixels, outside the accepted image sizes (1 to {MAX_SIDE} pixels a \
-             side, at most {MAX_PIXELS} pixels in all)",
-            path.display()
-        );
-    }
-    Ok(())
-}
-
-fn unreadable(path: &Path, e: impl std::fmt::Display) -> anyhow::Error {
-    let why = e.to_string().replace(['\n', '\r'], " ");
-    anyhow!("{}: not a readable JPEG/PNG image ({why})", path.display())
-}
-
-/// A JPEG or PNG (recognised by content, not by name) decoded to RGB. The file size and the
-/// dimensions in the header are checked ([`MAX_FILE_BYTES`], [`check_dims`]) before any pixel is
-/// decoded, and the decoder runs under the same limits.
-pub fn decode_rgb(path: &Path) -> Result<image::RgbImage> {
-    let len = fs::metadata(path)
-        .with_context(|| format!("cannot read {}", path.display()))?
-        .len();
-    if len > MAX_FILE_BYTES {
-        bail!(
-            "{}: {len} bytes, larger than any accepted image ({MAX_FILE_BYTES} bytes)",
-            path.display()
-        );
-    }
-    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let reader = || {
-        image::ImageReader::new(std::io::Cursor::new(&bytes[..]))
-            .with_guessed_format()
-            .map_err(|e| unreadable(path, e))
-    };
-    let dims = reader()?
-        .into_dimensions()
-        .map_err(|e| unreadable(path, e))?;
-    check_dims(path, dims)?;
-    let mut r = reader()?;
-    let mut limits = image::Limits::default();
-    limits.max_image_width = Some(MAX_SIDE);
-    limits.max_image_height = Some(MAX_SIDE);
-    r.limits(limits);
-    Ok(r.decode().map_err(|e| unreadable(path, e))?.into_rgb8())
-}
-
-/// Width and height of an image from its header, checked by [`check_dims`].
-pub fn probe_size(path: &Path) -> Result<(u32, u32)> {
-    let dims = image::ImageReader::open(path)
-        .and_then(|r| r.with_guessed_format())
-        .map_err(|e| unreadable(path, e))?
-        .into_dimensions()
-        .map_err(|e| unreadable(path, e))?;
-    check_dims(path, dims)?;
-    Ok(dims)
-}
-
-/// Writes an RGB image as [3, H, W] planes.
-pub fn to_chw(img: &image::RgbImage, out: &mut [u8]) {
-    let (w, h) = img.dimensions();
-    let plane = (w * h) as usize;
-    for (i, p) in img.pixels().enumerate() {
-        out[i] = p[0];
-        out[plane + i] = p[1];
-        out[2 * plane + i] = p[2];
-    }
-}
-
 /// A rayon pool of `workers` threads (0 = one per core).
 pub fn pool(workers: usize) -> Result<rayon::ThreadPool> {
     rayon::ThreadPoolBuilder::new()
@@ -270,7 +193,7 @@ fn decode_split(
     let per = 3 * (w * h) as usize;
     // The pixels, their tensor copy and the float copy for the mean image.
     let bytes = split.files.len() as f64 * per as f64;
-    crate::budget::host_fits(6.0 * bytes, || {
+    crate::sys::memory::host_fits(6.0 * bytes, || {
         format!(
             "decoding the {} images of {w}x{h} in {}/",
             split.files.len(),
@@ -452,7 +375,7 @@ fn write_cache(path: &Path, set: &ImageSet) -> Result<()> {
     ] {
         bytes.extend(tensor_bytes(t));
     }
-    crate::atomic::write(path, &bytes)
+    crate::sys::atomic::write(path, &bytes)
 }
 
 /// Reads a cache written by `write_cache`; an error when it is damaged.

@@ -15,17 +15,19 @@
 //! safely by [`archive`]), and seeded synthetic images ([`synthetic`]). Every source also gives
 //! the whole-image views of §3.4's multi-scale testing ([`scales`]).
 pub mod archive;
-pub mod bench;
 pub mod cifar;
 pub mod fetch;
 pub mod folder;
+pub mod image;
+pub mod loader_bench;
 pub mod rng;
 pub mod scales;
+pub mod split;
 pub mod stream;
 pub mod synthetic;
 
 use crate::config::{Augment, Config, Dataset};
-use crate::table::Table;
+use crate::present::table::Table;
 use anyhow::{bail, Context, Result};
 use rng::SplitMix64;
 use tch::{Device, Kind, Tensor};
@@ -123,7 +125,7 @@ pub fn open_quiet(
     match d.dataset {
         Dataset::Synthetic => {
             let s = &d.synthetic;
-            crate::budget::host_fits(crate::budget::synthetic_bytes(cfg), || {
+            crate::sys::memory::host_fits(synthetic::host_bytes(&cfg.data.synthetic), || {
                 format!(
                     "data.synthetic.train = {}, test = {}, image_size = {}",
                     s.train, s.test, s.image_size
@@ -327,15 +329,11 @@ impl InMemory {
                 set.train_images.size()[2]
             );
         }
-        if validation >= n {
-            bail!("data.validation = {validation}: must be smaller than the {n} training images");
-        }
         let (train_images, train_labels, eval_images, eval_labels, split) = if validation > 0 {
-            let mut idx: Vec<i64> = (0..n as i64).collect();
-            SplitMix64::new(seed ^ 0x005e_ed0f_5917).shuffle(&mut idx);
-            let (val, train) = idx.split_at(validation);
-            let val = Tensor::from_slice(val);
-            let train = Tensor::from_slice(train);
+            let h = split::holdout(n, validation, seed)?;
+            let index =
+                |v: &[usize]| Tensor::from_slice(&v.iter().map(|&i| i as i64).collect::<Vec<_>>());
+            let (val, train) = (index(&h.held), index(&h.rest));
             (
                 set.train_images.index_select(0, &train),
                 set.train_labels.index_select(0, &train),
@@ -501,7 +499,7 @@ impl DataSource for InMemory {
         let this = &*self;
         Ok(Box::new((0..n).step_by(batch_size).map(move |start| {
             let len = bs.min(n - start);
-            let images = scales::to_rgb_images(&this.eval_images.narrow(0, start, len));
+            let images = image::to_rgb_images(&this.eval_images.narrow(0, start, len));
             let labels = Vec::<i64>::try_from(
                 this.eval_labels
                     .narrow(0, start, len)

@@ -9,7 +9,7 @@
 //! training mean image). The per-pixel mean image has the size of the training crops and cannot
 //! be subtracted from a whole image of another size; the training crops come from random places
 //! of rescaled images, so their per-pixel mean is close to constant over positions anyway.
-use super::stream::resize_shorter;
+use super::image::{chw_planes, resize_shorter};
 use image::RgbImage;
 use rayon::prelude::*;
 use tch::{Device, Kind, Tensor};
@@ -38,19 +38,6 @@ pub struct HostGroup {
     pub owners: Vec<i64>,
 }
 
-/// An image as [3, h, w] planes.
-fn to_chw(img: &RgbImage) -> Vec<u8> {
-    let (w, h) = img.dimensions();
-    let plane = (w * h) as usize;
-    let mut out = vec![0u8; 3 * plane];
-    for (i, p) in img.pixels().enumerate() {
-        out[i] = p.0[0];
-        out[plane + i] = p.0[1];
-        out[2 * plane + i] = p.0[2];
-    }
-    out
-}
-
 /// Every image of `images` resized to every shorter side of `scales` (on the current rayon
 /// pool), bucketed by size; groups in order of first appearance, scales outermost, images in
 /// order within a group.
@@ -63,7 +50,7 @@ pub fn group_views(images: &[RgbImage], scales: &[u32]) -> Vec<HostGroup> {
         .par_iter()
         .map(|&(s, i)| {
             let r = resize_shorter(&images[i], s);
-            (r.height(), r.width(), to_chw(&r))
+            (r.height(), r.width(), chw_planes(&r))
         })
         .collect();
     let mut groups: Vec<HostGroup> = Vec::new();
@@ -123,26 +110,10 @@ pub fn upload(
     }
 }
 
-/// [N, 3, H, W] uint8 images (any device) as host images.
-pub fn to_rgb_images(images: &Tensor) -> Vec<RgbImage> {
-    let (n, _, h, w) = images.size4().expect("a 4-d image batch");
-    let hwc = images
-        .to_device(Device::Cpu)
-        .permute([0, 2, 3, 1])
-        .contiguous();
-    let raw: Vec<u8> = Vec::try_from(hwc.view([-1])).expect("uint8 images");
-    let per = (h * w * 3) as usize;
-    (0..n as usize)
-        .map(|i| {
-            RgbImage::from_raw(w as u32, h as u32, raw[i * per..(i + 1) * per].to_vec())
-                .expect("buffer of the image's size")
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::image::to_rgb_images;
 
     fn img(w: u32, h: u32, seed: u8) -> RgbImage {
         RgbImage::from_fn(w, h, |x, y| {
@@ -190,14 +161,14 @@ mod tests {
         // The view is resize_shorter's image, as [3, h, w] planes.
         let r = resize_shorter(&images[1], 60);
         let g = &groups[4];
-        assert_eq!(g.pixels, to_chw(&r));
+        assert_eq!(g.pixels, chw_planes(&r));
         assert_eq!(g.pixels[(90 * 60) + 60 + 2], r.get_pixel(2, 1).0[1]);
     }
 
     #[test]
     fn upload_normalizes_with_the_channel_mean_and_round_trips_tensors() {
         let images = vec![img(6, 4, 9), img(6, 4, 10)];
-        let t = Tensor::from_slice(&[to_chw(&images[0]), to_chw(&images[1])].concat())
+        let t = Tensor::from_slice(&[chw_planes(&images[0]), chw_planes(&images[1])].concat())
             .view([2, 3, 4, 6]);
         assert_eq!(to_rgb_images(&t), images);
         let mean_image = Tensor::rand([3, 5, 5], (Kind::Float, Device::Cpu));

@@ -14,12 +14,12 @@
 //! on the training device. Every random choice comes from (seed, iteration, position in the batch),
 //! so a batch is a pure function of its iteration whatever the number of threads.
 use super::folder::{self, FolderIndex};
+use super::image::{crop_chw, decode_streamable, resize_shorter, resized_dims, scaled_crop};
 use super::rng::{mix, SplitMix64};
 use super::scales::{self, HostGroup, ScaledBatch};
 use super::{Batch, DataSource, EpochOrder};
 use crate::config::Augment;
 use anyhow::{anyhow, bail, Result};
-use image::imageops::FilterType;
 use image::RgbImage;
 use rayon::prelude::*;
 use std::path::PathBuf;
@@ -43,77 +43,6 @@ pub const PCA_STD: f64 = 0.1;
 pub const STATS_SAMPLE: usize = 1000;
 /// Batches decoded ahead of the training loop.
 pub const PREFETCH: usize = 3;
-
-/// Longest side over shorter side accepted for a streamed image: resizing the shorter side to
-/// [`SCALE_MAX`] keeps the longer one within 16 × 480 pixels, so one absurd panorama (1×30000)
-/// cannot make a resize allocate gigabytes.
-pub const MAX_ASPECT: u32 = 16;
-
-/// [`folder::decode_rgb`] for streaming: also refuses aspect ratios past [`MAX_ASPECT`].
-pub fn decode_streamable(path: &std::path::Path) -> Result<RgbImage> {
-    let img = folder::decode_rgb(path)?;
-    let (w, h) = img.dimensions();
-    if w.max(h) / w.min(h).max(1) > MAX_ASPECT {
-        bail!(
-            "{}: {w}x{h} pixels, a longer side more than {MAX_ASPECT} times the shorter one; \
-             such an image cannot be resized to the 224x224 views of §3.4",
-            path.display()
-        );
-    }
-    Ok(img)
-}
-
-/// Size of an image of size `(w, h)` resized so that its shorter side is `s` (aspect kept).
-pub fn resized_dims((w, h): (u32, u32), s: u32) -> (u32, u32) {
-    if w <= h {
-        (s, ((h as u64 * s as u64 + w as u64 / 2) / w as u64) as u32)
-    } else {
-        (((w as u64 * s as u64 + h as u64 / 2) / h as u64) as u32, s)
-    }
-}
-
-/// The 224×224 crop at (`y`, `x`) of `img` resized to shorter side `s`, computed by resizing only
-/// the source window that maps onto the crop (rounded to whole source pixels). Same view as
-/// `resize_shorter` then crop up to a sub-pixel shift of the window, at a fraction of the cost:
-/// for s = 480 the full resize writes about 6 times as many pixels as the crop has.
-pub fn scaled_crop(img: &RgbImage, s: u32, y: u32, x: u32) -> RgbImage {
-    let (w, h) = img.dimensions();
-    let (nw, nh) = resized_dims((w, h), s);
-    let (fx, fy) = (w as f64 / nw as f64, h as f64 / nh as f64);
-    let x0 = ((x as f64 * fx).round() as u32).min(w - 1);
-    let y0 = ((y as f64 * fy).round() as u32).min(h - 1);
-    let cw = ((CROP as f64 * fx).round() as u32).clamp(1, w - x0);
-    let ch = ((CROP as f64 * fy).round() as u32).clamp(1, h - y0);
-    let window = image::imageops::crop_imm(img, x0, y0, cw, ch).to_image();
-    image::imageops::resize(&window, CROP, CROP, FilterType::Triangle)
-}
-
-/// Resizes so that the shorter side is `s` (bilinear, aspect kept).
-pub fn resize_shorter(img: &RgbImage, s: u32) -> RgbImage {
-    let (w, h) = img.dimensions();
-    let (nw, nh) = resized_dims((w, h), s);
-    if (nw, nh) == (w, h) {
-        return img.clone();
-    }
-    image::imageops::resize(img, nw, nh, FilterType::Triangle)
-}
-
-/// Copies the `size`×`size` window at (`y`, `x`) into `out` as [3, size, size] planes.
-pub fn crop_chw(img: &RgbImage, y: u32, x: u32, size: u32, out: &mut [u8]) {
-    let plane = (size * size) as usize;
-    let raw = img.as_raw();
-    let w = img.width() as usize;
-    for r in 0..size as usize {
-        let row = ((y as usize + r) * w + x as usize) * 3;
-        for c in 0..size as usize {
-            let p = row + 3 * c;
-            let o = r * size as usize + c;
-            out[o] = raw[p];
-            out[plane + o] = raw[p + 1];
-            out[2 * plane + o] = raw[p + 2];
-        }
-    }
-}
 
 /// The eval view: shorter side 256, then the centre crop.
 fn centre_view(img: &RgbImage, out: &mut [u8]) {
@@ -230,7 +159,7 @@ fn make_train_batch(
             let (w, h) = resized_dims(img.dimensions(), s);
             let y = rk.below((h - CROP + 1) as u64) as u32;
             let x = rk.below((w - CROP + 1) as u64) as u32;
-            let crop = scaled_crop(img, s, y, x);
+            let crop = scaled_crop(img, s, y, x, CROP);
             crop_chw(&crop, 0, 0, CROP, out);
         } else {
             centre_view(img, out);
@@ -333,22 +262,9 @@ impl Streaming {
             .zip(index.train.labels)
             .collect();
         let (eval, eval_split) = if validation > 0 {
-            if validation >= train.len() {
-                bail!(
-                    "data.validation = {validation}: must be smaller than the {} training images",
-                    train.len()
-                );
-            }
-            let mut idx: Vec<usize> = (0..train.len()).collect();
-            SplitMix64::new(seed ^ 0x005e_ed0f_5917).shuffle(&mut idx);
-            let mut is_val = vec![false; train.len()];
-            for &i in &idx[..validation] {
-                is_val[i] = true;
-            }
-            let val: Vec<_> = idx[..validation]
-                .iter()
-                .map(|&i| train[i].clone())
-                .collect();
+            let h = super::split::holdout(train.len(), validation, seed)?;
+            let is_val = h.mask(train.len());
+            let val: Vec<_> = h.held.iter().map(|&i| train[i].clone()).collect();
             let mut k = 0;
             train.retain(|_| {
                 k += 1;
@@ -645,7 +561,7 @@ mod tests {
             let mut a = vec![0u8; (3 * CROP * CROP) as usize];
             crop_chw(&full, y, x, CROP, &mut a);
             let mut b = a.clone();
-            crop_chw(&scaled_crop(&img, s, y, x), 0, 0, CROP, &mut b);
+            crop_chw(&scaled_crop(&img, s, y, x, CROP), 0, 0, CROP, &mut b);
             let mad = a
                 .iter()
                 .zip(&b)
@@ -721,7 +637,7 @@ mod tests {
         let mut order = EpochOrder::new(5, 6);
         let idx = order.indices(0, 6);
         let x = &b.images;
-        let img = folder::decode_rgb(&n.shared.train[idx[0] as usize].0).unwrap();
+        let img = crate::data::image::decode_rgb(&n.shared.train[idx[0] as usize].0).unwrap();
         let mut want = vec![0u8; (3 * CROP * CROP) as usize];
         centre_view(&img, &mut want);
         let want = Tensor::from_slice(&want)

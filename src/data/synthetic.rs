@@ -4,6 +4,7 @@
 //! falls, yet it is not trivially separable by the mean colour.
 use super::rng::{mix, SplitMix64};
 use super::ImageSet;
+use crate::config::SyntheticConfig;
 use tch::Tensor;
 
 struct Wave {
@@ -61,6 +62,13 @@ pub fn generate(classes: usize, train: usize, test: usize, size: usize, seed: u6
         test_images,
         test_labels,
     }
+}
+
+/// Host bytes of building the synthetic set: pixels, their tensor copy, the float copy of the
+/// training images for the mean.
+pub fn host_bytes(s: &SyntheticConfig) -> f64 {
+    let per = 3.0 * (s.image_size as f64).powi(2);
+    (s.train as f64 + s.test as f64) * per * 2.0 + s.train as f64 * per * 4.0
 }
 
 #[cfg(test)]

@@ -229,7 +229,7 @@ impl ResumedCurves {
 
     /// Replaces the file by the kept rows and opens it for appending.
     pub fn open(self) -> Result<CurvesWriter> {
-        crate::table::write_atomic(&self.path, self.kept.as_bytes())?;
+        crate::present::table::write_atomic(&self.path, self.kept.as_bytes())?;
         let file = std::fs::OpenOptions::new()
             .append(true)
             .open(&self.path)
@@ -318,7 +318,7 @@ pub fn write_summary(path: &Path, s: &Summary) -> Result<()> {
     w.write_record(SUMMARY_HEADER.split(','))?;
     w.write_record(s.fields())?;
     let bytes = w.into_inner().context("flushing summary CSV")?;
-    crate::table::write_atomic(path, &bytes)
+    crate::present::table::write_atomic(path, &bytes)
 }
 
 /// Reads `summary.csv`.
@@ -403,7 +403,7 @@ fn upgrade_eval(path: &Path) -> Result<()> {
         w.write_record(&fields)?;
     }
     let bytes = w.into_inner().context("flushing eval CSV")?;
-    crate::table::write_atomic(path, &bytes)
+    crate::present::table::write_atomic(path, &bytes)
 }
 
 /// Appends one row to `eval.csv`, writing the header first when the file is new (and bringing

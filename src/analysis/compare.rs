@@ -7,10 +7,10 @@
 //! training run first as up to N concurrent `resnet train` child processes (small nets alone do
 //! not fill a GPU; processes keep each run's device state, streams and Ctrl-C apart), after which
 //! [`compare`] finds every cell finished and only reuses.
-use crate::config::{Config, Kind};
-use crate::plot::{self, Figure, Panel, Series};
-use crate::records::{read_curves, read_summary, CurveRow, Summary};
-use crate::table::{write_atomic, Table};
+use crate::config::{Config, NetKind};
+use crate::present::plot::{self, Figure, Panel, Series};
+use crate::present::table::{write_atomic, Table};
+use crate::run::records::{read_curves, read_summary, CurveRow, Summary};
 use crate::train::{RunOutcome, TrainOptions};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -27,7 +27,7 @@ pub struct CompareSpec {
     /// applied (`train::Overrides`, as for `resnet train`); model.kind and model.depth are
     /// replaced per grid cell.
     pub recipe: Config,
-    pub kinds: Vec<Kind>,
+    pub kinds: Vec<NetKind>,
     pub depths: Vec<usize>,
     /// Seeds (`run.seed`) to train every network with; empty: the recipe's one seed. With more
     /// than one, run folders get a `-s<seed>` suffix.
@@ -55,10 +55,10 @@ impl CompareSpec {
 }
 
 /// `plain` or `resnet`/`residual`, as typed on the command line.
-pub fn parse_kind(s: &str) -> Result<Kind> {
+pub fn parse_kind(s: &str) -> Result<NetKind> {
     match s.to_ascii_lowercase().as_str() {
-        "plain" => Ok(Kind::Plain),
-        "resnet" | "residual" => Ok(Kind::Residual),
+        "plain" => Ok(NetKind::Plain),
+        "resnet" | "residual" => Ok(NetKind::Residual),
         _ => bail!("network kind `{s}`: allowed are `plain` and `resnet` (or `residual`)"),
     }
 }
@@ -98,7 +98,7 @@ pub fn run_name(label: &str, cfg: &Config, seeded: bool) -> String {
 /// single-seed run names; several: a folder per seed.
 pub fn expand_grid(
     recipe: &Config,
-    kinds: &[Kind],
+    kinds: &[NetKind],
     depths: &[usize],
     seeds: &[u64],
     runs_dir: &Path,
@@ -341,7 +341,7 @@ pub fn train_parallel(
         let dir = p.job.config_file.parent().expect("has a folder");
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create folder {}", dir.display()))?;
-        crate::table::write_atomic(&p.job.config_file, p.cfg.to_toml()?.as_bytes())?;
+        crate::present::table::write_atomic(&p.job.config_file, p.cfg.to_toml()?.as_bytes())?;
     }
     let total = queue.len();
     let t0 = Instant::now();
@@ -415,9 +415,11 @@ fn plan_jobs(cells: &[Config], force: bool) -> Result<Vec<PlannedJob<'_>>> {
         }
         let resume = d == Decision::Resume;
         let start = if resume {
-            crate::rundir::load_checkpoint(&cfg.out_dir().join(crate::rundir::CHECKPOINT_FILE))?
-                .state
-                .iteration
+            crate::run::checkpoint::load_checkpoint(
+                &cfg.out_dir().join(crate::run::dir::CHECKPOINT_FILE),
+            )?
+            .state
+            .iteration
         } else {
             0
         };
@@ -691,7 +693,7 @@ mod tests {
         let dir = cfg.out_dir();
         std::fs::create_dir_all(&dir).unwrap();
         let d = cfg.model.depth as f64;
-        let end = if cfg.model.kind == Kind::Plain {
+        let end = if cfg.model.kind == NetKind::Plain {
             8.0 + d / 10.0
         } else {
             10.0 - d / 20.0
@@ -720,7 +722,7 @@ mod tests {
             kind: format!("{:?}", cfg.model.kind).to_lowercase(),
             shortcut: format!("{:?}", cfg.model.shortcut()),
             depth: cfg.model.depth,
-            params: crate::arch::Plan::new(&cfg.model).params(),
+            params: crate::net::arch::Plan::new(&cfg.model).params(),
             iterations: upto,
             final_train_error: end - 2.0 + 80.0 / (upto as f64 / 100.0),
             final_test_error: last_test,
@@ -731,7 +733,7 @@ mod tests {
             wall_s: 1.0,
         };
         if upto == cfg.schedule.iterations {
-            crate::records::write_summary(&dir.join("summary.csv"), &s).unwrap();
+            crate::run::records::write_summary(&dir.join("summary.csv"), &s).unwrap();
         }
         s
     }
@@ -743,13 +745,19 @@ mod tests {
         let mut other = r.clone();
         other.name = "my-recipe".into();
         assert_eq!(recipe_label(&other), "my-recipe");
-        assert_eq!(parse_kind("resnet").unwrap(), Kind::Residual);
-        assert_eq!(parse_kind("Plain").unwrap(), Kind::Plain);
+        assert_eq!(parse_kind("resnet").unwrap(), NetKind::Residual);
+        assert_eq!(parse_kind("Plain").unwrap(), NetKind::Plain);
         assert!(format!("{}", parse_kind("dense").unwrap_err()).contains("`plain`"));
 
         let runs = Path::new("runs");
-        let cells =
-            expand_grid(&r, &[Kind::Plain, Kind::Residual], &[20, 56, 20], &[], runs).unwrap();
+        let cells = expand_grid(
+            &r,
+            &[NetKind::Plain, NetKind::Residual],
+            &[20, 56, 20],
+            &[],
+            runs,
+        )
+        .unwrap();
         let names: Vec<&str> = cells.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
             names,
@@ -761,10 +769,10 @@ mod tests {
             ]
         );
         assert_eq!(cells[1].out_dir(), runs.join("compare-cifar-plain56"));
-        assert_eq!(cells[1].model.kind, Kind::Plain);
+        assert_eq!(cells[1].model.kind, NetKind::Plain);
         assert_eq!(cells[1].model.shortcut(), Shortcut::A);
         assert_eq!(cells[3].optimizer, r.optimizer);
-        let e = expand_grid(&r, &[Kind::Plain], &[21], &[], runs).unwrap_err();
+        let e = expand_grid(&r, &[NetKind::Plain], &[21], &[], runs).unwrap_err();
         let msg = format!("{e:#}");
         assert!(
             msg.contains("compare-cifar-plain21") && msg.contains("6n+2"),
@@ -778,7 +786,7 @@ mod tests {
         let runs = Path::new("runs");
         let cells = expand_grid(
             &r,
-            &[Kind::Plain, Kind::Residual],
+            &[NetKind::Plain, NetKind::Residual],
             &[20],
             &[0, 1, 2, 1],
             runs,
@@ -801,12 +809,12 @@ mod tests {
         );
         assert_eq!(cells[4].out_dir(), runs.join("compare-cifar-resnet20-s1"));
         // One seed keeps today's names, with that seed; none keeps the recipe's seed.
-        let one = expand_grid(&r, &[Kind::Residual], &[20], &[7], runs).unwrap();
+        let one = expand_grid(&r, &[NetKind::Residual], &[20], &[7], runs).unwrap();
         assert_eq!(
             (one[0].name.as_str(), one[0].run.seed),
             ("compare-cifar-resnet20", 7)
         );
-        let none = expand_grid(&r, &[Kind::Residual], &[20], &[], runs).unwrap();
+        let none = expand_grid(&r, &[NetKind::Residual], &[20], &[], runs).unwrap();
         assert_eq!(
             (none[0].name.as_str(), none[0].run.seed),
             ("compare-cifar-resnet20", r.run.seed)
@@ -818,7 +826,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let spec = CompareSpec {
             recipe: recipe(),
-            kinds: vec![Kind::Residual],
+            kinds: vec![NetKind::Residual],
             depths: vec![20],
             seeds: vec![0, 1],
             runs_dir: tmp.path().join("runs"),
@@ -844,7 +852,7 @@ mod tests {
     #[test]
     fn reuse_resume_or_start_from_the_run_folder() {
         let tmp = tempfile::tempdir().unwrap();
-        let cells = expand_grid(&recipe(), &[Kind::Plain], &[20], &[], tmp.path()).unwrap();
+        let cells = expand_grid(&recipe(), &[NetKind::Plain], &[20], &[], tmp.path()).unwrap();
         let cfg = &cells[0];
         assert_eq!(
             decide(cfg, false).unwrap(),
@@ -891,7 +899,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let spec = CompareSpec {
             recipe: recipe(),
-            kinds: vec![Kind::Plain, Kind::Residual],
+            kinds: vec![NetKind::Plain, NetKind::Residual],
             depths: vec![20, 56],
             seeds: vec![],
             runs_dir: tmp.path().join("runs"),
@@ -971,7 +979,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let cells = expand_grid(
             &recipe(),
-            &[Kind::Plain, Kind::Residual],
+            &[NetKind::Plain, NetKind::Residual],
             &[20],
             &[],
             tmp.path(),

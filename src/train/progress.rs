@@ -2,7 +2,7 @@
 //! iteration/total, images/s, loss, running training error, last test error and ETA on a
 //! terminal, or one plain line per curve row when stdout is not a terminal. Display only: the
 //! training loop produces the rows, `records` writes them.
-use crate::records::CurveRow;
+use crate::run::records::CurveRow;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 

@@ -17,8 +17,9 @@
 //! Available: the host's `MemAvailable` (/proc/meminfo); on CUDA, the device's free memory from
 //! the CUDA runtime that libtorch has loaded (`cudaMemGetInfo`, found with `dlsym`; tch exposes no
 //! such call). Where either cannot be read, that check is skipped and [`Estimate`] says so.
-use crate::arch::Plan;
 use crate::config::{Config, Dataset, Family};
+use crate::net::arch::Plan;
+use crate::sys::memory::{self, human};
 use anyhow::{bail, Result};
 use tch::Device;
 
@@ -96,24 +97,6 @@ impl Estimate {
     }
 }
 
-/// Bytes as `12.3 GiB` (or MiB, KiB, B).
-pub fn human(bytes: f64) -> String {
-    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    let mut v = bytes;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{v:.0} B")
-    } else if v >= 1024.0 {
-        format!("{v:.3e} {}", UNITS[u])
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
 /// Side of the images the network is fed.
 fn input_side(cfg: &Config) -> usize {
     match cfg.data.dataset {
@@ -121,14 +104,6 @@ fn input_side(cfg: &Config) -> usize {
         Dataset::Cifar10 => 32,
         Dataset::ImageFolder => cfg.model.image_size(),
     }
-}
-
-/// Host bytes of building the synthetic set: pixels, their tensor copy, the float copy of the
-/// training images for the mean.
-pub fn synthetic_bytes(cfg: &Config) -> f64 {
-    let s = &cfg.data.synthetic;
-    let per = 3.0 * (s.image_size as f64).powi(2);
-    (s.train as f64 + s.test as f64) * per * 2.0 + s.train as f64 * per * F32
 }
 
 /// The estimate for `cfg` on `device` (see the module doc).
@@ -150,7 +125,7 @@ pub fn estimate(cfg: &Config, device: Device) -> Estimate {
             let n = s.train as f64 + s.test as f64;
             (
                 n * 3.0 * (s.image_size as f64).powi(2),
-                synthetic_bytes(cfg),
+                crate::data::synthetic::host_bytes(&cfg.data.synthetic),
             )
         }
         Dataset::Cifar10 => (CIFAR10_IMAGES * 3072.0, CIFAR10_IMAGES * 3072.0 * 6.0),
@@ -180,8 +155,12 @@ pub fn estimate(cfg: &Config, device: Device) -> Estimate {
         data_host_bytes: data_host,
         input_side: side,
         cuda,
-        host_available: host_available(),
-        device_available: if cuda { cuda_free(device) } else { None },
+        host_available: memory::host_available(),
+        device_available: if cuda {
+            memory::cuda_free(device)
+        } else {
+            None
+        },
     }
 }
 
@@ -260,58 +239,6 @@ pub fn check(cfg: &Config, device: Device) -> Result<Estimate> {
     Ok(e)
 }
 
-/// Refuses to allocate `bytes` on the host for `what` when they exceed `MemAvailable`.
-pub fn host_fits(bytes: f64, what: impl FnOnce() -> String) -> Result<()> {
-    if let Some(have) = host_available() {
-        if bytes > have as f64 {
-            bail!(
-                "{}: needs about {} of memory, but {} is available (MemAvailable)",
-                what(),
-                human(bytes),
-                human(have as f64)
-            );
-        }
-    }
-    Ok(())
-}
-
-/// `MemAvailable` from /proc/meminfo, in bytes.
-pub fn host_available() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    parse_mem_available(&text)
-}
-
-fn parse_mem_available(meminfo: &str) -> Option<u64> {
-    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    kib.checked_mul(1024)
-}
-
-/// Free memory of the current CUDA device from the CUDA runtime already loaded by libtorch
-/// (`cudaMemGetInfo`), or `None` when the runtime or the call is unavailable.
-pub fn cuda_free(device: Device) -> Option<u64> {
-    use std::ffi::{c_char, c_int, c_void};
-    if !device.is_cuda() {
-        return None;
-    }
-    extern "C" {
-        fn dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void;
-    }
-    type MemGetInfo = unsafe extern "C" fn(*mut usize, *mut usize) -> c_int;
-    // SAFETY: dlsym with RTLD_DEFAULT (a null handle on glibc) only looks a symbol up. When found,
-    // it is the CUDA runtime's `cudaError_t cudaMemGetInfo(size_t *free, size_t *total)`, called
-    // with two valid pointers; it reports on the current device (0, the one runs use).
-    unsafe {
-        let sym = dlsym(std::ptr::null_mut(), c"cudaMemGetInfo".as_ptr());
-        if sym.is_null() {
-            return None;
-        }
-        let f: MemGetInfo = std::mem::transmute::<*mut c_void, MemGetInfo>(sym);
-        let (mut free, mut total) = (0usize, 0usize);
-        (f(&mut free, &mut total) == 0).then_some(free as u64)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,7 +271,7 @@ mod tests {
 
     #[test]
     fn absurd_sizes_are_refused_with_the_estimate_and_the_key() {
-        if host_available().is_none() {
+        if memory::host_available().is_none() {
             eprintln!("SKIPPED: /proc/meminfo is not readable here");
             return;
         }
@@ -366,19 +293,5 @@ mod tests {
             assert!(e.contains(key) && e.contains("is available"), "{e}");
             assert!(!e.contains('\n'), "{e}");
         }
-    }
-
-    #[test]
-    fn mem_available_is_parsed_in_bytes() {
-        let t = "MemTotal:       16000000 kB\nMemAvailable:    1234 kB\n";
-        assert_eq!(parse_mem_available(t), Some(1234 * 1024));
-        assert_eq!(parse_mem_available("MemTotal: 1 kB\n"), None);
-        assert_eq!(human(1536.0), "1.5 KiB");
-        assert_eq!(human(3.0 * (1u64 << 40) as f64), "3.0 TiB");
-    }
-
-    #[test]
-    fn no_cuda_free_memory_on_the_cpu() {
-        assert_eq!(cuda_free(Device::Cpu), None);
     }
 }

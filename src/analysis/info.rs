@@ -5,13 +5,14 @@
 //! statistics). Multiply-adds = all convolutions (projection shortcuts included) and the FC layer
 //! for one image at the family's input size (32×32 or 224×224); BN, ReLU, pooling and shortcut
 //! additions are not counted (as Table 1 and torchvision's GFLOPS).
-use crate::arch::Plan;
-use crate::config::{Family, Kind, ModelConfig, Shortcut};
-use crate::table::Table;
+use crate::config::{Family, ModelConfig, NetKind, Shortcut};
+use crate::net::arch::Plan;
+use crate::present::table::Table;
 
 /// Table 6 (#params, millions) for the CIFAR-10 ResNets, and Table 1 (FLOPs, ×10⁹) for ImageNet.
 pub fn paper_params_millions(cfg: &ModelConfig) -> Option<f64> {
-    if cfg.family != Family::Cifar || cfg.kind != Kind::Residual || cfg.shortcut() != Shortcut::A {
+    if cfg.family != Family::Cifar || cfg.kind != NetKind::Residual || cfg.shortcut() != Shortcut::A
+    {
         return None;
     }
     Some(match cfg.depth {
@@ -42,7 +43,9 @@ pub fn paper_gflops(cfg: &ModelConfig) -> Option<f64> {
 
 /// torchvision's parameter counts for resnet18..152 (its option-B nets).
 pub fn torchvision_params(cfg: &ModelConfig) -> Option<u64> {
-    if cfg.family != Family::Imagenet || cfg.kind != Kind::Residual || cfg.shortcut() != Shortcut::B
+    if cfg.family != Family::Imagenet
+        || cfg.kind != NetKind::Residual
+        || cfg.shortcut() != Shortcut::B
     {
         return None;
     }
@@ -60,22 +63,22 @@ pub fn torchvision_params(cfg: &ModelConfig) -> Option<u64> {
 /// ImageNet plain-18/34, ResNet-18/34 with A/B/C, ResNet-50/101/152 with B (Tables 1–3).
 pub fn paper_models() -> Vec<ModelConfig> {
     let mut v = Vec::new();
-    for kind in [Kind::Plain, Kind::Residual] {
+    for kind in [NetKind::Plain, NetKind::Residual] {
         for d in [20, 32, 44, 56, 110] {
             v.push(ModelConfig::cifar(d, kind));
         }
     }
-    v.push(ModelConfig::cifar(1202, Kind::Residual));
+    v.push(ModelConfig::cifar(1202, NetKind::Residual));
     for d in [18, 34] {
-        v.push(ModelConfig::imagenet(d, Kind::Plain, Shortcut::A));
+        v.push(ModelConfig::imagenet(d, NetKind::Plain, Shortcut::A));
     }
     for d in [18, 34] {
         for sc in [Shortcut::A, Shortcut::B, Shortcut::C] {
-            v.push(ModelConfig::imagenet(d, Kind::Residual, sc));
+            v.push(ModelConfig::imagenet(d, NetKind::Residual, sc));
         }
     }
     for d in [50, 101, 152] {
-        v.push(ModelConfig::imagenet(d, Kind::Residual, Shortcut::B));
+        v.push(ModelConfig::imagenet(d, NetKind::Residual, Shortcut::B));
     }
     v
 }
@@ -106,7 +109,7 @@ pub fn table(models: &[ModelConfig]) -> Table {
         t.push(vec![
             m.display_name(),
             format!("{:?}", m.family).to_lowercase(),
-            if m.kind == Kind::Plain {
+            if m.kind == NetKind::Plain {
                 "none".into()
             } else {
                 format!("{:?}", m.shortcut())

@@ -3,9 +3,9 @@
 //! models, multi-scale fully-convolutional testing), with the paper's numbers in a column beside
 //! ours and the difference; each paper number beside our result of the protocol that produced it.
 use crate::eval::{Protocol, PAPER_SCALES};
-use crate::plot::{self, Figure, Panel, Series, PALETTE};
-use crate::records::{protocol_of_crops, read_curves, read_summary, Summary, EVAL_HEADER};
-use crate::table::{write_atomic, Table};
+use crate::present::plot::{self, Figure, Panel, Series, PALETTE};
+use crate::present::table::{write_atomic, Table};
+use crate::run::records::{protocol_of_crops, read_curves, read_summary, Summary, EVAL_HEADER};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -981,7 +981,7 @@ pub fn report(runs_dir: &Path, results_dir: &Path) -> Result<Report> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::{append_eval, write_summary, EvalRow};
+    use crate::run::records::{append_eval, write_summary, EvalRow};
 
     fn summary(family: &str, kind: &str, depth: usize, shortcut: &str, err: f64) -> Summary {
         Summary {
@@ -1210,7 +1210,7 @@ mod tests {
         if let Some(t) = trainer {
             std::fs::write(dir.join("trainer.toml"), format!("impl = \"{t}\"\n")).unwrap();
         }
-        let mut curves = format!("{}\n", crate::records::CURVES_HEADER);
+        let mut curves = format!("{}\n", crate::run::records::CURVES_HEADER);
         for it in [500, 1000] {
             curves += &format!("{it},1,0.1,1.0,{},0.9,{err},500.0,10.0\n", err - 3.0);
         }
@@ -1415,7 +1415,7 @@ mod tests {
             &p,
             format!(
                 "{}\nlast.safetensors,100,val,10,50000,1.0,26.5,8.25\nlast.safetensors,100,val,1,50000,1.1,28,9.5\n",
-                crate::records::EVAL_HEADER_V1
+                crate::run::records::EVAL_HEADER_V1
             ),
         )
         .unwrap();

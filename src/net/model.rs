@@ -4,13 +4,13 @@
 //! names (`conv1`, `bn1`, `layer1.0.conv1`, `layer1.0.downsample.0`, `fc`), BN after every conv
 //! and before the ReLU, He (Kaiming normal, fan-out, as torchvision and fb.resnet.torch)
 //! initialization for convolutions, BN weight 1 and bias 0. The structure comes from
-//! [`crate::arch::Plan`], which also gives the parameter and FLOP counts.
+//! [`crate::net::arch::Plan`], which also gives the parameter and FLOP counts.
 //!
 //! The one forward pass can also report every main-path layer response (a conv's output after
 //! its BN, before the ReLU and, in residual blocks, before the shortcut addition) to a tap:
 //! §4.2's Figure 7 measures the standard deviations of these ([`ResNet::forward_tapped`]).
-use crate::arch::{BlockPlan, Plan, ShortcutPlan};
 use crate::config::ModelConfig;
+use crate::net::arch::{BlockPlan, Plan, ShortcutPlan};
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
@@ -300,7 +300,7 @@ impl ModuleT for ResNet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Kind, Shortcut};
+    use crate::config::{NetKind, Shortcut};
     use tch::{Device, Kind as TKind};
 
     fn build(cfg: &ModelConfig) -> (nn::VarStore, ResNet) {
@@ -318,7 +318,7 @@ mod tests {
 
     #[test]
     fn cifar_shapes_and_counts_for_every_shortcut() {
-        for kind in [Kind::Residual, Kind::Plain] {
+        for kind in [NetKind::Residual, NetKind::Plain] {
             for sc in [Shortcut::A, Shortcut::B, Shortcut::C] {
                 let mut cfg = ModelConfig::cifar(20, kind);
                 cfg.shortcut = Some(sc);
@@ -335,7 +335,7 @@ mod tests {
     fn imagenet_shapes_for_every_shortcut() {
         for depth in [18, 50] {
             for sc in [Shortcut::A, Shortcut::B, Shortcut::C] {
-                let mut cfg = ModelConfig::imagenet(depth, Kind::Residual, sc);
+                let mut cfg = ModelConfig::imagenet(depth, NetKind::Residual, sc);
                 cfg.classes = Some(7);
                 let (vs, net) = build(&cfg);
                 // Small input keeps the test fast; the stem and 4 stages still apply.
@@ -344,14 +344,14 @@ mod tests {
                 assert_eq!(trainable(&vs), net.plan.params(), "{depth} {sc:?}");
             }
         }
-        let (_, plain) = build(&ModelConfig::imagenet(34, Kind::Plain, Shortcut::A));
+        let (_, plain) = build(&ModelConfig::imagenet(34, NetKind::Plain, Shortcut::A));
         let x = Tensor::randn([1, 3, 64, 64], (TKind::Float, Device::Cpu));
         assert_eq!(plain.forward_t(&x, false).size(), vec![1, 1000]);
     }
 
     #[test]
     fn torchvision_names() {
-        let (vs, _) = build(&ModelConfig::imagenet(50, Kind::Residual, Shortcut::B));
+        let (vs, _) = build(&ModelConfig::imagenet(50, NetKind::Residual, Shortcut::B));
         let vars = vs.variables();
         for name in [
             "conv1.weight",
@@ -371,7 +371,7 @@ mod tests {
 
     #[test]
     fn bn_starts_at_one_and_zero_and_convs_are_he_normal() {
-        let (vs, _) = build(&ModelConfig::cifar(56, Kind::Residual));
+        let (vs, _) = build(&ModelConfig::cifar(56, NetKind::Residual));
         let v = vs.variables();
         assert_eq!(v["bn1.weight"].min().double_value(&[]), 1.0);
         assert_eq!(v["layer2.3.bn2.bias"].abs().max().double_value(&[]), 0.0);
@@ -410,9 +410,12 @@ mod tests {
     #[test]
     fn tapped_forward_is_the_forward_and_reports_the_plans_main_path_convs() {
         for (cfg, side) in [
-            (ModelConfig::cifar(14, Kind::Residual), 16),
-            (ModelConfig::cifar(8, Kind::Plain), 16),
-            (ModelConfig::imagenet(50, Kind::Residual, Shortcut::B), 64),
+            (ModelConfig::cifar(14, NetKind::Residual), 16),
+            (ModelConfig::cifar(8, NetKind::Plain), 16),
+            (
+                ModelConfig::imagenet(50, NetKind::Residual, Shortcut::B),
+                64,
+            ),
         ] {
             let (vs, net) = build(&cfg);
             perturb_bn(&vs);
@@ -433,7 +436,7 @@ mod tests {
 
     #[test]
     fn responses_are_bn_outputs_before_the_relu_and_before_the_addition() {
-        let (vs, net) = build(&ModelConfig::cifar(8, Kind::Residual));
+        let (vs, net) = build(&ModelConfig::cifar(8, NetKind::Residual));
         perturb_bn(&vs);
         let v = vs.variables();
         let x = Tensor::randn([3, 3, 8, 8], (TKind::Float, Device::Cpu));

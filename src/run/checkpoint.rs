@@ -1,219 +1,26 @@
-//! The run folder of a training run (§4.2's 64k-iteration runs take hours: they must survive a
-//! kill): `config.toml`, `curves.csv`, `summary.csv`, the checkpoint `last.safetensors`,
-//! `changes.csv` (deliberate recipe changes of a resumed run) and `.lock` (one writer at a time).
-//!
-//! The checkpoint is one safetensors file: the model's tensors under their torchvision names
-//! (parameters and BN running statistics, plain contiguous float32), the SGD momentum buffers
-//! under `optimizer.momentum_buffer.<parameter name>`, the small training state as JSON in the
+//! The checkpoint of a run (§4.2's 64k-iteration runs must survive a kill): one safetensors file
+//! with the model's tensors under their torchvision names (parameters and BN running statistics,
+//! plain contiguous float32), the SGD momentum buffers under
+//! `optimizer.momentum_buffer.<parameter name>`, the small training state as JSON in the
 //! `__metadata__` entry `train_state`, and the run's resolved config (its recipe) as TOML in the
 //! entry `config`, so that a checkpoint alone says what it is. Checkpoints written before the
 //! config was embedded (same format version 1) still load; their recipe is the `config.toml`
 //! beside them. A checkpoint is written to a temporary file, synced and renamed, so a kill at
 //! any moment leaves the previous checkpoint (or the new one) whole.
-use crate::config::{Config, Family, Kind as NetKind, ModelConfig, Shortcut};
-use crate::schedule::ScheduleState;
+use crate::config::{Config, Family, ModelConfig, NetKind, Shortcut};
+use crate::run::state::TrainState;
 use anyhow::{bail, Context, Result};
 use safetensors::tensor::{Dtype, View};
-use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use tch::{Kind, Tensor};
 
-/// Checkpoint format version (metadata `format`).
-pub const FORMAT_VERSION: u32 = 1;
+pub use crate::run::state::FORMAT_VERSION;
 /// Metadata entry holding the run's resolved config (TOML).
 pub const CONFIG_KEY: &str = "config";
 /// Name prefix of the momentum buffers in a checkpoint.
 pub const MOMENTUM_PREFIX: &str = "optimizer.momentum_buffer.";
-/// File names inside a run folder.
-pub const CONFIG_FILE: &str = "config.toml";
-pub const CURVES_FILE: &str = "curves.csv";
-pub const SUMMARY_FILE: &str = "summary.csv";
-pub const CHECKPOINT_FILE: &str = "last.safetensors";
-pub const EVAL_FILE: &str = "eval.csv";
-pub const CHANGES_FILE: &str = "changes.csv";
-pub const LOCK_FILE: &str = ".lock";
-/// What `resnet train --force` deletes before a new run (`config.toml` is replaced).
-pub const FORCE_DELETES: [&str; 5] = [
-    CURVES_FILE,
-    SUMMARY_FILE,
-    CHECKPOINT_FILE,
-    EVAL_FILE,
-    CHANGES_FILE,
-];
-
-/// Host-side metric sums of the current curve interval and warm-up window (so that a checkpoint
-/// taken mid-interval, e.g. on Ctrl-C, resumes with the same row values).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Accumulators {
-    pub loss_sum: f64,
-    pub errors: u64,
-    pub images: u64,
-    pub steps: u64,
-    pub warm_errors: u64,
-    pub warm_images: u64,
-}
-
-/// The training state besides tensors.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrainState {
-    pub format: u32,
-    /// Iterations completed.
-    pub iteration: u64,
-    pub seed: u64,
-    pub schedule: ScheduleState,
-    /// Whether the momentum buffers hold values (false before the first step).
-    pub momentum_started: bool,
-    pub acc: Accumulators,
-    /// Best evaluated error (percent) and its iteration.
-    pub best_test_error: Option<f64>,
-    pub best_iteration: u64,
-    pub last_test_error: Option<f64>,
-    pub last_train_error: Option<f64>,
-    /// Training seconds so far (over all sessions of the run).
-    pub elapsed_s: f64,
-}
-
-impl TrainState {
-    /// The state of a run of `cfg` at iteration 0 (the schedule at its start, nothing measured).
-    pub fn initial(cfg: &Config) -> TrainState {
-        TrainState {
-            format: FORMAT_VERSION,
-            iteration: 0,
-            seed: cfg.run.seed,
-            schedule: crate::schedule::Schedule::new(&cfg.schedule, cfg.optimizer.lr).state,
-            momentum_started: false,
-            acc: Accumulators::default(),
-            best_test_error: None,
-            best_iteration: 0,
-            last_test_error: None,
-            last_train_error: None,
-            elapsed_s: 0.0,
-        }
-    }
-}
-
-/// A run folder.
-#[derive(Debug, Clone)]
-pub struct RunDir {
-    pub path: PathBuf,
-}
-
-impl RunDir {
-    pub fn new(path: impl Into<PathBuf>) -> RunDir {
-        RunDir { path: path.into() }
-    }
-    pub fn config(&self) -> PathBuf {
-        self.path.join(CONFIG_FILE)
-    }
-    pub fn curves(&self) -> PathBuf {
-        self.path.join(CURVES_FILE)
-    }
-    pub fn summary(&self) -> PathBuf {
-        self.path.join(SUMMARY_FILE)
-    }
-    pub fn checkpoint(&self) -> PathBuf {
-        self.path.join(CHECKPOINT_FILE)
-    }
-    pub fn eval_csv(&self) -> PathBuf {
-        self.path.join(EVAL_FILE)
-    }
-
-    /// The run files present in the folder (what makes it "hold a run").
-    pub fn existing_run_files(&self) -> Vec<&'static str> {
-        [CONFIG_FILE, CURVES_FILE, SUMMARY_FILE, CHECKPOINT_FILE]
-            .into_iter()
-            .filter(|f| self.path.join(f).exists())
-            .collect()
-    }
-
-    pub fn changes(&self) -> PathBuf {
-        self.path.join(CHANGES_FILE)
-    }
-
-    /// Refuses a new run in a folder that holds one, unless `force`.
-    pub fn check_new_run(&self, force: bool) -> Result<()> {
-        let existing = self.existing_run_files();
-        if !existing.is_empty() && !force {
-            bail!(
-                "run folder {} already holds a run ({}); pass --resume to continue it or \
-                 --force to start over (deletes its {}), or choose another folder with --out",
-                self.path.display(),
-                existing.join(", "),
-                FORCE_DELETES.join(", ")
-            );
-        }
-        Ok(())
-    }
-
-    /// Deletes an old run's files ([`FORCE_DELETES`]) for `--force`.
-    pub fn clear_old_run(&self) -> Result<()> {
-        for f in FORCE_DELETES {
-            let p = self.path.join(f);
-            if p.exists() {
-                std::fs::remove_file(&p)
-                    .with_context(|| format!("cannot remove {}", p.display()))?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Writes the resolved config (atomically).
-    pub fn write_config(&self, cfg: &Config) -> Result<()> {
-        std::fs::create_dir_all(&self.path)
-            .with_context(|| format!("cannot create run folder {}", self.path.display()))?;
-        crate::table::write_atomic(&self.config(), cfg.to_toml()?.as_bytes())
-    }
-}
-
-/// The exclusive lock on a run folder (`.lock`, holding the owner's PID): one writer at a time.
-/// The kernel releases it when the process ends in any way (`kill -9` included), so a lock is
-/// never stale; the file itself stays.
-#[derive(Debug)]
-pub struct RunLock {
-    _file: std::fs::File,
-    pub path: PathBuf,
-}
-
-impl RunLock {
-    /// Takes the lock of the existing folder `dir`, or refuses naming the process that holds it.
-    pub fn acquire(dir: &Path) -> Result<RunLock> {
-        let path = dir.join(LOCK_FILE);
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .with_context(|| format!("cannot open lock file {}", path.display()))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let mut holder = String::new();
-                let _ = std::io::Read::read_to_string(&mut file, &mut holder);
-                let holder = match holder.trim() {
-                    "" => "another process".to_string(),
-                    pid => format!("process {pid}"),
-                };
-                bail!(
-                    "run folder {} is in use by {holder} (lock {}); wait for it to finish or stop \
-                     it (Ctrl-C saves a checkpoint) before training into this folder again",
-                    dir.display(),
-                    path.display()
-                );
-            }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(e).with_context(|| format!("cannot lock {}", path.display()))
-            }
-        }
-        file.set_len(0)
-            .and_then(|_| file.write_all(format!("{}\n", std::process::id()).as_bytes()))
-            .with_context(|| format!("cannot write lock file {}", path.display()))?;
-        Ok(RunLock { _file: file, path })
-    }
-}
 
 /// A tensor ready for safetensors: CPU bytes.
 struct Raw {
@@ -256,7 +63,7 @@ fn to_raw(name: &str, t: &Tensor) -> Result<Raw> {
 }
 
 /// Writes a checkpoint atomically: temp file in the same folder, fsync, rename
-/// ([`crate::atomic`]). `config` is the run's resolved config, embedded as its recipe (`None`
+/// ([`crate::sys::atomic`]). `config` is the run's resolved config, embedded as its recipe (`None`
 /// writes a checkpoint as versions before the embedding did, which are still read).
 pub fn save_checkpoint(
     path: &Path,
@@ -276,7 +83,7 @@ pub fn save_checkpoint(
     }
     let bytes = safetensors::serialize(raws.iter().map(|(n, r)| (n.as_str(), r)), &Some(meta))
         .context("serializing checkpoint")?;
-    crate::atomic::write(path, &bytes)
+    crate::sys::atomic::write(path, &bytes)
 }
 
 /// A checkpoint read back: tensors on the CPU, and the training state.
@@ -518,7 +325,7 @@ impl Checkpoint {
             Family::Cifar => (blocks.iter().all(|&b| b == blocks[0]) && !bottleneck)
                 .then(|| 6 * blocks[0] + 2)?,
             Family::Imagenet => crate::config::IMAGENET_DEPTHS.into_iter().find(|&d| {
-                crate::arch::imagenet_blocks(d)
+                crate::net::arch::imagenet_blocks(d)
                     .is_some_and(|(b, bn)| b == blocks.as_slice() && bn == bottleneck)
             })?,
         };
@@ -565,14 +372,14 @@ pub fn describe_model(m: &ModelConfig) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schedule::Schedule;
+    use crate::run::state::{Accumulators, ScheduleState, TrainState};
 
     fn state() -> TrainState {
         TrainState {
             format: FORMAT_VERSION,
             iteration: 42,
             seed: 3,
-            schedule: Schedule::new(&Default::default(), 0.1).state,
+            schedule: ScheduleState::initial(&Default::default()),
             momentum_started: true,
             acc: Accumulators {
                 loss_sum: 1.25,
@@ -624,26 +431,13 @@ mod tests {
         assert!(e.ends_with("x.safetensors does not exist"), "{e}");
     }
 
-    /// One holder at a time; the file names the holder's PID; dropping the lock releases it.
-    #[test]
-    fn run_lock_is_exclusive_and_names_its_holder() {
-        let dir = tempfile::tempdir().unwrap();
-        let held = RunLock::acquire(dir.path()).unwrap();
-        let pid = std::process::id().to_string();
-        assert_eq!(std::fs::read_to_string(&held.path).unwrap().trim(), pid);
-        let e = format!("{:#}", RunLock::acquire(dir.path()).unwrap_err());
-        assert!(e.contains(&format!("in use by process {pid}")), "{e}");
-        drop(held);
-        RunLock::acquire(dir.path()).unwrap();
-    }
-
     /// The network is read back from a checkpoint's tensors for every shortcut option and both
     /// families (plain nets have the tensors of option A / B).
     #[test]
     fn the_network_is_read_from_the_tensors() {
         let check = |m: ModelConfig| {
             let vs = tch::nn::VarStore::new(tch::Device::Cpu);
-            let _net = crate::model::ResNet::new(&vs.root(), &m);
+            let _net = crate::net::model::ResNet::new(&vs.root(), &m);
             let ck = Checkpoint {
                 path: "x".into(),
                 tensors: vs.variables(),

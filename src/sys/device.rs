@@ -32,7 +32,7 @@ pub fn select(run: &RunConfig) -> Result<Device> {
             format!("{:?}", run.device).to_lowercase()
         );
     }
-    if run.cuda_graph && !crate::graph::built_with_graphs() {
+    if run.cuda_graph && !crate::sys::graph::built_with_graphs() {
         bail!(
             "run.cuda_graph = true but this binary was built without the CUDA-graph shim \
              (build.rs found no CUDA runtime headers); set run.cuda_graph = false"

@@ -6,53 +6,15 @@
 use crate::config::{Config, DeviceChoice, Precision};
 use crate::data::scales::ScaledBatch;
 use crate::data::{self, DataSource};
-use crate::model::ResNet;
-use crate::records::{self, EvalRow};
-use crate::rundir::{self, describe_model, RunDir};
+use crate::net::forward::ForwardMode;
+use crate::net::model::ResNet;
+use crate::run::checkpoint::{self, describe_model};
+use crate::run::dir::RunDir;
+use crate::run::records::{self, EvalRow};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use tch::nn::{self, ModuleT};
 use tch::{Device, Kind, Tensor};
-
-/// How inputs reach the network: memory format and autocast (shared with training).
-#[derive(Debug, Clone, Copy)]
-pub struct ForwardMode {
-    pub channels_last: bool,
-    pub bf16_autocast: bool,
-}
-
-impl ForwardMode {
-    pub fn of(cfg: &Config) -> ForwardMode {
-        ForwardMode {
-            channels_last: cfg.run.memory_format == crate::config::MemoryFormat::Nhwc,
-            bf16_autocast: cfg.run.precision == Precision::Bf16,
-        }
-    }
-
-    /// Puts a [N, C, H, W] batch in the configured memory format: channels-last strides for
-    /// "nhwc" (tch has no memory-format API: permute to NHWC, make that contiguous, permute back
-    /// to an NCHW-shaped view; free when the loader already produced NHWC memory, as the §4.2
-    /// crop does), plain contiguous for "nchw" (otherwise an NHWC-strided batch would silently
-    /// switch every convolution to channels-last with NCHW weights, converted at each call).
-    pub fn prepare(&self, x: Tensor) -> Tensor {
-        if x.dim() != 4 {
-            x
-        } else if self.channels_last {
-            x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
-        } else {
-            x.contiguous()
-        }
-    }
-
-    /// Runs `f` under bfloat16 CUDA autocast when `run.precision = "bf16"`.
-    pub fn run<T>(&self, f: impl FnOnce() -> T) -> T {
-        if self.bf16_autocast {
-            tch::autocast(true, f)
-        } else {
-            f()
-        }
-    }
-}
 
 /// The paper's multi-scale test: shorter sides {224, 256, 384, 480, 640} (§3.4).
 pub const PAPER_SCALES: [u32; 5] = [224, 256, 384, 480, 640];
@@ -303,7 +265,7 @@ pub struct Opened {
     /// The checkpoint's folder.
     pub dir: RunDir,
     /// Its training state and embedded config, read without the tensors.
-    pub header: rundir::CheckpointHeader,
+    pub header: checkpoint::CheckpointHeader,
     pub cfg: Config,
     /// One-line notes for the user (an older checkpoint without its config).
     pub notes: Vec<String>,
@@ -319,7 +281,7 @@ pub fn open(checkpoint: &Path) -> Result<Opened> {
         .unwrap_or(Path::new("."));
     let dir = RunDir::new(folder);
     // The recipe and the memory budget are checked from the header, before the tensors load.
-    let header = rundir::read_header(checkpoint)?;
+    let header = checkpoint::read_header(checkpoint)?;
     let mut notes = Vec::new();
     let cfg = checkpoint_recipe(&header, &dir.config(), &mut notes)?;
     Ok(Opened {
@@ -341,11 +303,11 @@ impl Opened {
         if let Some(d) = device {
             self.cfg.run.device = d;
         }
-        let dev = crate::device::select(&self.cfg.run)?;
-        crate::budget::check(&self.cfg, dev)?;
-        let ckpt = rundir::load_checkpoint(&self.checkpoint)?;
+        let dev = crate::sys::device::select(&self.cfg.run)?;
+        crate::run::budget::check(&self.cfg, dev)?;
+        let ckpt = checkpoint::load_checkpoint(&self.checkpoint)?;
         if self.cfg.run.precision == Precision::Bf16 {
-            crate::device::use_bf16_autocast();
+            crate::sys::device::use_bf16_autocast();
         }
         let vs = nn::VarStore::new(dev);
         let model = ResNet::new(&vs.root(), &self.cfg.model);
@@ -396,7 +358,7 @@ pub fn measure(checkpoint: &Path, opts: &EvalOptions) -> Result<EvalOutcome> {
 /// The recipe a checkpoint was trained with: its embedded config, refusing a `config.toml`
 /// beside it (`beside`) that disagrees; or, for an older checkpoint, that `config.toml`.
 fn checkpoint_recipe(
-    ckpt: &rundir::CheckpointHeader,
+    ckpt: &checkpoint::CheckpointHeader,
     beside: &Path,
     notes: &mut Vec<String>,
 ) -> Result<Config> {
@@ -442,9 +404,10 @@ fn checkpoint_recipe(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Augment, Kind as NetKind, ModelConfig};
+    use crate::config::{Augment, ModelConfig, NetKind};
+    use crate::data::image::{decode_rgb, resize_shorter};
     use crate::data::scales::channel_mean;
-    use crate::data::stream::{resize_shorter, Streaming};
+    use crate::data::stream::Streaming;
     use crate::data::{folder, synthetic, InMemory};
     use image::RgbImage;
 
@@ -593,10 +556,7 @@ mod tests {
         let files = index.eval.files.clone();
         let labels = index.eval.labels.clone();
         let mut data = Streaming::new(index, Augment::None, 0, 3, 2, false, Device::Cpu).unwrap();
-        let images: Vec<RgbImage> = files
-            .iter()
-            .map(|f| folder::decode_rgb(f).unwrap())
-            .collect();
+        let images: Vec<RgbImage> = files.iter().map(|f| decode_rgb(f).unwrap()).collect();
         let mut dims: Vec<(u32, u32)> = images.iter().map(|i| i.dimensions()).collect();
         dims.sort();
         dims.dedup();
@@ -628,7 +588,7 @@ mod tests {
         let labels: Vec<i64> = Vec::try_from(&set.test_labels).unwrap();
         let mut data = InMemory::new(set, Augment::Cifar, 0, 5, Device::Cpu).unwrap();
         let (_vs, model) = net(7);
-        let images = crate::data::scales::to_rgb_images(&test_images);
+        let images = crate::data::image::to_rgb_images(&test_images);
         let mean = channel_mean(data.mean());
         // Native size, larger and smaller.
         let scales = [16, 24, 12];

@@ -9,13 +9,14 @@
 //! that of all the response's values (images × channels × positions) over the split, the
 //! population std, not an estimate from a sample. It writes `responses.csv` into each run folder,
 //! and `figure7_responses.{csv,svg,png}` (all runs, two panels) into the results folder.
-use crate::arch::Plan;
-use crate::config::{Config, Family, Kind};
+use crate::config::{Config, Family, NetKind};
 use crate::data::{self, DataSource};
-use crate::eval::{self, ForwardMode, Opened};
-use crate::model::{ResNet, Response};
-use crate::plot::{self, Line, LineFigure, LinePanel};
-use crate::table::{write_atomic, Table};
+use crate::eval::{self, Opened};
+use crate::net::arch::Plan;
+use crate::net::forward::ForwardMode;
+use crate::net::model::{ResNet, Response};
+use crate::present::plot::{self, Line, LineFigure, LinePanel};
+use crate::present::table::{write_atomic, Table};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use tch::{Kind as TKind, Tensor};
@@ -159,7 +160,7 @@ pub struct RunResponses {
     pub run: String,
     /// The paper's legend name (`plain-20`, `ResNet-56`), made unique among the runs shown.
     pub label: String,
-    pub kind: Kind,
+    pub kind: NetKind,
     pub depth: usize,
     pub split: String,
     pub images: usize,
@@ -213,7 +214,7 @@ fn lines(
             Line {
                 label: r.label.clone(),
                 color: plot::PALETTE[k % plot::PALETTE.len()].to_string(),
-                dashed: r.kind == Kind::Plain,
+                dashed: r.kind == NetKind::Plain,
                 points: points(r)
                     .into_iter()
                     .enumerate()
@@ -228,7 +229,7 @@ fn lines(
 /// one line per run, plain nets first then ResNets, by depth, as in the paper's legend.
 pub fn figure(runs: &[RunResponses], title: &str) -> LineFigure {
     let mut order: Vec<usize> = (0..runs.len()).collect();
-    order.sort_by_key(|&i| (runs[i].kind != Kind::Plain, runs[i].depth));
+    order.sort_by_key(|&i| (runs[i].kind != NetKind::Plain, runs[i].depth));
     let panel = |title: &str, x_label: &str, lines| LinePanel {
         title: title.into(),
         x_label: x_label.into(),
@@ -298,8 +299,8 @@ pub fn check(checkpoints: &[PathBuf]) -> Result<Vec<Target>> {
 /// The paper's name for a network: `plain-20`, `ResNet-56`.
 fn legend_name(cfg: &Config) -> String {
     match cfg.model.kind {
-        Kind::Plain => format!("plain-{}", cfg.model.depth),
-        Kind::Residual => format!("ResNet-{}", cfg.model.depth),
+        NetKind::Plain => format!("plain-{}", cfg.model.depth),
+        NetKind::Residual => format!("ResNet-{}", cfg.model.depth),
     }
 }
 
@@ -455,7 +456,7 @@ mod tests {
 
     #[test]
     fn three_by_three_layers_of_a_plan() {
-        let plan = Plan::new(&ModelConfig::cifar(20, Kind::Plain));
+        let plan = Plan::new(&ModelConfig::cifar(20, NetKind::Plain));
         let names = layers_3x3(&plan).unwrap();
         assert_eq!(names.len(), 19);
         assert_eq!(
@@ -465,7 +466,7 @@ mod tests {
         // ImageNet bottleneck nets: only the middle conv of each block (the stem is 7×7).
         let r50 = Plan::new(&ModelConfig::imagenet(
             50,
-            Kind::Residual,
+            NetKind::Residual,
             crate::config::Shortcut::B,
         ));
         assert_eq!(layers_3x3(&r50).unwrap().len(), 16);
@@ -479,7 +480,7 @@ mod tests {
     }
 
     /// A tiny CIFAR net with BN statistics and affine parameters away from 0/1.
-    fn tiny(kind: Kind) -> (nn::VarStore, ResNet) {
+    fn tiny(kind: NetKind) -> (nn::VarStore, ResNet) {
         tch::manual_seed(4);
         let vs = nn::VarStore::new(Device::Cpu);
         let net = ResNet::new(&vs.root(), &ModelConfig::cifar(8, kind));
@@ -500,7 +501,7 @@ mod tests {
 
     #[test]
     fn layer_stds_are_exact_over_the_split_in_uneven_batches() {
-        let (_vs, net) = tiny(Kind::Residual);
+        let (_vs, net) = tiny(NetKind::Residual);
         let mut data = InMemory::new(
             synthetic::generate(10, 20, 37, 8, 2),
             Augment::None,
@@ -551,7 +552,7 @@ mod tests {
         }
     }
 
-    fn run(label: &str, kind: Kind, depth: usize, stds: &[f64]) -> RunResponses {
+    fn run(label: &str, kind: NetKind, depth: usize, stds: &[f64]) -> RunResponses {
         RunResponses {
             dir: PathBuf::from(label),
             run: label.to_lowercase(),
@@ -575,9 +576,9 @@ mod tests {
     #[test]
     fn figure_has_one_line_per_run_in_each_panel_plain_dashed_and_sorted_descending() {
         let runs = vec![
-            run("ResNet-56", Kind::Residual, 56, &[0.5, 0.9, 0.2, 0.4]),
-            run("plain-20", Kind::Plain, 20, &[1.0, 2.0, 1.5]),
-            run("ResNet-20", Kind::Residual, 20, &[0.8, 0.6, 1.1]),
+            run("ResNet-56", NetKind::Residual, 56, &[0.5, 0.9, 0.2, 0.4]),
+            run("plain-20", NetKind::Plain, 20, &[1.0, 2.0, 1.5]),
+            run("ResNet-20", NetKind::Residual, 20, &[0.8, 0.6, 1.1]),
         ];
         let fig = figure(&runs, "t");
         assert_eq!(fig.panels.len(), 2);
@@ -617,8 +618,8 @@ mod tests {
     #[test]
     fn csv_rows_and_unique_labels() {
         let mut runs = vec![
-            run("ResNet-20", Kind::Residual, 20, &[0.5, 0.25]),
-            run("ResNet-20", Kind::Residual, 20, &[0.75]),
+            run("ResNet-20", NetKind::Residual, 20, &[0.5, 0.25]),
+            run("ResNet-20", NetKind::Residual, 20, &[0.75]),
         ];
         runs[1].run = "seed1".into();
         unique_labels(&mut runs);
@@ -643,9 +644,9 @@ mod tests {
             "name = \"x\"\n[model]\nfamily = \"{family}\"\ndepth = {depth}\nclasses = 10\n"
         ))
         .unwrap();
-        let state = crate::rundir::TrainState::initial(&cfg);
+        let state = crate::run::state::TrainState::initial(&cfg);
         let ck = dir.join("last.safetensors");
-        crate::rundir::save_checkpoint(&ck, &[], &state, Some(&cfg)).unwrap();
+        crate::run::checkpoint::save_checkpoint(&ck, &[], &state, Some(&cfg)).unwrap();
         ck
     }
 

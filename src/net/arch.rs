@@ -10,7 +10,7 @@
 //! every convolution (including 1×1 projection shortcuts) and the final FC layer, for one image;
 //! BN, ReLU, pooling and the shortcut additions are not counted, as in the paper's Table 1 and in
 //! torchvision's published GFLOPS.
-use crate::config::{Family, Kind, ModelConfig, Shortcut};
+use crate::config::{Family, ModelConfig, NetKind, Shortcut};
 
 /// How a block's input reaches its output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +80,7 @@ impl LayerCount {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     pub family: Family,
-    pub kind: Kind,
+    pub kind: NetKind,
     pub stem_channels: usize,
     /// 3 for CIFAR (stride 1), 7 for ImageNet (stride 2, then 3×3/2 max pool).
     pub stem_kernel: usize,
@@ -105,13 +105,13 @@ pub fn imagenet_blocks(depth: usize) -> Option<(&'static [usize], bool)> {
 }
 
 fn shortcut_for(
-    kind: Kind,
+    kind: NetKind,
     option: Shortcut,
     cin: usize,
     cout: usize,
     stride: usize,
 ) -> ShortcutPlan {
-    if kind == Kind::Plain {
+    if kind == NetKind::Plain {
         return ShortcutPlan::None;
     }
     let changes = cin != cout || stride != 1;
@@ -300,10 +300,10 @@ mod tests {
     use super::*;
 
     fn cifar(depth: usize) -> Plan {
-        Plan::new(&ModelConfig::cifar(depth, Kind::Residual))
+        Plan::new(&ModelConfig::cifar(depth, NetKind::Residual))
     }
     fn imagenet(depth: usize, sc: Shortcut) -> Plan {
-        Plan::new(&ModelConfig::imagenet(depth, Kind::Residual, sc))
+        Plan::new(&ModelConfig::imagenet(depth, NetKind::Residual, sc))
     }
 
     /// Golden counts from the issue, which match the widely used PyTorch CIFAR reproductions
@@ -354,7 +354,7 @@ mod tests {
             );
         }
         // torchvision's v1.5 placement (stride on the 3×3) gives its published 4.09 GMACs.
-        let mut cfg = ModelConfig::imagenet(50, Kind::Residual, Shortcut::B);
+        let mut cfg = ModelConfig::imagenet(50, NetKind::Residual, Shortcut::B);
         cfg.stride_in_1x1 = false;
         let v15 = Plan::new(&cfg).mult_adds(224) as f64;
         assert!((v15 / 4.09e9 - 1.0).abs() < 0.01, "{v15:e}");
@@ -366,7 +366,7 @@ mod tests {
         let b = imagenet(34, Shortcut::B);
         let c = imagenet(34, Shortcut::C);
         assert!(a.params() < b.params() && b.params() < c.params());
-        let plain = Plan::new(&ModelConfig::imagenet(34, Kind::Plain, Shortcut::A));
+        let plain = Plan::new(&ModelConfig::imagenet(34, NetKind::Plain, Shortcut::A));
         assert_eq!(plain.params(), a.params());
         assert!(c
             .stages

@@ -12,7 +12,7 @@
 //! processes: the same CIFAR benchmark fell to 6,900 images/s on 2 threads (56,600 on 1).
 use super::{folder, stream, DataSource, ImageSet, InMemory};
 use crate::config::Augment;
-use crate::device;
+use crate::sys::device;
 use anyhow::Result;
 use std::path::Path;
 use std::time::Instant;

@@ -5,21 +5,7 @@
 //! Pure state machine: the training loop tells it about warm-up checks and evaluations; it says
 //! which learning rate the next iteration uses. Its state is serializable for checkpoints.
 use crate::config::{ScheduleConfig, ScheduleMode};
-use serde::{Deserialize, Serialize};
-
-/// Everything that changes during a run (saved in checkpoints).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ScheduleState {
-    /// Warm-up still running (only with `schedule.warmup`).
-    pub warmup_active: bool,
-    /// Iteration at which warm-up ended (iterations completed at the switch).
-    pub warmup_end: Option<u64>,
-    /// Plateau mode: best evaluated error (fraction) so far, evaluations without improvement,
-    /// and how many times the learning rate was lowered.
-    pub plateau_best: Option<f64>,
-    pub plateau_bad: u32,
-    pub plateau_drops: u32,
-}
+pub use crate::run::state::ScheduleState;
 
 /// The schedule of one run.
 #[derive(Debug, Clone)]
@@ -34,13 +20,7 @@ impl Schedule {
         Schedule {
             cfg: cfg.clone(),
             base_lr,
-            state: ScheduleState {
-                warmup_active: cfg.warmup.is_some(),
-                warmup_end: None,
-                plateau_best: None,
-                plateau_bad: 0,
-                plateau_drops: 0,
-            },
+            state: ScheduleState::initial(cfg),
         }
     }
 

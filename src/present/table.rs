@@ -72,9 +72,9 @@ impl Table {
 
 /// Writes `bytes` to `path` atomically (temporary file in the same folder, sync, rename), so
 /// readers never see a half-written file; through symbolic links (the link is kept) and in place
-/// for devices and FIFOs. See [`crate::atomic`].
+/// for devices and FIFOs. See [`crate::sys::atomic`].
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    crate::atomic::write(path, bytes)
+    crate::sys::atomic::write(path, bytes)
 }
 
 #[cfg(test)]

@@ -14,9 +14,9 @@
 //!
 //! On CUDA `resnet bench` times both steps by default ([`StepMode`], [`variants`]): the eager one
 //! (`impl` = `ours`) and the CUDA-graph one (`ours+graph`), each in its own trainer.
-use crate::config::{Config, MemoryFormat, Precision};
-use crate::device;
-use crate::table::Table;
+use crate::config::{Config, DeviceChoice, MemoryFormat, Precision};
+use crate::present::table::Table;
+use crate::sys::device;
 use crate::train::Trainer;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
@@ -446,7 +446,7 @@ pub fn run(cfg: &Config, opts: &BenchOptions) -> Result<BenchOutcome> {
         );
     }
     let dev = device::select(&cfg.run)?;
-    crate::budget::check(cfg, dev)?;
+    crate::run::budget::check(cfg, dev)?;
     let mut tr = Trainer::new(cfg, dev)?;
     let bs = cfg.optimizer.batch_size;
 
@@ -519,10 +519,14 @@ pub fn run(cfg: &Config, opts: &BenchOptions) -> Result<BenchOutcome> {
 }
 
 /// The config of `resnet bench`: the file, with `--device` and `--threads` applied.
-pub fn load_config(path: &Path, device: Option<&str>, threads: Option<usize>) -> Result<Config> {
+pub fn load_config(
+    path: &Path,
+    device: Option<DeviceChoice>,
+    threads: Option<usize>,
+) -> Result<Config> {
     let mut cfg = Config::load(path)?;
     if let Some(d) = device {
-        cfg.run.device = crate::train::parse_device(d)?;
+        cfg.run.device = d;
     }
     if let Some(t) = threads {
         cfg.run.threads = t;

@@ -273,8 +273,8 @@ impl FlatSgd {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Kind as NetKind, ModelConfig};
-    use crate::model::ResNet;
+    use crate::config::{ModelConfig, NetKind};
+    use crate::net::model::ResNet;
     use tch::nn::{ModuleT, OptimizerConfig};
 
     fn net(seed: i64) -> (nn::VarStore, ResNet) {

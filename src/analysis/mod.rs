@@ -1,0 +1,8 @@
+//! What is made of trained runs: the grid of Figure 6 and Table 6 (`compare`), the tables of
+//! the paper (`report`), Figure 7 (`responses`), Table 1 / Table 6 counts (`info`) and the
+//! throughput of the training step (`throughput`).
+pub mod compare;
+pub mod info;
+pub mod report;
+pub mod responses;
+pub mod throughput;

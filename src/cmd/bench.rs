@@ -1,0 +1,100 @@
+//! `resnet bench`: training and evaluation throughput of a config's run (the §4.2 step and the
+//! §3.4 one), beside PyTorch references collected into one CSV (`--summarize`).
+use super::{parse_device, positive_usize, thread_count};
+use anyhow::Result;
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The experiment config (TOML): model, data, run.device/precision/memory_format/threads.
+    #[arg(long, required_unless_present = "summarize")]
+    pub config: Option<PathBuf>,
+    /// Timed training iterations.
+    #[arg(long, default_value_t = 50, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub iters: u64,
+    /// Untimed iterations before the timing.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub warmup: u64,
+    /// Test images to time the evaluation on (at least 1).
+    #[arg(long, default_value_t = 10_000, value_name = "N", value_parser = positive_usize)]
+    pub eval_images: usize,
+    /// Also time data, forward, backward and optimizer separately (a sync after each).
+    #[arg(long)]
+    pub profile: bool,
+    /// Override run.device: auto, cpu or cuda.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Override run.threads (intra-op CPU threads; 0 = all cores).
+    #[arg(long, value_parser = thread_count)]
+    pub threads: Option<usize>,
+    /// Name in the `impl` column (`+graph` is appended for the CUDA-graph step).
+    #[arg(long, default_value = "ours")]
+    pub label: String,
+    /// Which step to time: `off` (eager), `on` (run.cuda_graph), `both`, or `auto` (both on
+    /// CUDA, eager on the CPU; the config's run.cuda_graph = true means `on`).
+    #[arg(long, default_value = "auto", value_name = "MODE")]
+    pub graph: String,
+    /// Also append the CSV row to this file.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Print medians and ratios (ours/typical, ours/careful) of the rows in this CSV file
+    /// (as scripts/bench_compare.sh collects them) instead of measuring.
+    #[arg(long, value_name = "FILE", conflicts_with = "config")]
+    pub summarize: Option<PathBuf>,
+}
+
+pub fn exec(a: Args) -> Result<()> {
+    use resnet::analysis::throughput as bench;
+    if let Some(path) = &a.summarize {
+        let t = bench::summarize(&bench::read_csv(path)?);
+        print!("{}", t.to_text());
+        println!(
+            "ratios are our fastest variant / that one (above 1: ours is faster); medians over runs"
+        );
+        return Ok(());
+    }
+    let path = a.config.as_deref().expect("clap requires --config");
+    let cfg = bench::load_config(
+        path,
+        a.device.as_deref().map(parse_device).transpose()?,
+        a.threads,
+    )?;
+    let mode = bench::StepMode::parse(&a.graph, &cfg)?;
+    let mut records = Vec::new();
+    for (cfg, label) in bench::variants(&cfg, mode, &a.label) {
+        let opts = bench::BenchOptions {
+            iters: a.iters,
+            warmup: a.warmup,
+            eval_images: a.eval_images,
+            profile: a.profile,
+            label,
+        };
+        let out = bench::run(&cfg, &opts)?;
+        if let Some(p) = &out.profile {
+            eprintln!("{} (eager phases)", p.to_text());
+        }
+        println!("{}", out.bound_text());
+        println!(
+            "{} [{}, {} data, {} warm-up iterations]",
+            out.record.to_text(),
+            out.device,
+            out.data,
+            a.warmup
+        );
+        if let Some(csv) = &a.csv {
+            bench::append_csv(csv, &out.record)?;
+        }
+        records.push(out.record);
+    }
+    if let [eager, graph] = records.as_slice() {
+        println!(
+            "graph / eager: {:.2}x training images/s",
+            bench::ratio(graph.train_images_per_s, eager.train_images_per_s)
+        );
+    }
+    println!("{}", bench::CSV_HEADER);
+    for r in &records {
+        println!("{}", r.to_csv_line());
+    }
+    Ok(())
+}

@@ -1,0 +1,52 @@
+//! `resnet eval`: a checkpoint tested under §3.4's protocols (1-crop, 10-crop, multi-scale).
+use super::parse_device;
+use anyhow::Result;
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// A checkpoint (last.safetensors) inside a run folder.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Ten-crop testing (Table 3): softmax averaged over 10 crops (ImageNet-style data only).
+    #[arg(long, conflicts_with = "multi_scale")]
+    pub ten_crop: bool,
+    /// Multi-scale testing (§3.4, Table 4): the whole image (fully convolutional) resized to each
+    /// shorter side, and its flip; softmax averaged over all of them. Alone: the paper's
+    /// 224,256,384,480,640.
+    #[arg(long, value_name = "SIDES", num_args = 0..=1, default_missing_value = "224,256,384,480,640")]
+    pub multi_scale: Option<String>,
+    /// Where to append the result (default: eval.csv in the run folder).
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+    /// Override the recipe's run.device: auto, cpu or cuda (e.g. a GPU run evaluated on a CPU).
+    #[arg(long)]
+    pub device: Option<String>,
+}
+
+pub fn exec(a: Args) -> Result<()> {
+    use resnet::eval::Protocol;
+    let protocol = match (&a.multi_scale, a.ten_crop) {
+        (Some(list), _) => Protocol::multi_scale(list)?,
+        (None, true) => Protocol::TenCrop,
+        (None, false) => Protocol::SingleCrop,
+    };
+    let opts = resnet::eval::EvalOptions {
+        protocol,
+        csv: a.csv,
+        device: a.device.as_deref().map(parse_device).transpose()?,
+    };
+    let out = resnet::eval::measure(&a.checkpoint, &opts)?;
+    for n in &out.notes {
+        eprintln!("{n}");
+    }
+    let r = &out.row;
+    println!(
+        "{} (iteration {}): {} split, {} images, {} ({} views per image): top-1 error {:.2}%, top-5 error {:.2}%, loss {:.4}",
+        r.checkpoint, r.iteration, r.split, r.images, r.protocol, r.crops, r.top1_error, r.top5_error, r.loss
+    );
+    // The numbers are printed first: a failed write loses nothing that was measured.
+    resnet::eval::record(&out)?;
+    println!("appended to {}", out.csv.display());
+    Ok(())
+}

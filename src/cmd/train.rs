@@ -1,0 +1,95 @@
+//! `resnet train`: one run of §3.4 / §4.2 into its run folder, or its exact resume.
+use super::{parse_device, resolve_config, Overrides};
+use anyhow::Result;
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The experiment config (TOML).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Continue the run from its checkpoint: alone with --config, or given the run folder
+    /// (`--resume runs/NAME`, which reads that folder's config.toml). The recipe (model, data,
+    /// optimizer, schedule, seed) must be the one the checkpoint was trained with (see --change).
+    #[arg(long, num_args = 0..=1, value_name = "RUN_FOLDER")]
+    pub resume: Option<Option<PathBuf>>,
+    /// Start over in a run folder that holds another run: once the new run has been checked
+    /// (config, device, data, model; nothing is deleted if any check fails), deletes the old
+    /// run's last.safetensors, curves.csv, summary.csv, eval.csv and changes.csv, and replaces
+    /// its config.toml.
+    #[arg(long, conflicts_with = "resume")]
+    pub force: bool,
+    /// With --resume: let the resume change these recipe keys deliberately (comma separated:
+    /// schedule.iterations, schedule.milestones, schedule.gamma, schedule.plateau_patience,
+    /// schedule.plateau_threshold, run.eval_every, data.path), e.g. `--resume runs/NAME --iterations 96000
+    /// --change schedule.iterations`. Each change is recorded in the run's changes.csv with the
+    /// iteration it applies from; without it, a resume whose recipe differs from the
+    /// checkpoint's is refused.
+    #[arg(long, value_delimiter = ',', value_name = "KEY", requires = "resume")]
+    pub change: Vec<String>,
+    /// Override schedule.iterations (milestones after it are dropped).
+    #[arg(long, value_name = "N")]
+    pub iterations: Option<u64>,
+    /// Override run.device: auto, cpu or cuda.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Override run.out_dir (the run folder).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Override data.path.
+    #[arg(long, value_name = "PATH")]
+    pub data: Option<PathBuf>,
+    /// Override run.seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Override run.cuda_graph (true: replay the training step as one CUDA graph; CUDA only).
+    /// Switching it on --resume continues the same run exactly.
+    #[arg(long, value_name = "BOOL")]
+    pub cuda_graph: Option<bool>,
+}
+
+pub fn exec(a: Args) -> Result<()> {
+    use resnet::train;
+    let overrides = Overrides {
+        iterations: a.iterations,
+        device: a.device.as_deref().map(parse_device).transpose()?,
+        out: a.out,
+        data: a.data,
+        seed: a.seed,
+        cuda_graph: a.cuda_graph,
+    };
+    let resume_dir = a.resume.clone().flatten();
+    let cfg = resolve_config(a.config.as_deref(), resume_dir.as_deref(), &overrides)?;
+    let opts = train::TrainOptions {
+        resume: a.resume.is_some(),
+        force: a.force,
+        progress: true,
+        changes: a.change,
+    };
+    let out = train::run(&cfg, &opts)?;
+    if out.interrupted {
+        // After SIGHUP the terminal may be gone: a failed print must not turn the saved,
+        // interrupted run into a panic.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stdout(),
+            "resume with: {}",
+            train::resume_command(&out.dir)
+        );
+        std::process::exit(130);
+    }
+    let s = &out.summary;
+    println!(
+        "{}: {} iterations, final train error {:.2}%, final {} error {:.2}% (best {:.2}% at {}), {:.1} s; wrote {}",
+        s.name,
+        s.iterations,
+        s.final_train_error,
+        s.eval_split,
+        s.final_test_error,
+        s.best_test_error,
+        s.best_iteration,
+        s.wall_s,
+        out.dir.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,184 @@
+//! Image operations of §3.4's (and §4.2's) data pipeline, one copy each: decoding a JPEG or PNG
+//! under size limits, resizing to a shorter side, cropping, and laying pixels out as [3, H, W]
+//! planes. The transforms (scale augmentation, 10-crop, multi-scale views) are built from these.
+use anyhow::{anyhow, bail, Context, Result};
+use image::imageops::FilterType;
+use image::RgbImage;
+use std::fs;
+use std::path::Path;
+use tch::{Device, Tensor};
+
+/// Longest image side accepted, in pixels.
+pub const MAX_SIDE: u32 = 1 << 15;
+
+/// Most pixels accepted in one image (8192×8192; 192 MiB as RGB). ImageNet's largest photos have
+/// a fifth of that.
+pub const MAX_PIXELS: u64 = 1 << 26;
+
+/// Largest image file read, in bytes.
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
+
+/// Refuses image sizes past [`MAX_SIDE`] or [`MAX_PIXELS`], before anything is decoded.
+pub fn check_dims(path: &Path, (w, h): (u32, u32)) -> Result<()> {
+    if w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE || w as u64 * h as u64 > MAX_PIXELS {
+        bail!(
+            "{}: {w}x{h} pixels, outside the accepted image sizes (1 to {MAX_SIDE} pixels a \
+             side, at most {MAX_PIXELS} pixels in all)",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+fn unreadable(path: &Path, e: impl std::fmt::Display) -> anyhow::Error {
+    let why = e.to_string().replace(['\n', '\r'], " ");
+    anyhow!("{}: not a readable JPEG/PNG image ({why})", path.display())
+}
+
+/// A JPEG or PNG (recognised by content, not by name) decoded to RGB. The file size and the
+/// dimensions in the header are checked ([`MAX_FILE_BYTES`], [`check_dims`]) before any pixel is
+/// decoded, and the decoder runs under the same limits.
+pub fn decode_rgb(path: &Path) -> Result<image::RgbImage> {
+    let len = fs::metadata(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .len();
+    if len > MAX_FILE_BYTES {
+        bail!(
+            "{}: {len} bytes, larger than any accepted image ({MAX_FILE_BYTES} bytes)",
+            path.display()
+        );
+    }
+    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let reader = || {
+        image::ImageReader::new(std::io::Cursor::new(&bytes[..]))
+            .with_guessed_format()
+            .map_err(|e| unreadable(path, e))
+    };
+    let dims = reader()?
+        .into_dimensions()
+        .map_err(|e| unreadable(path, e))?;
+    check_dims(path, dims)?;
+    let mut r = reader()?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    r.limits(limits);
+    Ok(r.decode().map_err(|e| unreadable(path, e))?.into_rgb8())
+}
+
+/// Width and height of an image from its header, checked by [`check_dims`].
+pub fn probe_size(path: &Path) -> Result<(u32, u32)> {
+    let dims = image::ImageReader::open(path)
+        .and_then(|r| r.with_guessed_format())
+        .map_err(|e| unreadable(path, e))?
+        .into_dimensions()
+        .map_err(|e| unreadable(path, e))?;
+    check_dims(path, dims)?;
+    Ok(dims)
+}
+
+/// Writes an RGB image as [3, H, W] planes.
+pub fn to_chw(img: &image::RgbImage, out: &mut [u8]) {
+    let (w, h) = img.dimensions();
+    let plane = (w * h) as usize;
+    for (i, p) in img.pixels().enumerate() {
+        out[i] = p[0];
+        out[plane + i] = p[1];
+        out[2 * plane + i] = p[2];
+    }
+}
+
+/// Longest side over shorter side accepted for a streamed image: resizing the shorter side to
+/// the largest scale (§3.4: 480) keeps the longer one within 16 × 480 pixels, so one absurd panorama (1×30000)
+/// cannot make a resize allocate gigabytes.
+pub const MAX_ASPECT: u32 = 16;
+
+/// [`decode_rgb`] for streaming: also refuses aspect ratios past [`MAX_ASPECT`].
+pub fn decode_streamable(path: &std::path::Path) -> Result<RgbImage> {
+    let img = decode_rgb(path)?;
+    let (w, h) = img.dimensions();
+    if w.max(h) / w.min(h).max(1) > MAX_ASPECT {
+        bail!(
+            "{}: {w}x{h} pixels, a longer side more than {MAX_ASPECT} times the shorter one; \
+             such an image cannot be resized to the 224x224 views of §3.4",
+            path.display()
+        );
+    }
+    Ok(img)
+}
+
+/// Size of an image of size `(w, h)` resized so that its shorter side is `s` (aspect kept).
+pub fn resized_dims((w, h): (u32, u32), s: u32) -> (u32, u32) {
+    if w <= h {
+        (s, ((h as u64 * s as u64 + w as u64 / 2) / w as u64) as u32)
+    } else {
+        (((w as u64 * s as u64 + h as u64 / 2) / h as u64) as u32, s)
+    }
+}
+
+/// The `crop`×`crop` crop at (`y`, `x`) of `img` resized to shorter side `s`, computed by resizing only
+/// the source window that maps onto the crop (rounded to whole source pixels). Same view as
+/// `resize_shorter` then crop up to a sub-pixel shift of the window, at a fraction of the cost:
+/// for s = 480 the full resize writes about 6 times as many pixels as the crop has.
+pub fn scaled_crop(img: &RgbImage, s: u32, y: u32, x: u32, crop: u32) -> RgbImage {
+    let (w, h) = img.dimensions();
+    let (nw, nh) = resized_dims((w, h), s);
+    let (fx, fy) = (w as f64 / nw as f64, h as f64 / nh as f64);
+    let x0 = ((x as f64 * fx).round() as u32).min(w - 1);
+    let y0 = ((y as f64 * fy).round() as u32).min(h - 1);
+    let cw = ((crop as f64 * fx).round() as u32).clamp(1, w - x0);
+    let ch = ((crop as f64 * fy).round() as u32).clamp(1, h - y0);
+    let window = image::imageops::crop_imm(img, x0, y0, cw, ch).to_image();
+    image::imageops::resize(&window, crop, crop, FilterType::Triangle)
+}
+
+/// Resizes so that the shorter side is `s` (bilinear, aspect kept).
+pub fn resize_shorter(img: &RgbImage, s: u32) -> RgbImage {
+    let (w, h) = img.dimensions();
+    let (nw, nh) = resized_dims((w, h), s);
+    if (nw, nh) == (w, h) {
+        return img.clone();
+    }
+    image::imageops::resize(img, nw, nh, FilterType::Triangle)
+}
+
+/// Copies the `size`×`size` window at (`y`, `x`) into `out` as [3, size, size] planes.
+pub fn crop_chw(img: &RgbImage, y: u32, x: u32, size: u32, out: &mut [u8]) {
+    let plane = (size * size) as usize;
+    let raw = img.as_raw();
+    let w = img.width() as usize;
+    for r in 0..size as usize {
+        let row = ((y as usize + r) * w + x as usize) * 3;
+        for c in 0..size as usize {
+            let p = row + 3 * c;
+            let o = r * size as usize + c;
+            out[o] = raw[p];
+            out[plane + o] = raw[p + 1];
+            out[2 * plane + o] = raw[p + 2];
+        }
+    }
+}
+
+/// An image as a new buffer of [3, H, W] planes ([`to_chw`]).
+pub fn chw_planes(img: &RgbImage) -> Vec<u8> {
+    let mut out = vec![0u8; 3 * img.width() as usize * img.height() as usize];
+    to_chw(img, &mut out);
+    out
+}
+
+/// [N, 3, H, W] uint8 images (any device) as host images.
+pub fn to_rgb_images(images: &Tensor) -> Vec<RgbImage> {
+    let (n, _, h, w) = images.size4().expect("a 4-d image batch");
+    let hwc = images
+        .to_device(Device::Cpu)
+        .permute([0, 2, 3, 1])
+        .contiguous();
+    let raw: Vec<u8> = Vec::try_from(hwc.view([-1])).expect("uint8 images");
+    let per = (h * w * 3) as usize;
+    (0..n as usize)
+        .map(|i| {
+            RgbImage::from_raw(w as u32, h as u32, raw[i * per..(i + 1) * per].to_vec())
+                .expect("buffer of the image's size")
+        })
+        .collect()
+}
