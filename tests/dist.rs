@@ -264,3 +264,79 @@ fn nccl_is_one_line_without_a_gpu_and_reduces_with_one() {
         assert_eq!(values(&t.to_device(tch::Device::Cpu)), data(0, 1000));
     }
 }
+
+/// Issue 16's proof (a): one step's gradient averaged over 2 Gloo ranks (each its half of the
+/// global batch, BN over that half) equals the single-process mean of the two halves' gradients,
+/// with weights broadcast from rank 0 and BN running statistics from rank 0 afterwards.
+#[test]
+fn two_ranks_average_the_gradients_of_the_halves_with_bn_per_half() {
+    use resnet::config::{Family, ModelConfig, NetKind};
+    use resnet::train::{dist, optim::FlatSgd};
+    use tch::nn::ModuleT;
+    two_ranks(
+        "two_ranks_average_the_gradients_of_the_halves_with_bn_per_half",
+        |g| {
+            let cfg = ModelConfig {
+                family: Family::Cifar,
+                depth: 8,
+                kind: NetKind::Residual,
+                shortcut: None,
+                classes: None,
+                stride_in_1x1: true,
+            };
+            tch::manual_seed(g.rank() as i64); // different weights on each rank before the broadcast
+            let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+            let net = resnet::net::model::ResNet::new(&vs.root(), &cfg);
+            let probe = || {
+                let x = Tensor::zeros([2, 3, 16, 16], (tch::Kind::Float, tch::Device::Cpu));
+                net.forward_t(&x, false).sum(tch::Kind::Float).backward();
+            };
+            let opt = FlatSgd::new(&vs, 0.1, 0.9, 1e-4, false, false, probe).unwrap();
+            dist::broadcast_params(g, &opt).unwrap();
+            tch::manual_seed(7); // the global batch of iteration t: the same on both ranks
+            let x = Tensor::randn([8, 3, 16, 16], (tch::Kind::Float, tch::Device::Cpu));
+            let y = Tensor::randint(10, [8], (tch::Kind::Int64, tch::Device::Cpu));
+            let grad_of = |x: &Tensor, y: &Tensor| {
+                let _ = opt.flat_grads().shallow_clone().zero_();
+                net.forward_t(x, true)
+                    .cross_entropy_for_logits(y)
+                    .backward();
+                opt.flat_grads().copy()
+            };
+            // The reference a single process computes: the mean of the halves' gradients.
+            let halves: Vec<Tensor> = (0..2)
+                .map(|r| {
+                    grad_of(
+                        &dist::rank_slice(&x, r, 2).unwrap(),
+                        &dist::rank_slice(&y, r, 2).unwrap(),
+                    )
+                })
+                .collect();
+            let want = (&halves[0] + &halves[1]) / 2.0;
+            let r = g.rank();
+            let _ = grad_of(
+                &dist::rank_slice(&x, r, 2).unwrap(),
+                &dist::rank_slice(&y, r, 2).unwrap(),
+            );
+            dist::all_reduce_grads(g, &opt).unwrap();
+            let got = opt.flat_grads();
+            let err = (got - &want).abs().max().double_value(&[]);
+            let scale = want.abs().max().double_value(&[]);
+            assert!(
+                scale > 1e-3 && err <= 1e-6 * scale,
+                "max |diff| {err} (max |grad| {scale})"
+            );
+            dist::broadcast_buffers(g, &vs).unwrap();
+            let vars = vs.variables();
+            let mut names: Vec<&String> =
+                vars.keys().filter(|n| !vars[*n].requires_grad()).collect();
+            names.sort(); // the same collectives in the same order on both ranks
+            for name in names {
+                let t = vars[name].to_kind(tch::Kind::Double);
+                let mut sum = t.copy();
+                g.all_reduce_sum(&mut sum).unwrap();
+                assert!(sum.equal(&(t * 2.0)), "{name} differs across ranks");
+            }
+        },
+    );
+}
