@@ -3,12 +3,24 @@
 //! in csrc/ against the same headers: `shim.cpp` always, and the CUDA-graph part `graph.cpp` when
 //! libtorch has its CUDA backend and the CUDA runtime headers are found (the PyPI wheel brings
 //! them as the `nvidia-cuda-runtime` package beside torch: `site-packages/nvidia/cu13/include` for
-//! CUDA 13, `nvidia/cuda_runtime/include` for CUDA 12), else the stand-in `graph_stub.cpp`.
+//! CUDA 13, `nvidia/cuda_runtime/include` for CUDA 12), else the stand-in `graph_stub.cpp`; and
+//! the c10d part `dist.cpp` (TCPStore, ProcessGroupGloo) always, against the stand-in gloo
+//! headers of `csrc/gloo_standin` (-isystem), with `dist_nccl.cpp` (ProcessGroupNCCL) when the
+//! CUDA headers, NCCL's `nccl.h` and CCCL's `<nv/target>` are found, else `dist_nccl_stub.cpp`.
 use std::path::{Path, PathBuf};
 
 fn main() {
     println!("cargo:rerun-if-env-changed=LIBTORCH");
-    for f in ["csrc/shim.cpp", "csrc/graph.cpp", "csrc/graph_stub.cpp"] {
+    for f in [
+        "csrc/shim.cpp",
+        "csrc/graph.cpp",
+        "csrc/graph_stub.cpp",
+        "csrc/dist.h",
+        "csrc/dist.cpp",
+        "csrc/dist_nccl.cpp",
+        "csrc/dist_nccl_stub.cpp",
+        "csrc/gloo_standin",
+    ] {
         println!("cargo:rerun-if-changed={f}");
     }
     println!("cargo:rerun-if-env-changed=CUDA_HOME");
@@ -71,6 +83,67 @@ fn main() {
         }
     }
     graph.compile("resnet_graph");
+    dist_build(&libtorch, &include, cuda_include.as_deref());
+}
+
+/// The c10d shim: `dist.cpp` with Gloo, and NCCL's translation unit or its stub. One library, so
+/// dist.cpp's call into the NCCL unit resolves whatever order the linker sees them in.
+fn dist_build(libtorch: &Path, include: &Path, cuda_include: Option<&[PathBuf]>) {
+    println!("cargo:rustc-check-cfg=cfg(has_nccl)");
+    let mut dist = shim_build(include);
+    dist.flag("-DUSE_C10D_GLOO")
+        .flag("-isystem")
+        .flag("csrc/gloo_standin")
+        .file("csrc/dist.cpp");
+    match cuda_include.and_then(|dirs| nccl_include_dirs(libtorch, dirs)) {
+        Some(dirs) => {
+            dist.flag("-DUSE_C10D_NCCL");
+            for dir in &dirs {
+                dist.include(dir);
+            }
+            dist.file("csrc/dist_nccl.cpp");
+            println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-lc10_cuda,--as-needed");
+            println!("cargo:rustc-cfg=has_nccl");
+        }
+        None => {
+            if cuda_include.is_some() {
+                println!(
+                    "cargo:warning=NCCL's nccl.h (nvidia/nccl/include beside torch) or CCCL's \
+                     <nv/target> (pip nvidia-cuda-cccl==13.0.85, see scripts/setup-libtorch.sh) \
+                     not found: building without NCCL (run.dist_backend = nccl is an error)"
+                );
+            }
+            dist.file("csrc/dist_nccl_stub.cpp");
+        }
+    }
+    dist.compile("resnet_dist");
+}
+
+/// The include folders ProcessGroupNCCL.hpp needs beyond the CUDA runtime's: NCCL's (the wheel's
+/// `nvidia-nccl` dependency, `site-packages/nvidia/nccl/include`) and one holding CCCL's
+/// `nv/target` (the pip package nvidia-cuda-cccl installs it into `nvidia/cu13/include`; a CUDA
+/// toolkit has it in `$CUDA_HOME/include`). None when either is missing.
+fn nccl_include_dirs(libtorch: &Path, cuda: &[PathBuf]) -> Option<Vec<PathBuf>> {
+    let torch = std::fs::canonicalize(libtorch).unwrap_or_else(|_| libtorch.to_path_buf());
+    let nccl = torch.parent()?.join("nvidia/nccl/include");
+    if !nccl.join("nccl.h").is_file() {
+        return None;
+    }
+    let mut dirs = cuda.to_vec();
+    dirs.push(nccl);
+    if !dirs.iter().any(|d| d.join("nv/target").is_file()) {
+        let mut toolkit = Vec::new();
+        if let Ok(home) = std::env::var("CUDA_HOME") {
+            toolkit.push(PathBuf::from(home).join("include"));
+        }
+        toolkit.push(PathBuf::from("/usr/local/cuda/include"));
+        dirs.push(
+            toolkit
+                .into_iter()
+                .find(|d| d.join("nv/target").is_file())?,
+        );
+    }
+    Some(dirs)
 }
 
 /// The C++ build shared by both shim files: libtorch's headers, its ABI and C++ standard.

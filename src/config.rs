@@ -413,6 +413,26 @@ pub struct RunConfig {
     /// dataset held in device memory (cifar10, synthetic, small-image folders).
     #[serde(default)]
     pub cuda_graph: bool,
+    /// Data-parallel ranks the global `optimizer.batch_size` is split over (issue 16; BN
+    /// statistics are per rank, so it is part of the recipe). 1 = one process.
+    #[serde(default = "default_world_size")]
+    pub world_size: usize,
+    /// Collective backend: "auto" (NCCL on CUDA, Gloo on the CPU), "gloo" or "nccl".
+    #[serde(default = "default_dist_backend")]
+    pub dist_backend: String,
+    /// Bounds the rendezvous and every collective, in seconds.
+    #[serde(default = "default_dist_timeout_s")]
+    pub dist_timeout_s: u64,
+}
+
+fn default_world_size() -> usize {
+    1
+}
+fn default_dist_backend() -> String {
+    "auto".into()
+}
+fn default_dist_timeout_s() -> u64 {
+    300
 }
 
 fn default_true() -> bool {
@@ -877,6 +897,18 @@ impl RunConfig {
                 r.threads
             );
         }
+        if r.world_size == 0 {
+            bail!("run.world_size = 0: must be at least 1");
+        }
+        if !["auto", "gloo", "nccl"].contains(&r.dist_backend.as_str()) {
+            bail!(
+                "run.dist_backend = {:?}: expected \"auto\", \"gloo\" or \"nccl\"",
+                r.dist_backend
+            );
+        }
+        if r.dist_timeout_s == 0 {
+            bail!("run.dist_timeout_s = 0: must be at least 1");
+        }
         Ok(())
     }
 }
@@ -954,7 +986,7 @@ pub fn resolve_against(base: &Path, p: &Path) -> PathBuf {
 /// how often it reports; `run.cuda_graph` replays the same arithmetic): everything else is the
 /// run's recipe. `run.eval_every` is a recipe key only in plateau mode, where evaluations drive
 /// the learning rate.
-const NON_RECIPE_KEYS: [&str; 11] = [
+const NON_RECIPE_KEYS: [&str; 13] = [
     "name",
     "data.cache_dir",
     "data.workers",
@@ -966,6 +998,8 @@ const NON_RECIPE_KEYS: [&str; 11] = [
     "run.memory_format",
     "run.eval_batch_size",
     "run.cuda_graph",
+    "run.dist_backend",
+    "run.dist_timeout_s",
 ];
 
 /// One recipe key whose value differs between two configs (values in TOML syntax, `(none)` for
@@ -1189,6 +1223,38 @@ mod tests {
         for bad in ["../x", "a/b", ".", "..", "a\\b", "tab\there"] {
             let e = format!("{}", check_name(bad).unwrap_err());
             assert!(e.contains("plain file name"), "{e}");
+        }
+    }
+
+    #[test]
+    fn world_size_is_a_recipe_key_the_backend_and_timeout_are_not() {
+        let a = Config::from_toml(MIN).unwrap();
+        assert_eq!(
+            (
+                a.run.world_size,
+                a.run.dist_backend.as_str(),
+                a.run.dist_timeout_s
+            ),
+            (1, "auto", 300)
+        );
+        let mut b = a.clone();
+        b.run.dist_backend = "gloo".into();
+        b.run.dist_timeout_s = 5;
+        assert!(a.recipe_diff(&b).is_empty(), "{:?}", a.recipe_diff(&b));
+        b.run.world_size = 2;
+        assert_eq!(a.recipe_diff(&b), vec!["run.world_size: 1 -> 2"]);
+        for (key, bad) in [
+            ("world_size", "0"),
+            ("dist_backend", "\"mpi\""),
+            ("dist_timeout_s", "0"),
+        ] {
+            let e = Config::from_toml(&format!("{MIN}\n[run]\n{key} = {bad}\n"))
+                .and_then(|c| c.validate().map(|_| c));
+            let e = format!("{:#}", e.unwrap_err());
+            assert!(
+                e.contains(&format!("run.{key}")) && !e.contains('\n'),
+                "{e}"
+            );
         }
     }
 

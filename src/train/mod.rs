@@ -23,6 +23,7 @@
 //! optimizer's 0-d device tensor, refilled when the schedule changes it: milestones, warm-up,
 //! plateaus). Evaluation, checkpoints and restores stay eager; they read and write the same
 //! tensors in place, so the graph stays valid.
+pub mod dist;
 mod graph_step;
 pub mod optim;
 mod prepare;
