@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# Issue 15's loader comparison, side by side in one run: `resnet data bench --stream` (§3.4's
+# The loader comparison of results/bench/loader_imagewoof.md, side by side in one run: `resnet data bench --stream` (§3.4's
 # training transform, and decoding alone) against scripts/bench_torchvision.py (torchvision's
 # DataLoader + PIL doing the same), both on 1 core (1 decoding worker, 1 torch thread), on the
 # Imagewoof JPEGs. Usage: scripts/bench_loader.sh ARCHIVE CACHE_DIR OUT.csv (see results/bench/).
 set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 archive=$1 cache=$2 out=$3
+# torchvision and pillow beside the torch of .venv, in a git-ignored folder of the checkout.
+tv="$repo/.bench-tv"
+[ -d "$tv/torchvision" ] || "$repo/.venv/bin/python" -m pip install --quiet --target "$tv" --no-deps \
+  torchvision==0.26.0 pillow numpy
 root=$(find "$cache" -maxdepth 1 -type d -name 'imagewoof2-320-sub116x60-*' | head -1)
 [ -d "$root/train" ] || root=$(dirname "$(find "$cache" -maxdepth 3 -type d -name train | head -1)")
 echo "what,images,seconds,images_per_s" > "$out"
-target/release/resnet data bench --device cpu --threads 1 --workers 1 --batch-size 64 \
+"$repo/target/release/resnet" data bench --device cpu --threads 1 --workers 1 --batch-size 64 \
   --iterations 20 --stream "$archive" --cache-dir "$cache" | tee /dev/stderr |
   awk 'NR>1 && /decode|stream/ {n=NF; w=$1; for(i=2;i<=n-3;i++) w=w" "$i; print "resnet " w "," $(n-2) "," $(n-1) "," $n}' >> "$out"
-PYTHONPATH=/tmp/tv /work/main/.venv/bin/python scripts/bench_torchvision.py "$root" --workers 1 \
+PYTHONPATH="$tv" "$repo/.venv/bin/python" "$repo/scripts/bench_torchvision.py" "$root" --workers 1 \
   --batches 20 >> "$out"
 cat "$out"

@@ -1,4 +1,4 @@
-"""torchvision's side of `resnet data bench --stream` (issue 15): §3.4's training transform on an
+"""torchvision's side of `resnet data bench --stream` : §3.4's training transform on an
 image folder with torchvision's DataLoader and PIL, and decoding alone, in images/s.
 
 Transform (as src/data/stream.rs): shorter side drawn uniformly in [256, 480] (bilinear,
@@ -7,9 +7,9 @@ colour shift (N(0, 0.1) coefficients; eigen-decomposition of a fixed covariance 
 the same), per-pixel mean subtracted. Batches of 64, `--workers` DataLoader worker processes, torch
 intra-op threads 1 in each.
 
-Usage: PYTHONPATH=/tmp/tv /work/main/.venv/bin/python scripts/bench_torchvision.py ROOT --workers 1
-(torchvision 0.26.0 and pillow installed with `pip install --target /tmp/tv --no-deps
-torchvision==0.26.0 pillow numpy`, beside the torch 2.11 of .venv).
+Usage: PYTHONPATH=.bench-tv .venv/bin/python scripts/bench_torchvision.py ROOT --workers 1
+(torchvision 0.26.0 and pillow installed by scripts/bench_loader.sh with `pip install --target
+.bench-tv --no-deps torchvision==0.26.0 pillow numpy`, beside the torch 2.11 of .venv).
 """
 import argparse
 import random
