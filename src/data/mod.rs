@@ -32,6 +32,7 @@ use crate::config::{Augment, Config, Dataset};
 use crate::present::table::Table;
 use anyhow::{bail, Context, Result};
 use rng::SplitMix64;
+use std::path::Path;
 use tch::{Device, Kind, Tensor};
 
 /// One mini-batch on the training device.
@@ -99,31 +100,12 @@ pub fn open(cfg: &Config, device: Device) -> Result<Box<dyn DataSource>> {
     Ok(source)
 }
 
+/// A source with its per-class count table.
+type Opened = (Box<dyn DataSource>, Table);
+
 /// [`open`] without printing: the source and its per-class count table.
-pub fn open_quiet(
-    cfg: &Config,
-    device: Device,
-    progress: bool,
-) -> Result<(Box<dyn DataSource>, Table)> {
+pub fn open_quiet(cfg: &Config, device: Device, progress: bool) -> Result<Opened> {
     let d = &cfg.data;
-    let in_memory = |set: ImageSet| -> Result<(Box<dyn DataSource>, Table)> {
-        if set.class_names.len() != cfg.model.classes() {
-            bail!(
-                "model.classes = {} but the data has {} classes ({})",
-                cfg.model.classes(),
-                set.class_names.len(),
-                set.class_names.join(", ")
-            );
-        }
-        let table = count_table(
-            &set.class_names,
-            &label_counts(&set.train_labels, set.class_names.len()),
-            "test",
-            &label_counts(&set.test_labels, set.class_names.len()),
-        );
-        let src = InMemory::new(set, d.augment, d.validation, cfg.run.seed, device)?;
-        Ok((Box::new(src), table))
-    };
     match d.dataset {
         Dataset::Synthetic => {
             let s = &d.synthetic;
@@ -133,84 +115,120 @@ pub fn open_quiet(
                     s.train, s.test, s.image_size
                 )
             })?;
-            in_memory(synthetic::generate(
+            let set = synthetic::generate(
                 cfg.model.classes(),
                 s.train,
                 s.test,
                 s.image_size,
                 cfg.run.seed,
-            ))
+            );
+            in_memory(cfg, set, device)
         }
         Dataset::Cifar10 => {
             let set = cifar::load(&d.path, progress)
                 .with_context(|| format!("data.path = {} (cifar10)", d.path.display()))?;
-            in_memory(set)
+            in_memory(cfg, set, device)
         }
-        Dataset::ImageFolder => {
-            let root = folder::resolve_root(&d.path, &d.cache_dir)?;
-            let index = folder::scan(&root)
-                .with_context(|| format!("data.path = {} (image_folder)", d.path.display()))?;
-            let size = folder::first_size(&index.train, d.skip_corrupt)?;
-            if size.0 <= folder::SMALL_MAX && size.1 <= folder::SMALL_MAX {
-                if d.augment == Augment::Imagenet {
-                    bail!(
-                        "data.augment = \"imagenet\" crops 224x224, but {} holds {}x{} images; \
-                         use \"cifar\" or \"none\"",
-                        root.display(),
-                        size.0,
-                        size.1
-                    );
-                }
-                let t = std::time::Instant::now();
-                let (set, skipped, hit) =
-                    folder::decode_small_cached(&index, d.skip_corrupt, d.workers, &d.cache_dir)?;
-                if progress {
-                    crate::errln!(
-                        "{} {} images of {}x{} in {:.1} s",
-                        if hit { "read cached" } else { "decoded" },
-                        set.train_labels.size()[0] + set.test_labels.size()[0],
-                        size.0,
-                        size.1,
-                        t.elapsed().as_secs_f64()
-                    );
-                }
-                if !skipped.is_empty() {
-                    crate::errln!(
-                        "warning: skipped {} unreadable files (data.skip_corrupt = true), e.g. {}",
-                        skipped.len(),
-                        skipped[0].1
-                    );
-                }
-                in_memory(set)
-            } else {
-                let classes = index.class_names.len();
-                if classes != cfg.model.classes() {
-                    bail!(
-                        "model.classes = {} but {} has {classes} class folders",
-                        cfg.model.classes(),
-                        root.display()
-                    );
-                }
-                let table = count_table(
-                    &index.class_names,
-                    &index.train.counts(classes),
-                    &index.eval.name,
-                    &index.eval.counts(classes),
-                );
-                let src = stream::Streaming::with_transform(
-                    index,
-                    d.augment,
-                    d.validation,
-                    cfg.run.seed,
-                    d.workers,
-                    d.skip_corrupt,
-                    device,
-                    d.imagenet.clone(),
-                )?;
-                Ok((Box::new(src), table))
-            }
-        }
+        Dataset::ImageFolder => open_image_folder(cfg, device, progress),
     }
+}
+
+/// An image set held in memory (CIFAR-10, synthetic, small-image folders), class count checked.
+fn in_memory(cfg: &Config, set: ImageSet, device: Device) -> Result<Opened> {
+    let d = &cfg.data;
+    if set.class_names.len() != cfg.model.classes() {
+        bail!(
+            "model.classes = {} but the data has {} classes ({})",
+            cfg.model.classes(),
+            set.class_names.len(),
+            set.class_names.join(", ")
+        );
+    }
+    let table = count_table(
+        &set.class_names,
+        &label_counts(&set.train_labels, set.class_names.len()),
+        "test",
+        &label_counts(&set.test_labels, set.class_names.len()),
+    );
+    let src = InMemory::new(set, d.augment, d.validation, cfg.run.seed, device)?;
+    Ok((Box::new(src), table))
+}
+
+/// An image folder: small images decoded into memory (through the cache), large ones streamed.
+fn open_image_folder(cfg: &Config, device: Device, progress: bool) -> Result<Opened> {
+    let d = &cfg.data;
+    let root = folder::resolve_root(&d.path, &d.cache_dir)?;
+    let index = folder::scan(&root)
+        .with_context(|| format!("data.path = {} (image_folder)", d.path.display()))?;
+    let size = folder::first_size(&index.train, d.skip_corrupt)?;
+    if size.0 > folder::SMALL_MAX || size.1 > folder::SMALL_MAX {
+        return streaming(cfg, index, &root, device);
+    }
+    if d.augment == Augment::Imagenet {
+        bail!(
+            "data.augment = \"imagenet\" crops 224x224, but {} holds {}x{} images; \
+             use \"cifar\" or \"none\"",
+            root.display(),
+            size.0,
+            size.1
+        );
+    }
+    let t = std::time::Instant::now();
+    let (set, skipped, hit) =
+        folder::decode_small_cached(&index, d.skip_corrupt, d.workers, &d.cache_dir)?;
+    if progress {
+        crate::errln!(
+            "{} {} images of {}x{} in {:.1} s",
+            if hit { "read cached" } else { "decoded" },
+            set.train_labels.size()[0] + set.test_labels.size()[0],
+            size.0,
+            size.1,
+            t.elapsed().as_secs_f64()
+        );
+    }
+    if !skipped.is_empty() {
+        crate::errln!(
+            "warning: skipped {} unreadable files (data.skip_corrupt = true), e.g. {}",
+            skipped.len(),
+            skipped[0].1
+        );
+    }
+    in_memory(cfg, set, device)
+}
+
+/// A folder of large images streamed through §3.4's transform.
+fn streaming(
+    cfg: &Config,
+    index: folder::FolderIndex,
+    root: &Path,
+    device: Device,
+) -> Result<Opened> {
+    let d = &cfg.data;
+    let classes = index.class_names.len();
+    if classes != cfg.model.classes() {
+        bail!(
+            "model.classes = {} but {} has {classes} class folders",
+            cfg.model.classes(),
+            root.display()
+        );
+    }
+    let table = count_table(
+        &index.class_names,
+        &index.train.counts(classes),
+        &index.eval.name,
+        &index.eval.counts(classes),
+    );
+    let src = stream::Streaming::with_transform(
+        index,
+        d.augment,
+        d.validation,
+        cfg.run.seed,
+        d.workers,
+        d.skip_corrupt,
+        device,
+        d.imagenet.clone(),
+    )?;
+    Ok((Box::new(src), table))
 }
 
 /// Images per class of a label tensor.
