@@ -189,10 +189,22 @@ fn cifar_dataset_of(p: &Path) -> crate::config::Dataset {
     }
 }
 
+/// Curve points of a compressed schedule: test error at 8 evenly spaced iterations, training
+/// error at 5 per evaluation, so that a short run still draws Figure 6's curves; the recipe's own
+/// spacing is kept where it is already denser.
+const COMPRESSED_EVALS: u64 = 8;
+const LOGS_PER_EVAL: u64 = 5;
+
 /// `--iterations N`: the schedule compressed to N iterations, milestones at the paper's
-/// proportions of it (distinct, inside 1..=N).
+/// proportions of it (distinct, inside 1..=N), and the curves' spacing scaled down with it.
 fn compress(r: &mut Config, n: u64) {
     let full = r.schedule.iterations.max(1);
+    let log = n.div_ceil(COMPRESSED_EVALS * LOGS_PER_EVAL).max(1);
+    if log * LOGS_PER_EVAL < r.run.eval_every {
+        r.run.log_every = log;
+        r.run.eval_every = log * LOGS_PER_EVAL;
+        r.run.checkpoint_every = r.run.checkpoint_every.div_ceil(log) * log;
+    }
     let scaled: Vec<u64> = r
         .schedule
         .milestones
@@ -505,8 +517,14 @@ mod tests {
             spec(Experiment::Figure1).results_dir(),
             Path::new("runs/figure1")
         );
+        assert_eq!(
+            (cells[0].run.log_every, cells[0].run.eval_every),
+            (50, 250),
+            "8 test-error points and 40 training-error points over the compressed run"
+        );
         s.iterations = Some(2);
         assert_eq!(s.cells().unwrap()[0].schedule.milestones, [1]);
+        assert_eq!((s.cells().unwrap()[0].run.eval_every), 5);
     }
 
     #[test]
