@@ -72,8 +72,8 @@ pub enum NetKind {
     Plain,
 }
 
-/// Shortcut options of §3.3 / Table 3.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Shortcut options of §3.3 / Table 3 (ordered A, B, C as the paper's tables list them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Shortcut {
     /// Identity; zero-padding for increasing dimensions (parameter-free).
     A,
@@ -82,6 +82,41 @@ pub enum Shortcut {
     /// Projection on every block.
     C,
 }
+
+/// The spellings the config and the run records (`summary.csv`'s `family`, `kind` and
+/// `shortcut` columns) use for these enums: `name()` writes one, `FromStr` reads it back and
+/// names the accepted spellings otherwise.
+macro_rules! record_names {
+    ($ty:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = anyhow::Error;
+            fn from_str(s: &str) -> Result<Self> {
+                match s {
+                    $($name => Ok($ty::$variant),)+
+                    _ => bail!("{s:?} is not one of {}", [$($name),+].join(", ")),
+                }
+            }
+        }
+    };
+}
+
+record_names!(Family { Cifar => "cifar", Imagenet => "imagenet" });
+record_names!(NetKind { Residual => "residual", Plain => "plain" });
+record_names!(Shortcut { A => "A", B => "B", C => "C" });
 
 /// The network: a preset of the paper filled into one struct.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -619,7 +654,7 @@ impl ModelConfig {
             Family::Imagenet => Shortcut::B,
         };
         if self.kind == NetKind::Residual && self.shortcut() != default_sc {
-            format!("{base}{}-{:?}", self.depth, self.shortcut())
+            format!("{base}{}-{}", self.depth, self.shortcut())
         } else {
             format!("{base}{}", self.depth)
         }

@@ -49,33 +49,6 @@ impl Net {
         }
     }
 
-    /// The net of a record's `family`, `kind` and `shortcut` columns (as `summary.csv` writes
-    /// the config's enums: `cifar`, `residual`, `A`); `None` for another spelling.
-    pub fn parse(family: &str, kind: &str, shortcut: &str, depth: usize) -> Option<Net> {
-        let family = match family {
-            "cifar" => Family::Cifar,
-            "imagenet" => Family::Imagenet,
-            _ => return None,
-        };
-        let kind = match kind {
-            "residual" => NetKind::Residual,
-            "plain" => NetKind::Plain,
-            _ => return None,
-        };
-        let shortcut = match shortcut {
-            "A" => Shortcut::A,
-            "B" => Shortcut::B,
-            "C" => Shortcut::C,
-            _ => return None,
-        };
-        Some(Net {
-            family,
-            kind,
-            depth,
-            shortcut,
-        })
-    }
-
     /// The model config of this net (10 or 1000 classes, stride on the first 1×1 as the paper).
     pub fn model(&self) -> ModelConfig {
         match self.family {
@@ -533,9 +506,5 @@ mod tests {
         }
         assert_eq!(all_nets().len(), 22);
         assert_eq!(Experiment::parse("table5"), None);
-        assert_eq!(
-            Net::parse("imagenet", "residual", "C", 34),
-            Some(inet(NetKind::Residual, 34, Shortcut::C))
-        );
     }
 }

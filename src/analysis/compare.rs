@@ -554,7 +554,7 @@ pub fn results_table(rows: &[CompareRow]) -> Table {
         let s = &r.summary;
         t.push(vec![
             s.model.clone(),
-            s.kind.clone(),
+            s.kind.to_string(),
             s.depth.to_string(),
             r.seed.to_string(),
             s.params.to_string(),
@@ -568,8 +568,8 @@ pub fn results_table(rows: &[CompareRow]) -> Table {
 }
 
 /// The paper's legend names: `plain-20`, `ResNet-20`.
-fn legend_name(s: &Summary) -> String {
-    if s.kind == "plain" {
+pub(crate) fn legend_name(s: &Summary) -> String {
+    if s.kind == NetKind::Plain {
         format!("plain-{}", s.depth)
     } else {
         format!("ResNet-{}", s.depth)
@@ -585,7 +585,10 @@ pub fn figure(rows: &[CompareRow], title: &str) -> Figure {
     depths.sort_unstable();
     depths.dedup();
     let mut panels = Vec::new();
-    for (kind, panel_title) in [("plain", "plain networks"), ("residual", "ResNets")] {
+    for (kind, panel_title) in [
+        (NetKind::Plain, "plain networks"),
+        (NetKind::Residual, "ResNets"),
+    ] {
         let mut of_kind: Vec<&CompareRow> =
             rows.iter().filter(|r| r.summary.kind == kind).collect();
         if of_kind.is_empty() {
@@ -718,9 +721,9 @@ mod tests {
         let s = Summary {
             name: cfg.name.clone(),
             model: cfg.model.display_name(),
-            family: "cifar".into(),
-            kind: format!("{:?}", cfg.model.kind).to_lowercase(),
-            shortcut: format!("{:?}", cfg.model.shortcut()),
+            family: cfg.model.family,
+            kind: cfg.model.kind,
+            shortcut: cfg.model.shortcut(),
             depth: cfg.model.depth,
             params: crate::net::arch::Plan::new(&cfg.model).params(),
             iterations: upto,

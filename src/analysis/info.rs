@@ -56,11 +56,11 @@ pub fn table(models: &[ModelConfig]) -> Table {
         let ma = plan.mult_adds(input);
         t.push(vec![
             m.display_name(),
-            format!("{:?}", m.family).to_lowercase(),
+            m.family.to_string(),
             if m.kind == NetKind::Plain {
                 "none".into()
             } else {
-                format!("{:?}", m.shortcut())
+                m.shortcut().to_string()
             },
             plan.depth().to_string(),
             plan.params().to_string(),

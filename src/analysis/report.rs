@@ -2,6 +2,7 @@
 //! Tables 2 and 3 (ImageNet validation top-1/top-5 error, 10-crop testing) and Table 4 (single
 //! models, multi-scale fully-convolutional testing), with the paper's numbers in a column beside
 //! ours and the difference; each paper number beside our result of the protocol that produced it.
+use crate::config::{Family, NetKind, Shortcut};
 use crate::eval::{Protocol, PAPER_SCALES};
 use crate::paper::{self, Net};
 use crate::present::plot::{self, Figure, Panel, Series, PALETTE};
@@ -73,13 +74,12 @@ impl RunRecord {
     /// archive or a lossless PNG copy, see [`RunRecord::data_label`]), an image folder
     /// (ImageNet) for ImageNet nets. Differences to the paper are only shown for these.
     pub fn comparable(&self) -> bool {
-        match self.summary.family.as_str() {
-            "cifar" => matches!(
+        match self.summary.family {
+            Family::Cifar => matches!(
                 self.data_label().as_str(),
                 "CIFAR-10" | "CIFAR-10 PNG (lossless)"
             ),
-            "imagenet" => self.dataset.as_deref() == Some("image_folder"),
-            _ => false,
+            Family::Imagenet => self.dataset.as_deref() == Some("image_folder"),
         }
     }
 
@@ -93,12 +93,12 @@ impl RunRecord {
             return "unknown".into();
         };
         let path = self.meta.data_path.to_ascii_lowercase();
-        match (self.summary.family.as_str(), ds) {
-            ("cifar", "cifar10") => "CIFAR-10".into(),
-            ("cifar", "image_folder") if path.contains("cifar") && path.contains("png") => {
+        match (self.summary.family, ds) {
+            (Family::Cifar, "cifar10") => "CIFAR-10".into(),
+            (Family::Cifar, "image_folder") if path.contains("cifar") && path.contains("png") => {
                 "CIFAR-10 PNG (lossless)".into()
             }
-            ("cifar", "image_folder")
+            (Family::Cifar, "image_folder")
                 if path.contains("cifar") && (path.contains("jpeg") || path.contains("jpg")) =>
             {
                 "CIFAR-10 JPEG (lossy)".into()
@@ -306,9 +306,14 @@ pub fn read_eval_rows(path: &Path) -> Result<Vec<EvalResult>> {
     Ok(rows)
 }
 
-/// The typed identity of a record's network (`None` for a spelling the config never writes).
-fn net_of(s: &Summary) -> Option<Net> {
-    Net::parse(&s.family, &s.kind, &s.shortcut, s.depth)
+/// The typed identity of a record's network.
+fn net_of(s: &Summary) -> Net {
+    Net {
+        family: s.family,
+        kind: s.kind,
+        depth: s.depth,
+        shortcut: s.shortcut,
+    }
 }
 
 /// A CIFAR-10 entry of the paper's Table 6 ([`paper::TABLE6`]).
@@ -317,7 +322,7 @@ pub type PaperCifar = paper::Table6Row;
 /// Table 6 of the paper ("Classification error on the CIFAR-10 test set"): ResNets with option A
 /// shortcuts. Plain nets appear only in Figure 6, with no number in any table.
 pub fn paper_table6(s: &Summary) -> Option<PaperCifar> {
-    net_of(s).and_then(|n| paper::table6(&n))
+    paper::table6(&net_of(s))
 }
 
 /// An ImageNet entry of Tables 2, 3 or 4 ([`paper::ImagenetError`]).
@@ -325,25 +330,21 @@ pub type PaperImagenet = paper::ImagenetError;
 
 /// Tables 2 and 3 (validation error %, 10-crop testing: [`paper::TABLES_2_3`]).
 pub fn paper_imagenet(s: &Summary) -> Option<PaperImagenet> {
-    net_of(s).and_then(|n| paper::tables_2_3(&n))
+    paper::tables_2_3(&net_of(s))
 }
 
 /// Table 4 (single models, multi-scale fully-convolutional testing: [`paper::TABLE4`]).
 pub fn paper_table4(s: &Summary) -> Option<PaperImagenet> {
-    net_of(s).and_then(|n| paper::table4(&n))
+    paper::table4(&net_of(s))
 }
 
 /// Summaries of the networks the paper reports, for rows we have no run of.
-fn paper_only(family: &str) -> Vec<Summary> {
-    let entry = |n: &Net| {
-        let kind = format!("{:?}", n.kind).to_lowercase();
-        let shortcut = format!("{:?}", n.shortcut);
-        Summary::unfinished("", "", family, &kind, &shortcut, n.depth, 0)
-    };
-    if family == "cifar" {
+fn paper_only(family: Family) -> Vec<Summary> {
+    let entry = |n: &Net| Summary::unfinished("", "", family, n.kind, n.shortcut, n.depth, 0);
+    if family == Family::Cifar {
         paper::TABLE6
             .iter()
-            .map(|r| entry(&Net::cifar(crate::config::NetKind::Residual, r.depth)))
+            .map(|r| entry(&Net::cifar(NetKind::Residual, r.depth)))
             .collect()
     } else {
         paper::TABLES_2_3.iter().map(|e| entry(&e.net)).collect()
@@ -352,7 +353,7 @@ fn paper_only(family: &str) -> Vec<Summary> {
 
 /// Our runs of `family`, plus one empty row for each paper entry without a run, ordered as the
 /// paper orders them (plain before residual, then depth, then shortcut option).
-fn rows_of<'a>(runs: &'a [RunRecord], family: &str) -> Vec<(Summary, Option<&'a RunRecord>)> {
+fn rows_of(runs: &[RunRecord], family: Family) -> Vec<(Summary, Option<&RunRecord>)> {
     let mut rows: Vec<(Summary, Option<&RunRecord>)> = runs
         .iter()
         .filter(|r| r.summary.family == family)
@@ -365,12 +366,16 @@ fn rows_of<'a>(runs: &'a [RunRecord], family: &str) -> Vec<(Summary, Option<&'a 
         }
     }
     rows.sort_by(|(a, ra), (b, rb)| {
-        let key = |s: &Summary| (s.kind != "plain", s.depth, s.shortcut.clone());
-        key(a)
-            .cmp(&key(b))
+        paper_order(a)
+            .cmp(&paper_order(b))
             .then_with(|| ra.map(|r| r.dir.clone()).cmp(&rb.map(|r| r.dir.clone())))
     });
     rows
+}
+
+/// The order of the paper's tables: plain before residual, then depth, then shortcut option.
+fn paper_order(s: &Summary) -> (bool, usize, Shortcut) {
+    (s.kind != NetKind::Plain, s.depth, s.shortcut)
 }
 
 fn pct(v: f64) -> String {
@@ -440,12 +445,13 @@ pub struct CifarGroup<'a> {
 }
 
 impl CifarGroup<'_> {
-    fn key(r: &RunRecord) -> (bool, usize, String, String, String, String, String) {
+    fn key(r: &RunRecord) -> (bool, usize, Shortcut, String, String, String, String) {
         let s = &r.summary;
+        let (residual, depth, shortcut) = paper_order(s);
         (
-            s.kind != "plain",
-            s.depth,
-            s.shortcut.clone(),
+            residual,
+            depth,
+            shortcut,
             r.meta.trainer.clone(),
             r.data_label(),
             r.schedule_label(),
@@ -471,7 +477,7 @@ pub fn cifar_groups(runs: &[RunRecord]) -> Vec<CifarGroup<'_>> {
     let mut groups: Vec<CifarGroup> = Vec::new();
     let mut cifar: Vec<&RunRecord> = runs
         .iter()
-        .filter(|r| r.summary.family == "cifar")
+        .filter(|r| r.summary.family == Family::Cifar)
         .collect();
     cifar.sort_by_key(|r| {
         let (a, b, c, d, e, f, g) = CifarGroup::key(r);
@@ -533,19 +539,19 @@ pub fn table6(runs: &[RunRecord]) -> Table {
         .iter()
         .map(|g| (g.runs[0].summary.clone(), Some(g)))
         .collect();
-    for p in paper_only("cifar") {
+    for p in paper_only(Family::Cifar) {
         let same = |s: &Summary| s.kind == p.kind && s.depth == p.depth && s.shortcut == p.shortcut;
         if !rows.iter().any(|(s, _)| same(s)) {
             rows.push((p, None));
         }
     }
     // Stable: groups keep their order within one network.
-    rows.sort_by_key(|(s, _)| (s.kind != "plain", s.depth, s.shortcut.clone()));
+    rows.sort_by_key(|(s, _)| paper_order(s));
     for (s, group) in rows {
         let paper = paper_table6(&s);
-        let method = match (s.kind.as_str(), s.shortcut.as_str()) {
-            ("plain", _) => "plain".to_string(),
-            (_, "A") => "ResNet".to_string(),
+        let method = match (s.kind, s.shortcut) {
+            (NetKind::Plain, _) => "plain".to_string(),
+            (_, Shortcut::A) => "ResNet".to_string(),
             (_, sc) => format!("ResNet ({sc})"),
         };
         let first = group.map(|g| g.runs[0]);
@@ -553,7 +559,7 @@ pub fn table6(runs: &[RunRecord]) -> Table {
         let note = first.map(caveat).unwrap_or_default();
         // The paper's own mean where it gives one (ResNet-110), else its single number.
         let paper_mean = paper.map(|p| p.mean());
-        let akamaster = net_of(&s).and_then(|n| paper::akamaster_error(&n));
+        let akamaster = paper::akamaster_error(&net_of(&s));
         t.push(vec![
             method,
             s.depth.to_string(),
@@ -627,9 +633,9 @@ pub fn cifar_runs_table(runs: &[RunRecord]) -> Table {
 
 /// An ImageNet model's name as the paper's tables print it.
 fn imagenet_model(s: &Summary) -> String {
-    match (s.kind.as_str(), s.depth, s.shortcut.as_str()) {
-        ("plain", d, _) => format!("plain-{d}"),
-        (_, d, sc) if d <= 34 || sc != "B" => format!("ResNet-{d} {sc}"),
+    match (s.kind, s.depth, s.shortcut) {
+        (NetKind::Plain, d, _) => format!("plain-{d}"),
+        (_, d, sc) if d <= 34 || sc != Shortcut::B => format!("ResNet-{d} {sc}"),
         (_, d, _) => format!("ResNet-{d}"),
     }
 }
@@ -652,7 +658,7 @@ pub fn table4_imagenet(runs: &[RunRecord]) -> Table {
         "measured_by",
         "run",
     ]);
-    for (s, run) in rows_of(runs, "imagenet") {
+    for (s, run) in rows_of(runs, Family::Imagenet) {
         let paper = paper_table4(&s);
         let ours = run.and_then(|r| r.multi_scale.as_ref());
         if paper.is_none() && ours.is_none() {
@@ -706,12 +712,7 @@ pub fn cifar_figure(runs: &[RunRecord], title: &str) -> Result<Option<Figure>> {
                 }
             };
             let panel = &mut panels[idx];
-            let s = &r.summary;
-            let name = if s.kind == "plain" {
-                format!("plain-{}", s.depth)
-            } else {
-                format!("ResNet-{}", s.depth)
-            };
+            let name = super::compare::legend_name(&r.summary);
             panel.series.push(Series {
                 label: format!("{name} s{}", r.meta.seed),
                 color: PALETTE[panel.series.len() % PALETTE.len()].to_string(),
@@ -754,7 +755,7 @@ pub fn table_imagenet(runs: &[RunRecord]) -> Table {
         "paper_source",
         "run",
     ]);
-    for (s, run) in rows_of(runs, "imagenet") {
+    for (s, run) in rows_of(runs, Family::Imagenet) {
         let paper = paper_imagenet(&s);
         let model = imagenet_model(&s);
         let (top1, top5, by) = match run {
@@ -916,9 +917,9 @@ mod tests {
         Summary {
             name: format!("{kind}{depth}{shortcut}"),
             model: format!("{kind}{depth}"),
-            family: family.into(),
-            kind: kind.into(),
-            shortcut: shortcut.into(),
+            family: family.parse().unwrap(),
+            kind: kind.parse().unwrap(),
+            shortcut: shortcut.parse().unwrap(),
             depth,
             params: 269_722,
             iterations: paper::CIFAR_ITERATIONS,

@@ -65,7 +65,7 @@ impl ReproduceSpec {
     pub fn label(&self) -> String {
         let base = match &self.recipe {
             Some(r) => compare::recipe_label(r),
-            None => format!("{:?}", self.result.family()).to_lowercase(),
+            None => self.result.family().to_string(),
         };
         match self.iterations {
             Some(n) => format!("{base}-it{n}"),

@@ -1,7 +1,7 @@
 //! What a run records (the curves of the paper's Figures 1, 4 and 6, and the numbers of Tables 2,
 //! 4, 6): `curves.csv` rows, the one-row `summary.csv`, and the rows `resnet eval` appends to
 //! `eval.csv`. Only writing and reading files here; the training loop produces the values.
-use crate::config::RecipeChange;
+use crate::config::{Family, NetKind, RecipeChange, Shortcut};
 use anyhow::{bail, Context, Result};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -52,9 +52,9 @@ pub struct CurveRow {
 pub struct Summary {
     pub name: String,
     pub model: String,
-    pub family: String,
-    pub kind: String,
-    pub shortcut: String,
+    pub family: Family,
+    pub kind: NetKind,
+    pub shortcut: Shortcut,
     pub depth: usize,
     pub params: u64,
     pub iterations: u64,
@@ -309,18 +309,18 @@ impl Summary {
     pub fn unfinished(
         name: &str,
         model: &str,
-        family: &str,
-        kind: &str,
-        shortcut: &str,
+        family: Family,
+        kind: NetKind,
+        shortcut: Shortcut,
         depth: usize,
         params: u64,
     ) -> Self {
         Summary {
             name: name.into(),
             model: model.into(),
-            family: family.into(),
-            kind: kind.into(),
-            shortcut: shortcut.into(),
+            family,
+            kind,
+            shortcut,
             depth,
             params,
             iterations: 0,
@@ -338,9 +338,9 @@ impl Summary {
         vec![
             self.name.clone(),
             self.model.clone(),
-            self.family.clone(),
-            self.kind.clone(),
-            self.shortcut.clone(),
+            self.family.to_string(),
+            self.kind.to_string(),
+            self.shortcut.to_string(),
             self.depth.to_string(),
             self.params.to_string(),
             self.iterations.to_string(),
@@ -405,9 +405,9 @@ pub fn read_summary(path: &Path) -> Result<Summary> {
     Ok(Summary {
         name: get(0),
         model: get(1),
-        family: get(2),
-        kind: get(3),
-        shortcut: get(4),
+        family: column(path, &header[2], &get(2))?,
+        kind: column(path, &header[3], &get(3))?,
+        shortcut: column(path, &header[4], &get(4))?,
         depth: int(5)? as usize,
         params: int(6)?,
         iterations: int(7)?,
@@ -423,6 +423,18 @@ pub fn read_summary(path: &Path) -> Result<Summary> {
         },
         wall_s: num(14)?,
     })
+}
+
+/// A typed column of a record (`family`, `kind`, `shortcut`), the file and column named when
+/// the value is another spelling.
+fn column<T: std::str::FromStr<Err = anyhow::Error>>(
+    path: &Path,
+    header: &str,
+    value: &str,
+) -> Result<T> {
+    value
+        .parse()
+        .with_context(|| format!("{}: {header}", path.display()))
 }
 
 /// Rewrites an `eval.csv` of the first format (no protocol column) in the current one, the
@@ -664,9 +676,9 @@ mod tests {
         let s = Summary {
             name: "r20".into(),
             model: "resnet20".into(),
-            family: "cifar".into(),
-            kind: "residual".into(),
-            shortcut: "A".into(),
+            family: Family::Cifar,
+            kind: NetKind::Residual,
+            shortcut: Shortcut::A,
             depth: 20,
             params: 269_722,
             iterations: 400,
@@ -690,6 +702,13 @@ mod tests {
         };
         write_summary(&p, &w).unwrap();
         assert_eq!(read_summary(&p).unwrap().warmup_end, Some(400));
+        let text = std::fs::read_to_string(&p).unwrap();
+        std::fs::write(&p, text.replace(",residual,", ",resnet,")).unwrap();
+        let err = format!("{:#}", read_summary(&p).unwrap_err());
+        assert!(
+            err.contains("summary.csv: kind: \"resnet\" is not one of residual, plain"),
+            "{err}"
+        );
     }
 
     #[test]

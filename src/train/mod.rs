@@ -72,9 +72,9 @@ fn model_summary(cfg: &Config, params: u64) -> Summary {
     Summary::unfinished(
         &cfg.name,
         &m.display_name(),
-        &format!("{:?}", m.family).to_lowercase(),
-        &format!("{:?}", m.kind).to_lowercase(),
-        &format!("{:?}", m.shortcut()),
+        m.family,
+        m.kind,
+        m.shortcut(),
         m.depth,
         params,
     )
