@@ -7,20 +7,11 @@ use crate::eval::{Protocol, PAPER_SCALES};
 use crate::paper::{self, Net};
 use crate::present::plot::{self, Figure, Panel, Series, PALETTE};
 use crate::present::table::{write_atomic, Table};
-use crate::run::records::{protocol_of_crops, read_curves, read_summary, Summary, EVAL_HEADER};
+use crate::run::records::{
+    read_curves, read_eval as read_eval_rows, read_summary, EvalRow, Summary,
+};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
-
-/// One evaluation `resnet eval` appended to a run's `eval.csv`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EvalResult {
-    pub split: String,
-    /// `1-crop`, `10-crop` or `multi-scale 224/...` (from `crops` in files without the column).
-    pub protocol: String,
-    pub crops: u32,
-    pub top1_error: f64,
-    pub top5_error: f64,
-}
 
 /// One finished run (a folder with `summary.csv`).
 #[derive(Debug, Clone, PartialEq)]
@@ -28,9 +19,9 @@ pub struct RunRecord {
     pub dir: PathBuf,
     pub summary: Summary,
     /// The crop-testing row with the most crops (Tables 2 and 3).
-    pub eval: Option<EvalResult>,
+    pub eval: Option<EvalRow>,
     /// The multi-scale row (Table 4): the paper's scales if measured, else the latest.
-    pub multi_scale: Option<EvalResult>,
+    pub multi_scale: Option<EvalRow>,
     /// `data.dataset` of the run's `config.toml` (`None` when the folder has none).
     pub dataset: Option<String>,
     /// What else the run's `config.toml` and `trainer.toml` say (defaults when absent).
@@ -220,17 +211,17 @@ pub fn gather(runs_dir: &Path) -> Result<Vec<RunRecord>> {
 /// Reads `eval.csv` (header [`EVAL_HEADER`]) and keeps the crop-testing row with the most crops
 /// (Tables 2 and 3 use 10-crop testing), the latest among equals. `None` when the file does not
 /// exist.
-pub fn read_eval(path: &Path) -> Result<Option<EvalResult>> {
+pub fn read_eval(path: &Path) -> Result<Option<EvalRow>> {
     Ok(best_crop_row(&read_eval_rows(path)?))
 }
 
-fn is_multi_scale(e: &EvalResult) -> bool {
+fn is_multi_scale(e: &EvalRow) -> bool {
     e.protocol.starts_with("multi-scale")
 }
 
 /// The crop-testing row with the most crops, the latest among equals.
-fn best_crop_row(rows: &[EvalResult]) -> Option<EvalResult> {
-    let mut best: Option<&EvalResult> = None;
+fn best_crop_row(rows: &[EvalRow]) -> Option<EvalRow> {
+    let mut best: Option<&EvalRow> = None;
     for e in rows.iter().filter(|e| !is_multi_scale(e)) {
         if best.is_none_or(|b| e.crops >= b.crops) {
             best = Some(e);
@@ -240,70 +231,10 @@ fn best_crop_row(rows: &[EvalResult]) -> Option<EvalResult> {
 }
 
 /// The latest multi-scale row at the paper's scales, else the latest multi-scale row.
-fn multi_scale_row(rows: &[EvalResult]) -> Option<EvalResult> {
+fn multi_scale_row(rows: &[EvalRow]) -> Option<EvalRow> {
     let paper = Protocol::MultiScale(PAPER_SCALES.to_vec()).name();
-    let latest = |f: &dyn Fn(&EvalResult) -> bool| rows.iter().rev().find(|e| f(e)).cloned();
+    let latest = |f: &dyn Fn(&EvalRow) -> bool| rows.iter().rev().find(|e| f(e)).cloned();
     latest(&|e| e.protocol == paper).or_else(|| latest(&is_multi_scale))
-}
-
-/// Every row of `eval.csv`, in file order (empty when the file does not exist). Files written
-/// before the `protocol` column get the protocol from `crops`.
-pub fn read_eval_rows(path: &Path) -> Result<Vec<EvalResult>> {
-    if !path.is_file() {
-        return Ok(Vec::new());
-    }
-    let mut r =
-        csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let header: Vec<String> = r
-        .headers()
-        .with_context(|| format!("{}: no header", path.display()))?
-        .iter()
-        .map(String::from)
-        .collect();
-    let col = |name: &str| -> Result<usize> {
-        header.iter().position(|h| h == name).with_context(|| {
-            format!(
-                "{}: no column `{name}` (header {:?}, expected {EVAL_HEADER:?})",
-                path.display(),
-                header.join(",")
-            )
-        })
-    };
-    let (c_split, c_crops, c_top1, c_top5) = (
-        col("split")?,
-        col("crops")?,
-        col("top1_error")?,
-        col("top5_error")?,
-    );
-    let c_protocol = header.iter().position(|h| h == "protocol");
-    let mut rows = Vec::new();
-    for (i, rec) in r.records().enumerate() {
-        let rec = rec.with_context(|| format!("{} line {}", path.display(), i + 2))?;
-        let field = |c: usize| rec.get(c).unwrap_or("").trim();
-        let num = |c: usize| -> Result<f64> {
-            field(c).parse().with_context(|| {
-                format!(
-                    "{} line {}: {} = {:?} is not a number",
-                    path.display(),
-                    i + 2,
-                    header[c],
-                    field(c)
-                )
-            })
-        };
-        let crops = num(c_crops)? as u32;
-        rows.push(EvalResult {
-            split: field(c_split).to_string(),
-            protocol: match c_protocol {
-                Some(c) => field(c).to_string(),
-                None => protocol_of_crops(crops),
-            },
-            crops,
-            top1_error: num(c_top1)?,
-            top5_error: num(c_top5)?,
-        });
-    }
-    Ok(rows)
 }
 
 /// The typed identity of a record's network.

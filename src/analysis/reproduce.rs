@@ -15,6 +15,7 @@ use crate::eval::Protocol;
 use crate::paper::{self, Experiment, Net};
 use crate::present::plot;
 use crate::present::table::{write_atomic, Table};
+use crate::run::records;
 use crate::train::TrainOptions;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -357,9 +358,9 @@ fn evaluate_cells(
     note: &mut dyn FnMut(String),
 ) -> Result<()> {
     for r in rows {
-        let done = report::read_eval_rows(&r.dir.join("eval.csv"))?
+        let done = records::read_eval(&r.dir.join("eval.csv"))?
             .iter()
-            .any(|e| e.protocol == protocol.name());
+            .any(|e| e.protocol == protocol.name() && e.iteration == r.summary.iterations);
         if done {
             continue;
         }

@@ -100,9 +100,10 @@ impl Protocol {
     }
 }
 
-/// Evaluation result; errors in percent.
+/// What one evaluation pass measures (errors in percent); `resnet eval` records it as an
+/// [`EvalRow`] with its checkpoint, split and protocol.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct EvalResult {
+pub struct Measurement {
     pub images: u64,
     pub loss: f64,
     pub top1_error: f64,
@@ -134,11 +135,11 @@ impl Sums {
         });
     }
 
-    fn finish(self) -> Result<EvalResult> {
+    fn finish(self) -> Result<Measurement> {
         let sums = self.sums.context("the evaluation split is empty")?;
         let v: Vec<f64> = Vec::try_from(sums.to_device(Device::Cpu))?;
         let n = self.images as f64;
-        Ok(EvalResult {
+        Ok(Measurement {
             images: self.images,
             loss: v[0] / n,
             // Count the misses first: 100 * (n - hits) / n prints as 8.08, not 8.079999999999998.
@@ -211,7 +212,7 @@ pub fn evaluate(
     batch_size: usize,
     mode: ForwardMode,
     protocol: &Protocol,
-) -> Result<EvalResult> {
+) -> Result<Measurement> {
     let _guard = tch::no_grad_guard();
     let mut sums = Sums::default();
     match protocol {
@@ -550,7 +551,7 @@ mod tests {
         (loss, 100.0 * (n - h1) / n, 100.0 * (n - h5) / n)
     }
 
-    fn assert_matches(r: &EvalResult, want: (f64, f64, f64), n: u64) {
+    fn assert_matches(r: &Measurement, want: (f64, f64, f64), n: u64) {
         assert_eq!(r.images, n);
         assert!(
             (r.loss - want.0).abs() < 1e-5,

@@ -461,6 +461,76 @@ fn upgrade_eval(path: &Path) -> Result<()> {
     crate::present::table::write_atomic(path, &bytes)
 }
 
+/// Every row of `eval.csv`, in file order (empty when the file does not exist). Files written
+/// before the `protocol` column get the protocol from `crops`; columns are found by name, so a
+/// missing one is named with the file.
+pub fn read_eval(path: &Path) -> Result<Vec<EvalRow>> {
+    if !path.is_file() {
+        return Ok(Vec::new());
+    }
+    let mut r =
+        csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let header: Vec<String> = r
+        .headers()
+        .with_context(|| format!("{}: no header", path.display()))?
+        .iter()
+        .map(String::from)
+        .collect();
+    let col = |name: &str| -> Result<usize> {
+        header.iter().position(|h| h == name).with_context(|| {
+            format!(
+                "{}: no column `{name}` (header {:?}, expected {EVAL_HEADER:?})",
+                path.display(),
+                header.join(",")
+            )
+        })
+    };
+    let names = [
+        "checkpoint",
+        "iteration",
+        "split",
+        "crops",
+        "images",
+        "test_loss",
+        "top1_error",
+        "top5_error",
+    ];
+    let c: Vec<usize> = names.iter().map(|n| col(n)).collect::<Result<_>>()?;
+    let c_protocol = header.iter().position(|h| h == "protocol");
+    let mut rows = Vec::new();
+    for (i, rec) in r.records().enumerate() {
+        let line = i + 2;
+        let rec = rec.with_context(|| format!("{} line {line}", path.display()))?;
+        let field = |k: usize| rec.get(c[k]).unwrap_or("").trim();
+        let bad = |k: usize| {
+            format!(
+                "{} line {line}: {} = {:?}",
+                path.display(),
+                names[k],
+                field(k)
+            )
+        };
+        let num = |k: usize| -> Result<f64> { field(k).parse().with_context(|| bad(k)) };
+        let int = |k: usize| -> Result<u64> { field(k).parse().with_context(|| bad(k)) };
+        let crops = int(3)? as u32;
+        rows.push(EvalRow {
+            checkpoint: field(0).to_string(),
+            iteration: int(1)?,
+            split: field(2).to_string(),
+            protocol: match c_protocol {
+                Some(p) => rec.get(p).unwrap_or("").trim().to_string(),
+                None => protocol_of_crops(crops),
+            },
+            crops,
+            images: int(4)?,
+            loss: num(5)?,
+            top1_error: num(6)?,
+            top5_error: num(7)?,
+        });
+    }
+    Ok(rows)
+}
+
 /// The largest `eval.csv` read (to bring a file of the first format to the current one).
 const MAX_EVAL_CSV_BYTES: u64 = 64 << 20;
 
