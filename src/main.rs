@@ -31,6 +31,9 @@ enum Command {
     /// (older checkpoints: its run's config.toml), one crop, ten crops or multi-scale (§3.4);
     /// appends to the run's eval.csv.
     Eval(cmd::eval::Args),
+    /// Write a checkpoint's network as torchvision's state dict (safetensors, no optimizer
+    /// state), which torchvision's model of the same net loads with strict=True.
+    Export(cmd::export::Args),
     /// Training and evaluation images/s of a config's run (steady state after a warm-up), with
     /// the share spent on data; or, with --summarize, the comparison table of collected rows.
     Bench(cmd::bench::Args),
@@ -88,6 +91,7 @@ fn main() {
         Command::Info(a) => cmd::info::exec(a),
         Command::Train(a) => cmd::train::exec(a),
         Command::Eval(a) => cmd::eval::exec(a),
+        Command::Export(a) => cmd::export::exec(a),
         Command::Compare(a) => cmd::compare::exec(a),
         Command::Report(a) => cmd::report::exec(a),
         Command::Reproduce(a) => cmd::reproduce::exec(a),

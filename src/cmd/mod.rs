@@ -12,6 +12,7 @@ pub mod compare;
 pub mod data;
 pub mod data_prepare;
 pub mod eval;
+pub mod export;
 pub mod info;
 pub mod report;
 pub mod reproduce;

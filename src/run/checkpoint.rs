@@ -23,7 +23,7 @@ pub const CONFIG_KEY: &str = "config";
 pub const MOMENTUM_PREFIX: &str = "optimizer.momentum_buffer.";
 
 /// A tensor ready for safetensors: CPU bytes.
-struct Raw {
+pub(crate) struct Raw {
     dtype: Dtype,
     shape: Vec<usize>,
     bytes: Vec<u8>,
@@ -44,7 +44,7 @@ impl View for &Raw {
     }
 }
 
-fn to_raw(name: &str, t: &Tensor) -> Result<Raw> {
+pub(crate) fn to_raw(name: &str, t: &Tensor) -> Result<Raw> {
     let t = t.to_device(tch::Device::Cpu).contiguous();
     let (dtype, kind) = match t.kind() {
         Kind::Float => (Dtype::F32, Kind::Float),
@@ -185,7 +185,7 @@ fn corrupt(path: &Path, what: impl std::fmt::Display) -> anyhow::Error {
 
 /// Opens a checkpoint for reading: a regular file (or a link to one). A FIFO, device or folder
 /// is refused at once (opened without blocking, so a FIFO with no writer cannot hang the open).
-fn open_checkpoint(path: &Path) -> Result<std::fs::File> {
+pub(crate) fn open_checkpoint(path: &Path) -> Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     let f = match std::fs::OpenOptions::new()
         .read(true)
@@ -346,6 +346,19 @@ pub fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
                 .map(|(n, v)| (n.as_str(), v.dtype(), v.shape(), v.data())),
         )
     })?;
+    Ok(Checkpoint {
+        path: path.to_path_buf(),
+        tensors: tensors_of(path, &st)?,
+        state,
+        config,
+    })
+}
+
+/// The tensors of a safetensors file (F32 or I64), by name.
+pub(crate) fn tensors_of(
+    path: &Path,
+    st: &safetensors::SafeTensors<'_>,
+) -> Result<HashMap<String, Tensor>> {
     let mut tensors = HashMap::new();
     for (name, view) in st.tensors() {
         let kind = match view.dtype() {
@@ -361,12 +374,7 @@ pub fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
             .with_context(|| format!("checkpoint {}: tensor {name}", path.display()))?;
         tensors.insert(name, t);
     }
-    Ok(Checkpoint {
-        path: path.to_path_buf(),
-        tensors,
-        state,
-        config,
-    })
+    Ok(tensors)
 }
 
 impl Checkpoint {
