@@ -185,6 +185,7 @@ fn graph_steps_equal_eager_steps_and_resume_across_modes() {
             last_train_error: None,
             elapsed_s: 0.0,
             last_row: None,
+            data_key: None,
         };
         let path = tmp.path().join("ck.safetensors");
         checkpoint::save_checkpoint(&path, &graph.checkpoint_tensors(), &state, Some(&graph.cfg))

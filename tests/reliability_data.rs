@@ -64,3 +64,58 @@ fn class_folders_with_names_that_are_not_utf8_are_refused() {
     ]);
     refused(&o, &["not UTF-8", "train"]);
 }
+
+/// Swaps the contents of two class folders of the training split (every label of theirs flips;
+/// the file names, counts and sizes stay).
+fn swap_classes(train: &Path, a: &str, b: &str) {
+    let t = train.join("swap-tmp");
+    std::fs::rename(train.join(a), &t).unwrap();
+    std::fs::rename(train.join(b), train.join(a)).unwrap();
+    std::fs::rename(&t, train.join(b)).unwrap();
+}
+
+/// A resume on training data that changed since the checkpoint (two class folders swapped: every
+/// label of theirs flips) went on silently. The checkpoint records the data's content key; a
+/// different key is a recipe change, refused in one line naming both keys, and accepted with
+/// `--change data.content`, which changes.csv records.
+#[test]
+fn a_resume_on_changed_training_data_is_refused_unless_deliberate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let names = [OsStr::new("cat"), OsStr::new("dog")];
+    tree(&tmp.path().join("data"), &names);
+    let out = tmp.path().join("run");
+    let cfg = folder_config(tmp.path(), 2, &out);
+    let train = |extra: &[&str]| {
+        let mut a = vec![OsStr::new("train"), OsStr::new("--config"), cfg.as_os_str()];
+        a.extend(extra.iter().map(OsStr::new));
+        resnet(&a)
+    };
+    let o = train(&[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let key = |dir: &Path| {
+        let h = resnet::run::checkpoint::read_header(&dir.join("last.safetensors")).unwrap();
+        h.state
+            .data_key
+            .expect("the checkpoint records its data's key")
+    };
+    let before = key(&out);
+    swap_classes(&tmp.path().join("data/train"), "cat", "dog");
+    let longer = ["--resume", "--iterations", "40", "--change"];
+    let o = train(&[&longer[..], &["schedule.iterations"]].concat());
+    let line = refused(&o, &["data.content", &before, "--change data.content"]);
+    let after: String = (line.split(&format!("{before} -> ")).nth(1).unwrap_or(""))
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect();
+    assert!(after.len() == 32 && after != before, "{line}");
+    assert_eq!(curve_rows(&out), 2, "the refused resume wrote nothing");
+    let o = train(&[&longer[..], &["schedule.iterations,data.content"]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(curve_rows(&out), 4);
+    let changes = std::fs::read_to_string(out.join("changes.csv")).unwrap();
+    assert!(
+        changes.contains(&format!("20,data.content,{before},")),
+        "{changes}"
+    );
+    assert_ne!(key(&out), before, "the new data's key is recorded");
+}

@@ -325,6 +325,10 @@ fn last_line(log: &Path) -> String {
 /// binary passes `resnet train` of its own executable). Each child's output goes to
 /// `<runs dir>/.jobs/<name>.log`, its config to `.jobs/<name>.toml`. Waits for every child; fails
 /// afterwards, naming each failed cell with its log's last line, if any child failed.
+///
+/// Ctrl-C, SIGTERM or SIGHUP to this process is forwarded to the children (as SIGTERM: each
+/// saves its checkpoint and exits); no new child starts, and once every child has exited this
+/// fails with a line saying that the same command resumes them.
 pub fn train_parallel(
     cells: &[Config],
     force: bool,
@@ -344,13 +348,20 @@ pub fn train_parallel(
         crate::present::table::write_atomic(&p.job.config_file, p.cfg.to_toml()?.as_bytes())?;
     }
     let total = queue.len();
+    crate::train::catch_stop_signals();
     let t0 = Instant::now();
     let mut waiting = queue.into_iter();
     let mut running: Vec<Running> = Vec::new();
     let mut failed: Vec<String> = Vec::new();
+    let mut stopped: Vec<String> = Vec::new();
+    let mut stopping = false;
     let mut images = 0u64;
     loop {
-        while running.len() < jobs {
+        if !stopping && crate::train::stop_requested() {
+            stopping = true;
+            forward_stop(&running, note);
+        }
+        while !stopping && running.len() < jobs {
             let Some(p) = waiting.next() else {
                 break;
             };
@@ -361,11 +372,33 @@ pub fn train_parallel(
         }
         std::thread::sleep(Duration::from_millis(50));
         for done in reap_finished(&mut running)? {
+            // A child stopped by the forwarded signal exits 130 once its checkpoint is saved.
+            if stopping && done.status.code() == Some(130) {
+                note(format!(
+                    "{}: stopped, checkpoint saved",
+                    cell_label(&done.planned, cells.len())
+                ));
+                stopped.push(done.planned.cfg.name.clone());
+                continue;
+            }
             match finish_job(&done, cells.len(), note) {
                 Ok(n) => images += n,
                 Err(why) => failed.push(why),
             }
         }
+    }
+    if stopping {
+        let failures = if failed.is_empty() {
+            String::new()
+        } else {
+            format!("; {} failed: {}", failed.len(), failed.join("; "))
+        };
+        bail!(
+            "interrupted: {} of {total} runs stopped with their checkpoints saved ({}){failures}; \
+             the same compare command resumes them",
+            stopped.len(),
+            stopped.join(", ")
+        );
     }
     if !failed.is_empty() {
         bail!(
@@ -460,9 +493,23 @@ fn spawn_job<'a>(
     command: &dyn Fn(&TrainJob) -> Command,
     note: &mut dyn FnMut(String),
 ) -> Result<Running<'a>> {
+    use std::os::unix::process::CommandExt;
     let log = std::fs::File::create(&p.job.log)
         .with_context(|| format!("cannot create {}", p.job.log.display()))?;
-    let child = command(&p.job)
+    let mut cmd = command(&p.job);
+    // Its own process group: a Ctrl-C at the terminal reaches the child once, forwarded by this
+    // process, not also directly (two interrupts would make it exit without saving).
+    cmd.process_group(0);
+    // SAFETY: the closure runs in the forked child before exec and only calls prctl, which is
+    // async-signal-safe. If this process dies without forwarding (kill -9), the child gets
+    // SIGTERM: it saves its checkpoint and stops instead of training on, orphaned.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    let child = cmd
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
@@ -484,6 +531,20 @@ fn spawn_job<'a>(
         child,
         began: Instant::now(),
     })
+}
+
+/// Forwards a stop asked of this process to every running child as SIGTERM (each saves its
+/// checkpoint and exits 130).
+fn forward_stop(running: &[Running], note: &mut dyn FnMut(String)) {
+    for r in running {
+        // SAFETY: kill only sends a signal; the PID is our child's, not reaped yet, so it cannot
+        // have been reused.
+        unsafe { libc::kill(r.child.id() as libc::pid_t, libc::SIGTERM) };
+    }
+    note(format!(
+        "stopping: asked {} child processes to save their checkpoints; waiting for them",
+        running.len()
+    ));
 }
 
 /// Takes the children that have exited out of `running`.

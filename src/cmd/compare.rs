@@ -69,6 +69,8 @@ pub fn exec(a: Args) -> Result<()> {
         cuda_graph: a.cuda_graph,
     };
     overrides.apply(&mut recipe)?;
+    // One compare per --out at a time (held to the end: the grid pass reads what children wrote).
+    let _lock = resnet::run::dir::RunLock::acquire_runs(&a.out)?;
     let mut spec = resnet::analysis::compare::CompareSpec {
         recipe,
         kinds: a.kinds,

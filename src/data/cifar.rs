@@ -198,6 +198,20 @@ pub fn extract_members(archive: &Path, root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The [`crate::data::DataSource::content_key`] of the CIFAR-10 batch files of `data.path`
+/// ([`batches_dir`]): the MD5 of their names and MD5s, each remembered in `cache_dir` beside the
+/// file's identity ([`super::archive::content_key`]), so a file untouched since is not read again.
+pub fn content_key(root: &Path, cache_dir: &Path) -> Result<String> {
+    use md5::{Digest, Md5};
+    let dir = batches_dir(root);
+    let mut h = Md5::new();
+    for m in members() {
+        let md5 = super::archive::content_key(&dir.join(m), cache_dir)?;
+        h.update(format!("{m} {md5}\n"));
+    }
+    Ok(format!("{:x}", h.finalize()))
+}
+
 /// `ensure` then `read_dir`, for the official archive.
 pub fn load(root: &Path, progress: bool) -> Result<ImageSet> {
     let dir = ensure(root, &Remote::cifar10(), progress)?;

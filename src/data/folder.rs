@@ -337,6 +337,14 @@ fn file_md5(path: &Path) -> Result<[u8; 16]> {
 /// new key, so a stale cache is never read, whatever the files' sizes and times say. The files
 /// are hashed in parallel on the calling rayon pool.
 pub fn cache_file(index: &FolderIndex, skip_corrupt: bool, cache_dir: &Path) -> Result<PathBuf> {
+    let content = content_digest(index)?;
+    Ok(cache_dir.join(format!("{}{content}.u8", cache_prefix(index, skip_corrupt))))
+}
+
+/// The MD5 of the folder's manifest: class names, then every file's path below the root, its
+/// label and the MD5 of its bytes, split by split (the `<content>` of [`cache_file`], and the
+/// folder's [`crate::data::DataSource::content_key`]). Hashed in parallel on the calling pool.
+pub fn content_digest(index: &FolderIndex) -> Result<String> {
     use md5::{Digest, Md5};
     let mut h = Md5::new();
     h.update(index.class_names.join("/"));
@@ -353,8 +361,25 @@ pub fn cache_file(index: &FolderIndex, skip_corrupt: bool, cache_dir: &Path) -> 
             h.update(d);
         }
     }
-    let content = format!("{:x}", h.finalize());
-    Ok(cache_dir.join(format!("{}{content}.u8", cache_prefix(index, skip_corrupt))))
+    Ok(format!("{:x}", h.finalize()))
+}
+
+/// The key of a streamed (large-image) folder: the MD5 of class names, every file's path below
+/// the root and its label, split by split. The files' bytes are not read (ImageNet's 1.28 M
+/// files are 140 GB): a renamed, added, removed or relabelled file changes it, a file rewritten
+/// in place does not.
+pub fn manifest_key(index: &FolderIndex) -> String {
+    use md5::{Digest, Md5};
+    let mut h = Md5::new();
+    h.update(index.class_names.join("/"));
+    for split in [&index.train, &index.eval] {
+        h.update(format!("\n[{}]\n", split.name));
+        for (f, l) in split.files.iter().zip(&split.labels) {
+            let rel = f.strip_prefix(&index.root).unwrap_or(f);
+            h.update(format!("{}\t{l}\n", rel.display()));
+        }
+    }
+    format!("{:x}", h.finalize())
 }
 
 /// `decoded-<source>-`: what every cache of this folder (any content) is named with.
@@ -464,11 +489,23 @@ pub fn decode_small_cached(
     workers: usize,
     cache_dir: &Path,
 ) -> Result<(ImageSet, Vec<Skipped>, bool)> {
+    decode_small_keyed(index, skip_corrupt, workers, cache_dir).map(|(s, k, hit, _)| (s, k, hit))
+}
+
+/// [`decode_small_cached`] that also returns the folder's [`content_digest`] (computed once for
+/// both the cache's name and the key).
+pub fn decode_small_keyed(
+    index: &FolderIndex,
+    skip_corrupt: bool,
+    workers: usize,
+    cache_dir: &Path,
+) -> Result<(ImageSet, Vec<Skipped>, bool, String)> {
     let pool = pool(workers)?;
-    let path = pool.install(|| cache_file(index, skip_corrupt, cache_dir))?;
+    let key = pool.install(|| content_digest(index))?;
+    let path = cache_dir.join(format!("{}{key}.u8", cache_prefix(index, skip_corrupt)));
     if path.is_file() {
         match read_cache(&path, &index.class_names) {
-            Ok(set) => return Ok((set, Vec::new(), true)),
+            Ok(set) => return Ok((set, Vec::new(), true, key)),
             Err(e) => crate::errln!("warning: {e:#}; decoding the images again"),
         }
     }
@@ -477,7 +514,7 @@ pub fn decode_small_cached(
         Ok(()) => remove_superseded(&path, &cache_prefix(index, skip_corrupt)),
         Err(e) => crate::errln!("warning: could not write the decoded-image cache: {e:#}"),
     }
-    Ok((set, skipped, false))
+    Ok((set, skipped, false, key))
 }
 
 #[cfg(test)]

@@ -55,6 +55,10 @@ pub trait DataSource {
     fn eval_len(&self) -> usize;
     /// Name of the evaluated split ("test" or "validation").
     fn eval_split(&self) -> &str;
+    /// What the images and labels are, as a key (32 hex digits) that changes when they do: a
+    /// run's checkpoint records it, and a resume on data with another key is a recipe change
+    /// (`--change data.content`). Empty for a source built without one (tests, benchmarks).
+    fn content_key(&self) -> &str;
     /// The augmented training batch of iteration `iteration` (0-based). Deterministic in
     /// (seed, iteration, batch_size): positions `[it*B, (it+1)*B)` of the endless stream of
     /// per-epoch permutations.
@@ -122,19 +126,22 @@ pub fn open_quiet(cfg: &Config, device: Device, progress: bool) -> Result<Opened
                 s.image_size,
                 cfg.run.seed,
             );
-            in_memory(cfg, set, device)
+            let key = synthetic::content_key(cfg.model.classes(), s, cfg.run.seed);
+            in_memory(cfg, set, key, device)
         }
         Dataset::Cifar10 => {
             let set = cifar::load(&d.path, progress)
                 .with_context(|| format!("data.path = {} (cifar10)", d.path.display()))?;
-            in_memory(cfg, set, device)
+            let key = cifar::content_key(&d.path, &d.cache_dir)?;
+            in_memory(cfg, set, key, device)
         }
         Dataset::ImageFolder => open_image_folder(cfg, device, progress),
     }
 }
 
-/// An image set held in memory (CIFAR-10, synthetic, small-image folders), class count checked.
-fn in_memory(cfg: &Config, set: ImageSet, device: Device) -> Result<Opened> {
+/// An image set held in memory (CIFAR-10, synthetic, small-image folders) with its content key,
+/// class count checked.
+fn in_memory(cfg: &Config, set: ImageSet, key: String, device: Device) -> Result<Opened> {
     let d = &cfg.data;
     if set.class_names.len() != cfg.model.classes() {
         bail!(
@@ -151,7 +158,7 @@ fn in_memory(cfg: &Config, set: ImageSet, device: Device) -> Result<Opened> {
         &label_counts(&set.test_labels, set.class_names.len()),
     );
     let src = InMemory::new(set, d.augment, d.validation, cfg.run.seed, device)?;
-    Ok((Box::new(src), table))
+    Ok((Box::new(src.with_content_key(key)), table))
 }
 
 /// An image folder: small images decoded into memory (through the cache), large ones streamed.
@@ -174,8 +181,8 @@ fn open_image_folder(cfg: &Config, device: Device, progress: bool) -> Result<Ope
         );
     }
     let t = std::time::Instant::now();
-    let (set, skipped, hit) =
-        folder::decode_small_cached(&index, d.skip_corrupt, d.workers, &d.cache_dir)?;
+    let (set, skipped, hit, key) =
+        folder::decode_small_keyed(&index, d.skip_corrupt, d.workers, &d.cache_dir)?;
     if progress {
         crate::errln!(
             "{} {} images of {}x{} in {:.1} s",
@@ -193,7 +200,7 @@ fn open_image_folder(cfg: &Config, device: Device, progress: bool) -> Result<Ope
             skipped[0].1
         );
     }
-    in_memory(cfg, set, device)
+    in_memory(cfg, set, key, device)
 }
 
 /// A folder of large images streamed through §3.4's transform.
@@ -218,6 +225,7 @@ fn streaming(
         &index.eval.name,
         &index.eval.counts(classes),
     );
+    let key = folder::manifest_key(&index);
     let src = stream::Streaming::with_transform(
         index,
         d.augment,
@@ -228,7 +236,7 @@ fn streaming(
         device,
         d.imagenet.clone(),
     )?;
-    Ok((Box::new(src), table))
+    Ok((Box::new(src.with_content_key(key)), table))
 }
 
 /// Images per class of a label tensor.
@@ -329,6 +337,8 @@ pub struct InMemory {
     seed: u64,
     device: Device,
     order: EpochOrder,
+    /// [`DataSource::content_key`].
+    content_key: String,
 }
 
 impl InMemory {
@@ -387,7 +397,14 @@ impl InMemory {
             seed,
             device,
             order: EpochOrder::new(seed, n - validation),
+            content_key: String::new(),
         })
+    }
+
+    /// The source with its [`DataSource::content_key`].
+    pub fn with_content_key(mut self, key: String) -> Self {
+        self.content_key = key;
+        self
     }
 
     /// The per-pixel mean image [3, H, W] (in [0, 1]) that is subtracted from every input.
@@ -453,6 +470,9 @@ pub fn pad_crop_flip(x: &Tensor, params: &Tensor, pad: i64) -> Tensor {
 impl DataSource for InMemory {
     fn class_names(&self) -> &[String] {
         &self.class_names
+    }
+    fn content_key(&self) -> &str {
+        &self.content_key
     }
     fn train_len(&self) -> usize {
         self.train_images.size()[0] as usize

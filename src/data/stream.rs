@@ -138,6 +138,8 @@ pub struct Streaming {
     device: Device,
     /// The running training prefetch: (next iteration, batch size, queue).
     pending: Option<(u64, usize, Queue)>,
+    /// [`DataSource::content_key`].
+    content_key: String,
 }
 
 fn make_train_batch(
@@ -338,7 +340,14 @@ impl Streaming {
             eigval: eigval.clamp_min(0.0).to_kind(Kind::Float).to_device(device),
             device,
             pending: None,
+            content_key: String::new(),
         })
+    }
+
+    /// The source with its [`DataSource::content_key`].
+    pub fn with_content_key(mut self, key: String) -> Self {
+        self.content_key = key;
+        self
     }
 
     /// The per-pixel mean image [3, 224, 224] (in [0, 1]).
@@ -458,6 +467,9 @@ fn make_scaled_batch(
 impl DataSource for Streaming {
     fn class_names(&self) -> &[String] {
         &self.shared.class_names
+    }
+    fn content_key(&self) -> &str {
+        &self.content_key
     }
     fn train_len(&self) -> usize {
         self.shared.train.len()

@@ -13,6 +13,17 @@ struct Wave {
     amp: [f64; 3],
 }
 
+/// The [`crate::data::DataSource::content_key`] of a synthetic set: the MD5 of what defines it
+/// (this generator's version, classes, sizes and seed).
+pub fn content_key(classes: usize, s: &SyntheticConfig, seed: u64) -> String {
+    use md5::{Digest, Md5};
+    let what = format!(
+        "synthetic v1 classes={classes} train={} test={} size={} seed={seed}",
+        s.train, s.test, s.image_size
+    );
+    format!("{:x}", Md5::digest(what))
+}
+
 /// `train` and `test` images of `size`×`size`, labels cycling through `classes`, all from `seed`.
 pub fn generate(classes: usize, train: usize, test: usize, size: usize, seed: u64) -> ImageSet {
     let mut r = SplitMix64::new(mix(seed, 0x5717));

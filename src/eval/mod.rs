@@ -283,24 +283,28 @@ pub struct Opened {
     pub checkpoint: PathBuf,
     /// The checkpoint's folder.
     pub dir: RunDir,
-    /// Its training state and embedded config, read without the tensors.
+    /// Its training state and embedded config: those of `tensors` (one read of the file).
     pub header: checkpoint::CheckpointHeader,
     pub cfg: Config,
     /// One-line notes for the user (an older checkpoint without its config).
     pub notes: Vec<String>,
+    /// The checkpoint as read (tensors on the CPU), restored by [`Opened::restore`].
+    tensors: checkpoint::Checkpoint,
 }
 
 /// Reads a checkpoint and its recipe: the config embedded in it, which a `config.toml` beside it
 /// must agree with; for a checkpoint written before configs were embedded, that `config.toml`
-/// (with a note saying so).
+/// (with a note saying so). The file is read once: header and tensors come from the same bytes,
+/// verified by their checksums, so a checkpoint replaced meanwhile (a run saving its next one)
+/// cannot pair one checkpoint's iteration with another's weights.
 pub fn open(checkpoint: &Path) -> Result<Opened> {
     let folder = checkpoint
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let dir = RunDir::new(folder);
-    // The recipe and the memory budget are checked from the header, before the tensors load.
-    let header = checkpoint::read_header(checkpoint)?;
+    let tensors = checkpoint::load_checkpoint(checkpoint)?;
+    let header = tensors.header();
     let mut notes = Vec::new();
     let cfg = checkpoint_recipe(&header, &dir.config(), &mut notes)?;
     Ok(Opened {
@@ -309,12 +313,14 @@ pub fn open(checkpoint: &Path) -> Result<Opened> {
         header,
         cfg,
         notes,
+        tensors,
     })
 }
 
 impl Opened {
     /// Builds the recipe's network on its device (or `device`, overriding `run.device`), checks
-    /// the memory budget, and only then loads the checkpoint's weights into it.
+    /// the memory budget, and only then copies the opened checkpoint's weights into it (the file
+    /// is not read again).
     pub fn restore(
         &mut self,
         device: Option<DeviceChoice>,
@@ -339,13 +345,13 @@ impl Opened {
             }
             _ => crate::run::budget::check(&self.cfg, dev)?,
         };
-        let ckpt = checkpoint::load_checkpoint(&self.checkpoint)?;
+        let ckpt = &self.tensors;
         if self.cfg.run.precision == Precision::Bf16 {
             crate::sys::device::use_bf16_autocast();
         }
         let vs = nn::VarStore::new(dev);
         let model = ResNet::new(&vs.root(), &self.cfg.model);
-        let source = match ckpt.config {
+        let source = match &ckpt.config {
             Some(_) => self.checkpoint.clone(),
             None => self.dir.config(),
         };
@@ -645,5 +651,41 @@ mod tests {
             model.forward_t(&x, false).log_softmax(-1, Kind::Float)
         };
         assert_matches(&one, scores(&lp, &labels), 23);
+    }
+
+    /// [`open`] then [`Opened::restore`] read the checkpoint once: one replaced between them (a
+    /// run saving its next checkpoint) cannot give one checkpoint's iteration with the other's
+    /// weights.
+    #[test]
+    fn a_checkpoint_replaced_after_open_restores_the_opened_weights() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = Config::from_toml(
+            "name = \"t\"\n[model]\nfamily = \"cifar\"\ndepth = 8\n[data]\n\
+             dataset = \"synthetic\"\n[run]\ndevice = \"cpu\"\n",
+        )
+        .unwrap();
+        let path = dir.path().join("last.safetensors");
+        let save = |seed: i64, iteration: u64| {
+            tch::manual_seed(seed);
+            let vs = nn::VarStore::new(Device::Cpu);
+            let _model = ResNet::new(&vs.root(), &cfg.model);
+            let mut state = crate::run::state::TrainState::initial(&cfg);
+            state.iteration = iteration;
+            let tensors: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+            checkpoint::save_checkpoint(&path, &tensors, &state, Some(&cfg)).unwrap();
+            vs
+        };
+        let first = save(1, 20);
+        let mut opened = open(&path).unwrap();
+        let _second = save(2, 40);
+        let (_, vs, _) = opened.restore(Some(DeviceChoice::Cpu)).unwrap();
+        assert_eq!(opened.header.state.iteration, 20);
+        let restored = vs.variables();
+        for (name, t) in first.variables() {
+            assert!(
+                t.equal(&restored[&name]),
+                "{name} is not the opened checkpoint's"
+            );
+        }
     }
 }

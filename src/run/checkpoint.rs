@@ -378,6 +378,15 @@ pub(crate) fn tensors_of(
 }
 
 impl Checkpoint {
+    /// Its state and recipe, as [`read_header`] gives them (from this same read of the file).
+    pub fn header(&self) -> CheckpointHeader {
+        CheckpointHeader {
+            path: self.path.clone(),
+            state: self.state.clone(),
+            config: self.config.clone(),
+        }
+    }
+
     /// Copies the model tensors into `vs` (built from `model`, the model of the config file
     /// `config`), requiring exactly the same names and shapes. When they differ, the error says
     /// which network the checkpoint holds (read from its tensors) and which one the config
@@ -542,6 +551,7 @@ mod tests {
             last_train_error: None,
             elapsed_s: 9.5,
             last_row: Some(40),
+            data_key: Some("0123456789abcdef0123456789abcdef".into()),
         }
     }
 

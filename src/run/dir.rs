@@ -15,6 +15,8 @@ pub const CHECKPOINT_FILE: &str = "last.safetensors";
 pub const EVAL_FILE: &str = "eval.csv";
 pub const CHANGES_FILE: &str = "changes.csv";
 pub const LOCK_FILE: &str = ".lock";
+/// The lock of a folder of runs filled by one `compare` (its `--out`).
+pub const RUNS_LOCK_FILE: &str = ".compare.lock";
 /// What `resnet train --force` deletes before a new run (`config.toml` is replaced).
 pub const FORCE_DELETES: [&str; 5] = [
     CURVES_FILE,
@@ -112,7 +114,38 @@ impl RunLock {
     /// hard) or not a regular file is refused: its PID is written only into a file of the run
     /// folder's own. Holding the lock, the temporaries of killed writes are removed.
     pub fn acquire(dir: &Path) -> Result<RunLock> {
-        let path = dir.join(LOCK_FILE);
+        let lock = Self::take(&dir.join(LOCK_FILE), |holder, path| {
+            format!(
+                "run folder {} is in use by {holder} (lock {}); wait for it to finish or stop \
+                 it (Ctrl-C saves a checkpoint) before training into this folder again",
+                dir.display(),
+                path.display()
+            )
+        })?;
+        crate::sys::atomic::remove_dead_temporaries(dir)?;
+        Ok(lock)
+    }
+
+    /// Takes the lock of a folder of runs that one `compare` fills (its `--out`; the file
+    /// [`RUNS_LOCK_FILE`], the folder created if missing): one compare per folder at a time, so
+    /// two never share the child logs of `.jobs/`. Refuses naming the process that holds it.
+    pub fn acquire_runs(dir: &Path) -> Result<RunLock> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create folder {}", dir.display()))?;
+        Self::take(&dir.join(RUNS_LOCK_FILE), |holder, path| {
+            format!(
+                "{} is in use by the compare of {holder} (lock {}): one compare per --out at a \
+                 time; wait for it to finish, stop it (Ctrl-C saves its runs' checkpoints) or \
+                 choose another --out",
+                dir.display(),
+                path.display()
+            )
+        })
+    }
+
+    /// Takes the lock file `path` (its PID written into it), or fails with `busy(holder, path)`.
+    fn take(path: &Path, busy: impl FnOnce(&str, &Path) -> String) -> Result<RunLock> {
+        let path = path.to_path_buf();
         let mut file = open_lock(&path)?;
         match file.try_lock() {
             Ok(()) => {}
@@ -123,12 +156,7 @@ impl RunLock {
                     "" => "another process".to_string(),
                     pid => format!("process {pid}"),
                 };
-                bail!(
-                    "run folder {} is in use by {holder} (lock {}); wait for it to finish or stop \
-                     it (Ctrl-C saves a checkpoint) before training into this folder again",
-                    dir.display(),
-                    path.display()
-                );
+                bail!("{}", busy(&holder, &path));
             }
             Err(std::fs::TryLockError::Error(e)) => {
                 return Err(e).with_context(|| format!("cannot lock {}", path.display()))
@@ -137,7 +165,6 @@ impl RunLock {
         file.set_len(0)
             .and_then(|_| file.write_all(format!("{}\n", std::process::id()).as_bytes()))
             .with_context(|| format!("cannot write lock file {}", path.display()))?;
-        crate::sys::atomic::remove_dead_temporaries(dir)?;
         Ok(RunLock { _file: file, path })
     }
 }

@@ -42,6 +42,10 @@ pub struct TrainState {
     /// `curves.csv` must end there.
     #[serde(default)]
     pub last_row: Option<u64>,
+    /// The content key of the training data the run was trained on ([`crate::data`]'s
+    /// `DataSource::content_key`); `None` in checkpoints from before it was stored.
+    #[serde(default)]
+    pub data_key: Option<String>,
 }
 
 impl TrainState {
@@ -60,6 +64,7 @@ impl TrainState {
             last_train_error: None,
             elapsed_s: 0.0,
             last_row: None,
+            data_key: None,
         }
     }
 }

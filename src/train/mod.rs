@@ -35,7 +35,7 @@ mod trainer;
 
 pub use prepare::{prepare, Prepared};
 pub use resume::CHANGEABLE_ON_RESUME;
-pub use session::{request_stop, Session};
+pub use session::{catch_stop_signals, request_stop, stop_requested, Session};
 pub use trainer::{seeded, Trainer, GRAPH_WARMUP_STEPS};
 
 use crate::config::Config;

@@ -125,10 +125,10 @@ impl Prepared {
                     dir.clear_old_run()?;
                 }
                 dir.write_config(&cfg)?;
-                (
-                    TrainState::initial(&cfg),
-                    CurvesWriter::create(&dir.curves())?,
-                )
+                let mut state = TrainState::initial(&cfg);
+                let key = tr.data.content_key();
+                state.data_key = (!key.is_empty()).then(|| key.to_string());
+                (state, CurvesWriter::create(&dir.curves())?)
             }
             Start::Resume(r) => {
                 let Resume {

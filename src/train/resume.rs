@@ -20,9 +20,10 @@ pub(super) struct Resume {
 }
 
 /// Recipe keys that `--change KEY` lets a resume alter (the run's length and learning-rate
-/// schedule, and where the same data now lives); a change of anything else in the recipe makes
-/// another run.
-pub const CHANGEABLE_ON_RESUME: [&str; 7] = [
+/// schedule, where the same data now lives, and what the data holds: `data.content`, the key of
+/// its images and labels); a change of anything else in the recipe makes another run.
+pub const CHANGEABLE_ON_RESUME: [&str; 8] = [
+    "data.content",
     "data.path",
     "schedule.iterations",
     "schedule.milestones",
@@ -66,7 +67,10 @@ pub(super) fn prepare_resume(
     let recorded = recorded_recipe(&ck, dir, notes)?;
     check_seed(cfg, &ck)?;
     check_length(cfg, &ck)?;
-    let changes = recorded.recipe_changes(cfg);
+    let mut changes = recorded.recipe_changes(cfg);
+    let data_key = tr.data.content_key().to_string();
+    changes.extend(data_change(&ck, &data_key, notes));
+    changes.sort_by(|a, b| a.key.cmp(&b.key));
     check_changes(&changes, opts, &recorded, cfg, &ck)?;
     tr.restore(&ck, &dir.config())?;
     let curves =
@@ -83,11 +87,38 @@ pub(super) fn prepare_resume(
             dir.changes().display()
         ));
     }
+    let mut state = ck.state;
+    if !data_key.is_empty() {
+        state.data_key = Some(data_key);
+    }
     Ok(Start::Resume(Box::new(Resume {
-        state: ck.state,
+        state,
         curves,
         changes,
     })))
+}
+
+/// The change of the training data's content key since the checkpoint (`data.content`), if it
+/// changed. A checkpoint from before the key was stored is accepted with a note (the next
+/// checkpoint records it).
+fn data_change(ck: &Checkpoint, key: &str, notes: &mut Vec<String>) -> Option<RecipeChange> {
+    match &ck.state.data_key {
+        None if !key.is_empty() => {
+            notes.push(format!(
+                "note: checkpoint {} records no data content key (written by an earlier \
+                 version): the data cannot be compared this time; the next checkpoint records \
+                 its key {key}",
+                ck.path.display()
+            ));
+            None
+        }
+        Some(old) if !key.is_empty() && old != key => Some(RecipeChange {
+            key: "data.content".into(),
+            old: old.clone(),
+            new: key.to_string(),
+        }),
+        _ => None,
+    }
 }
 
 /// The recipe the checkpoint was trained with: its embedded config, or for a checkpoint written

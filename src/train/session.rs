@@ -53,6 +53,17 @@ fn signal_ignored(signal: libc::c_int) -> bool {
     }
 }
 
+/// For a process that supervises runs (`compare --jobs`): Ctrl-C, SIGTERM and SIGHUP set the
+/// flag that [`stop_requested`] reads (a second one exits at once), as in a training run.
+pub fn catch_stop_signals() {
+    install_signal_handler();
+}
+
+/// Whether Ctrl-C, SIGTERM or SIGHUP (or [`request_stop`]) asked this process to stop.
+pub fn stop_requested() -> bool {
+    STOP.load(Ordering::SeqCst)
+}
+
 /// Asks a running [`run`] to stop after its current step and checkpoint (what Ctrl-C does).
 pub fn request_stop() {
     STOP.store(true, Ordering::SeqCst);

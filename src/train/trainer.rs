@@ -389,6 +389,7 @@ mod tests {
             last_train_error: None,
             elapsed_s: 0.0,
             last_row: None,
+            data_key: None,
         };
         let path = dir.path().join("last.safetensors");
         checkpoint::save_checkpoint(&path, &a.checkpoint_tensors(), &state, Some(&a.cfg)).unwrap();
