@@ -5,9 +5,14 @@ use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// A checkpoint (last.safetensors) inside a run folder.
+    /// A checkpoint (last.safetensors) inside a run folder; with --config, a plain state dict
+    /// (torchvision's names, safetensors: e.g. torchvision's pretrained weights).
     #[arg(long)]
     pub checkpoint: PathBuf,
+    /// The recipe (network, data, testing sizes) for a weights-only --checkpoint, e.g.
+    /// configs/imagenet_resnet50.toml for torchvision's resnet50 weights.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
     /// Ten-crop testing (Table 3): softmax averaged over 10 crops (ImageNet-style data only).
     #[arg(long, conflicts_with = "multi_scale")]
     pub ten_crop: bool,
@@ -35,6 +40,7 @@ pub fn exec(a: Args) -> Result<()> {
         protocol,
         csv: a.csv,
         device: a.device.as_deref().map(parse_device).transpose()?,
+        config: a.config,
     };
     let out = resnet::eval::measure(&a.checkpoint, &opts)?;
     for n in &out.notes {

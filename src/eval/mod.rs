@@ -259,6 +259,8 @@ pub struct EvalOptions {
     pub csv: Option<PathBuf>,
     /// Overrides the recipe's `run.device`.
     pub device: Option<DeviceChoice>,
+    /// The recipe of a weights-only file ([`open_weights`]); `None` for our checkpoints.
+    pub config: Option<PathBuf>,
 }
 
 /// Evaluates a checkpoint and appends the result ([`measure`], then [`record`]).
@@ -267,6 +269,7 @@ pub fn run(checkpoint: &Path, protocol: &Protocol, csv: Option<&Path>) -> Result
         protocol: protocol.clone(),
         csv: csv.map(Path::to_path_buf),
         device: None,
+        config: None,
     };
     let out = measure(checkpoint, &opts)?;
     record(&out)?;
@@ -317,6 +320,37 @@ pub fn open(checkpoint: &Path) -> Result<Opened> {
     })
 }
 
+/// Weights without a recipe of ours (a plain torchvision state dict: torchvision's pretrained
+/// ResNet-50 saved with `safetensors.torch.save_file`, or `resnet export`'s output) with the
+/// network, data and testing settings of `config`. The row's iteration is 0: the file does not
+/// say how long it was trained.
+pub fn open_weights(weights: &Path, config: &Path) -> Result<Opened> {
+    let cfg = Config::load(config)?;
+    let tensors = crate::run::torchvision::read_state_dict(weights)?;
+    let folder = weights
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let ckpt = checkpoint::Checkpoint {
+        path: weights.to_path_buf(),
+        tensors,
+        state: crate::run::state::TrainState::initial(&cfg),
+        config: Some(cfg.clone()),
+    };
+    Ok(Opened {
+        checkpoint: weights.to_path_buf(),
+        dir: RunDir::new(folder),
+        header: ckpt.header(),
+        notes: vec![format!(
+            "note: {} holds weights only; testing them with the network and data of {}",
+            weights.display(),
+            config.display()
+        )],
+        cfg,
+        tensors: ckpt,
+    })
+}
+
 impl Opened {
     /// Builds the recipe's network on its device (or `device`, overriding `run.device`), checks
     /// the memory budget, and only then copies the opened checkpoint's weights into it (the file
@@ -360,9 +394,13 @@ impl Opened {
     }
 }
 
-/// Evaluates a checkpoint with the network of its own recipe ([`open`]). Writes nothing.
+/// Evaluates a checkpoint with the network of its own recipe ([`open`]), or weights with that of
+/// `opts.config` ([`open_weights`]). Writes nothing.
 pub fn measure(checkpoint: &Path, opts: &EvalOptions) -> Result<EvalOutcome> {
-    let mut opened = open(checkpoint)?;
+    let mut opened = match &opts.config {
+        Some(config) => open_weights(checkpoint, config)?,
+        None => open(checkpoint)?,
+    };
     let (device, _vs, model) = opened.restore_for(opts.device, &opts.protocol)?;
     let Opened {
         dir,

@@ -70,7 +70,8 @@ pub fn export(checkpoint: &Path, out: &Path) -> Result<Exported> {
 }
 
 /// Reads a plain state dict (torchvision's names; F32 weights, I64 counters), dropping the BN
-/// counters `num_batches_tracked`, which our nets do not hold (eval mode never reads them).
+/// counters `num_batches_tracked`, which our nets do not hold (eval mode never reads them). A
+/// checkpoint of ours is refused: its own recipe says which network it is.
 pub fn read_state_dict(path: &Path) -> Result<HashMap<String, Tensor>> {
     use std::io::Read;
     let mut bytes = Vec::new();
@@ -79,6 +80,19 @@ pub fn read_state_dict(path: &Path) -> Result<HashMap<String, Tensor>> {
         .with_context(|| format!("cannot read weights {}", path.display()))?;
     let st = safetensors::SafeTensors::deserialize(&bytes)
         .map_err(|e| anyhow::anyhow!("{}: not a safetensors file ({e:?})", path.display()))?;
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
+        .map_err(|e| anyhow::anyhow!("{}: bad safetensors header ({e:?})", path.display()))?;
+    if meta
+        .metadata()
+        .as_ref()
+        .is_some_and(|m| m.contains_key("train_state"))
+    {
+        bail!(
+            "{} is a checkpoint of resnet train, which carries its own recipe: evaluate it \
+             without --config",
+            path.display()
+        );
+    }
     let mut tensors = tensors_of(path, &st)?;
     tensors.retain(|n, _| !n.ends_with(BATCHES_TRACKED));
     Ok(tensors)
