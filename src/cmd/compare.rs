@@ -46,6 +46,8 @@ pub struct Args {
     pub quiet: bool,
     /// Train up to N grid cells at once, as child `resnet train` processes (their output in
     /// OUT/.jobs/<name>.log); prints the aggregate training images/s. 1: one after another here.
+    /// Ctrl-C, SIGTERM or SIGHUP is forwarded to the children, which save their checkpoints; the
+    /// same command resumes them. One compare per --out at a time (OUT/.compare.lock).
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub jobs: usize,
     /// Override run.cuda_graph (replay each training step as one CUDA graph; CUDA only).

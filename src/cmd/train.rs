@@ -21,7 +21,8 @@ pub struct Args {
     pub force: bool,
     /// With --resume: let the resume change these recipe keys deliberately (comma separated:
     /// schedule.iterations, schedule.milestones, schedule.gamma, schedule.plateau_patience,
-    /// schedule.plateau_threshold, run.eval_every, data.path), e.g. `--resume runs/NAME --iterations 96000
+    /// schedule.plateau_threshold, run.eval_every, data.path, data.content: the training data's
+    /// images and labels, whose key the checkpoint records), e.g. `--resume runs/NAME --iterations 96000
     /// --change schedule.iterations`. Each change is recorded in the run's changes.csv with the
     /// iteration it applies from; without it, a resume whose recipe differs from the
     /// checkpoint's is refused.
