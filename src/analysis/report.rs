@@ -47,7 +47,12 @@ pub struct RunMeta {
     pub data_path: String,
     /// `schedule.milestones` (the paper's when absent, as in our config defaults).
     pub milestones: Vec<u64>,
+    /// `model.classes` (the family's: 10 for CIFAR-10, 1000 for ImageNet, when absent).
+    pub classes: u64,
 }
+
+/// ImageNet's classes: an image folder of fewer (Imagewoof's 10) is not the paper's data.
+const IMAGENET_CLASSES: u64 = 1000;
 
 impl Default for RunMeta {
     fn default() -> Self {
@@ -56,6 +61,7 @@ impl Default for RunMeta {
             seed: 0,
             data_path: String::new(),
             milestones: PAPER_CIFAR_MILESTONES.to_vec(),
+            classes: 0,
         }
     }
 }
@@ -70,15 +76,18 @@ impl RunRecord {
                 self.data_label().as_str(),
                 "CIFAR-10" | "CIFAR-10 PNG (lossless)"
             ),
-            Family::Imagenet => self.dataset.as_deref() == Some("image_folder"),
+            Family::Imagenet => self.data_label() == "ImageNet",
         }
     }
 
     /// The data in words. CIFAR nets: `CIFAR-10` for the official archive,
     /// `CIFAR-10 PNG (lossless)` for an image folder whose path names CIFAR-10 in PNG (the same
     /// pixels, so the paper's data too),
-    /// `CIFAR-10 JPEG (lossy)` for a JPEG copy, else the dataset kind (`synthetic`,
-    /// `image_folder`). The folder's format is judged from its path, as our data sets are named.
+    /// `CIFAR-10 JPEG (lossy)` for a JPEG copy. ImageNet nets: `ImageNet` for an image folder of
+    /// 1000 classes, `Imagewoof (10 ImageNet classes)` for the Imagewoof subset (not the paper's
+    /// data: no difference to the paper is shown), `image_folder (N classes)` otherwise. Else the
+    /// dataset kind (`synthetic`). The folder's format is judged from its path, as our data sets
+    /// are named.
     pub fn data_label(&self) -> String {
         let Some(ds) = self.dataset.as_deref() else {
             return "unknown".into();
@@ -93,6 +102,15 @@ impl RunRecord {
                 if path.contains("cifar") && (path.contains("jpeg") || path.contains("jpg")) =>
             {
                 "CIFAR-10 JPEG (lossy)".into()
+            }
+            (Family::Imagenet, "image_folder") if path.contains("imagewoof") => {
+                format!("Imagewoof ({} ImageNet classes)", self.meta.classes)
+            }
+            (Family::Imagenet, "image_folder") if self.meta.classes == IMAGENET_CLASSES => {
+                "ImageNet".into()
+            }
+            (Family::Imagenet, "image_folder") => {
+                format!("image_folder ({} classes)", self.meta.classes)
             }
             _ => ds.to_string(),
         }
@@ -165,6 +183,9 @@ pub fn read_meta(dir: &Path) -> Result<RunMeta> {
         if let Some(p) = at("data", "path").and_then(|p| p.as_str().map(String::from)) {
             m.data_path = p;
         }
+        if let Some(c) = at("model", "classes").and_then(|c| c.as_integer()) {
+            m.classes = c.max(0) as u64;
+        }
         if let Some(ms) = at("schedule", "milestones").and_then(|a| a.as_array().cloned()) {
             m.milestones = ms
                 .iter()
@@ -195,7 +216,13 @@ pub fn gather(runs_dir: &Path) -> Result<Vec<RunRecord>> {
             let summary = read_summary(&dir.join("summary.csv"))?;
             let rows = read_eval_rows(&dir.join("eval.csv"))?;
             let dataset = read_dataset(&dir.join("config.toml"))?;
-            let meta = read_meta(&dir)?;
+            let mut meta = read_meta(&dir)?;
+            if meta.classes == 0 {
+                meta.classes = match summary.family {
+                    Family::Cifar => 10,
+                    Family::Imagenet => IMAGENET_CLASSES,
+                };
+            }
             Ok(RunRecord {
                 dir,
                 summary,
@@ -322,7 +349,7 @@ fn diff(ours: Option<f64>, paper: Option<f64>) -> String {
 
 fn dataset(run: Option<&RunRecord>) -> String {
     match run {
-        Some(r) => r.dataset.clone().unwrap_or_else(|| "unknown".into()),
+        Some(r) => r.data_label(),
         None => String::new(),
     }
 }
@@ -1013,7 +1040,7 @@ mod tests {
                 "8.00".to_string(),
                 p2(a34.top5.unwrap()),
                 format!("{:+.2}", 8.0 - a34.top5.unwrap()),
-                "image_folder".to_string()
+                "ImageNet".to_string()
             ]
         );
         assert_eq!(r[10], "eval.csv: 10-crop val");
@@ -1299,6 +1326,36 @@ mod tests {
             .iter()
             .find(|r| r[0] == model && !r[3].is_empty())
             .unwrap_or_else(|| panic!("no measured row {model} in {t:?}"))
+    }
+
+    #[test]
+    fn imagewoof_is_named_and_never_differenced_against_imagenet() {
+        let record = |path: &str, classes: u64| RunRecord {
+            dir: PathBuf::from("runs/x"),
+            summary: summary("imagenet", "residual", 18, "A", 40.0),
+            eval: None,
+            multi_scale: None,
+            dataset: Some("image_folder".into()),
+            meta: RunMeta {
+                data_path: path.into(),
+                classes,
+                ..RunMeta::default()
+            },
+        };
+        let woof = record("../shared/data/imagewoof2-320-sub116x60.tar.gz", 10);
+        assert_eq!(woof.data_label(), "Imagewoof (10 ImageNet classes)");
+        assert!(!woof.comparable());
+        let full = record("/data/imagenet", 1000);
+        assert_eq!(
+            (full.data_label().as_str(), full.comparable()),
+            ("ImageNet", true)
+        );
+        let other = record("/data/pets", 37);
+        assert_eq!(other.data_label(), "image_folder (37 classes)");
+        assert!(!other.comparable());
+        let t = table_imagenet(&[woof]);
+        let r = row(&t, "ResNet-18 A", "18");
+        assert_eq!((r[3].as_str(), r[5].as_str()), ("40.00", ""), "{r:?}");
     }
 
     #[test]
