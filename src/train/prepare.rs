@@ -13,15 +13,6 @@ use crate::run::state::TrainState;
 use crate::train::progress::Progress;
 use anyhow::{bail, Context, Result};
 
-/// How a planned run starts.
-pub(super) enum Start {
-    /// From iteration 0; `clear`: delete an old run's files first (`--force`, or a resume that
-    /// found no checkpoint).
-    Fresh { clear: bool },
-    /// From the checkpoint, already restored into the trainer.
-    Resume(Box<Resume>),
-}
-
 /// A run checked end to end: config, options, the folder's lock and state, device, data opened,
 /// model built and, for a resume, the checkpoint loaded, compared with the recipe, restored and
 /// its curves read. Building it ([`prepare`]) changes nothing in the run folder (a folder that did

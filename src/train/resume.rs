@@ -1,7 +1,6 @@
 //! The checks of a resume (§4.2's long runs continue exactly after a kill): the checkpoint's
 //! recipe against the config (seed, length, deliberate `--change`s), its tensors restored, the
 //! curves read up to its iteration.
-use super::prepare::*;
 use super::trainer::*;
 use super::*;
 use crate::config::{Config, RecipeChange};
@@ -17,6 +16,15 @@ pub(super) struct Resume {
     pub(super) curves: ResumedCurves,
     /// Deliberate recipe changes (`--change`), applying from `state.iteration` on.
     pub(super) changes: Vec<RecipeChange>,
+}
+
+/// How a planned run starts.
+pub(super) enum Start {
+    /// From iteration 0; `clear`: delete an old run's files first (`--force`, or a resume that
+    /// found no checkpoint).
+    Fresh { clear: bool },
+    /// From the checkpoint, already restored into the trainer.
+    Resume(Box<Resume>),
 }
 
 /// Recipe keys that `--change KEY` lets a resume alter (the run's length and learning-rate
