@@ -11,7 +11,8 @@
 # says so, when the budget (default 560 s from the start) would be exceeded; when the graphed
 # equivalence run fails, the graph parts of the later sections are skipped and eager is timed):
 #   env          card, driver, torch, commit -> meta.csv
-#   tests        the Rust CUDA tests (tests/cuda_graph.rs, tests/data_cuda.rs) as test binaries
+#   tests        the Rust CUDA tests (tests/cuda_graph.rs, tests/data_cuda.rs) as test binaries,
+#                with --include-ignored (the CUDA tests are #[ignore = "needs CUDA"] elsewhere)
 #   equivalence  ResNet-20 on the real JPEGs, 200 iterations (milestone at 100): eager, eager
 #                again (noise), graph, graph->eager and eager->graph resumed at 100; curves
 #                compared -> equivalence.csv
@@ -42,7 +43,7 @@ while [ $# -gt 0 ]; do
     --budget) budget="$2"; shift 2 ;;
     --only) only="$2"; shift 2 ;;
     --cpu-dry-run) dry=1; shift ;;
-    -h|--help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
 done
@@ -164,9 +165,13 @@ fi
 # -------------------------------------------------------------------------------------- tests
 if wanted tests; then
   echo "tests"
+  # The CUDA tests are #[ignore = "needs CUDA"] (ignored by scripts/test on the CPU machines):
+  # here they run. The dry run has no CUDA, where they would fail: it runs the others only.
+  ignored=(--include-ignored)
+  [ "$dry" = 1 ] && ignored=()
   for t in cuda_graph data_cuda; do
     if [ -x "$carry/tests/$t" ]; then
-      DC_COMMAND="$t" step "test_$t" 150 "$carry/tests/$t" --test-threads=1
+      DC_COMMAND="$t" step "test_$t" 150 "$carry/tests/$t" ${ignored[@]+"${ignored[@]}"} --test-threads=1
     else
       echo "  test_$t: no test binary in $carry/tests (skipped)"
     fi

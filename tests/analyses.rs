@@ -1,43 +1,26 @@
 //! The two analyses end to end through the binary, on tiny runs trained on synthetic data:
 //! `resnet analyze responses` (Figure 7) and `resnet eval --multi-scale` (§3.4, Table 4).
+mod support;
 use resnet::config::Config;
 use resnet::eval::Protocol;
 use resnet::train::{self, TrainOptions};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Trains an 8-layer `kind` net for 30 iterations on 16×16 synthetic images into `out`.
+/// Trains the tiny recipe (tests/support) as a `kind` net with 6 classes for 30 iterations
+/// (milestone at 20, seed 2, 40 test images) into `out`.
 fn tiny_run(out: &Path, kind: &str) -> PathBuf {
-    let text = format!(
-        r#"name = "tiny-{kind}"
-[model]
-family = "cifar"
-depth = 8
-kind = "{kind}"
-classes = 6
-[data]
-dataset = "synthetic"
-[data.synthetic]
-train = 256
-test = 40
-image_size = 16
-[optimizer]
-batch_size = 32
-[schedule]
-iterations = 30
-milestones = [20]
-[run]
-seed = 2
-threads = 1
-device = "cpu"
-log_every = 10
-eval_every = 30
-checkpoint_every = 30
-eval_batch_size = 16
-out_dir = "{}"
-"#,
-        out.display()
-    );
+    let text = support::tiny()
+        .name(Some(&format!("tiny-{kind}")))
+        .model(&format!("kind = \"{kind}\"\nclasses = 6\n"))
+        .synthetic(256, 40, 16)
+        .iterations(30)
+        .milestones(&[20])
+        .seed(Some(2))
+        .every(10, 30, 30)
+        .eval_batch(16)
+        .out(out)
+        .text();
     let cfg = Config::from_toml(&text).unwrap();
     cfg.validate().unwrap();
     train::run(&cfg, &TrainOptions::default()).unwrap();

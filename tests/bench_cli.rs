@@ -1,26 +1,22 @@
 //! `resnet bench` end to end (the throughput benchmark of the §4.2 recipe): a tiny
 //! synthetic run must print a readable line and a well-formed CSV row, append it to --csv, and
 //! `--summarize` must read the rows back. Kept to a few tiny iterations so the suite stays short.
+mod support;
 use resnet::analysis::throughput::{parse_rows, BenchRecord, CSV_HEADER};
 use std::process::Command;
 
-const TINY: &str = r#"name = "bench-smoke"
-[model]
-family = "cifar"
-depth = 8
-[data]
-dataset = "synthetic"
-[data.synthetic]
-train = 64
-test = 40
-image_size = 32
-[optimizer]
-batch_size = 16
-[run]
-device = "cpu"
-threads = 1
-eval_batch_size = 20
-"#;
+/// The tiny recipe (tests/support) on 32×32 images (the bench's CIFAR shape), 64 training and
+/// 40 test images, batch 16, the default schedule.
+fn tiny_text() -> String {
+    support::tiny()
+        .name(Some("bench-smoke"))
+        .synthetic(64, 40, 32)
+        .batch(16)
+        .default_schedule()
+        .seed(None)
+        .eval_batch(20)
+        .text()
+}
 
 fn resnet() -> Command {
     Command::new(env!("CARGO_BIN_EXE_resnet"))
@@ -30,7 +26,7 @@ fn resnet() -> Command {
 fn bench_prints_a_well_formed_csv_row_and_summarizes_it() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("tiny.toml");
-    std::fs::write(&cfg, TINY).unwrap();
+    std::fs::write(&cfg, tiny_text()).unwrap();
     let csv = dir.path().join("rows.csv");
     let out = resnet()
         .args([
@@ -112,7 +108,7 @@ fn bench_prints_a_well_formed_csv_row_and_summarizes_it() {
 fn bench_errors_are_one_line_naming_the_problem() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("tiny.toml");
-    std::fs::write(&cfg, TINY).unwrap();
+    std::fs::write(&cfg, tiny_text()).unwrap();
     let out = resnet()
         .args([
             "bench",
@@ -149,7 +145,7 @@ fn bench_errors_are_one_line_naming_the_problem() {
 fn bench_graph_needs_cuda_and_a_known_mode() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("tiny.toml");
-    std::fs::write(&cfg, TINY).unwrap();
+    std::fs::write(&cfg, tiny_text()).unwrap();
     for (mode, want) in [
         ("on", "run.cuda_graph = true needs a CUDA device"),
         (

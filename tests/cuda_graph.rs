@@ -3,6 +3,9 @@
 //! clear error line, never a crash. With CUDA (the device script runs this test binary) a graphed
 //! and an eager trainer from the same weights take the same steps, the learning rate changes at
 //! a milestone inside the graph, checkpoints resume across modes, and bf16/channels-last capture.
+//! Those are `#[ignore = "needs CUDA"]`: scripts/device_check.sh runs this binary with
+//! `--include-ignored` on the GPU machine.
+mod support;
 use resnet::config::{Config, MemoryFormat, Precision};
 use resnet::run::checkpoint;
 use resnet::run::records;
@@ -11,48 +14,20 @@ use resnet::train::{self, TrainOptions, Trainer, GRAPH_WARMUP_STEPS};
 use std::path::Path;
 use tch::{Device, Kind};
 
-/// A ResNet-8 on 16×16 synthetic images, batch 32 (as tests/train.rs), on `device`.
+/// The tiny recipe (tests/support) on 512 training images, a milestone at 20, on `device`.
 fn config(out: &Path, device: &str, iterations: u64, graph: bool) -> Config {
-    let text = format!(
-        r#"name = "graph"
-[model]
-family = "cifar"
-depth = 8
-[data]
-dataset = "synthetic"
-[data.synthetic]
-train = 512
-test = 128
-image_size = 16
-[optimizer]
-batch_size = 32
-[schedule]
-iterations = {iterations}
-milestones = [20]
-[run]
-seed = 5
-device = "{device}"
-log_every = 10
-eval_every = 20
-checkpoint_every = 10
-eval_batch_size = 64
-cuda_graph = {graph}
-out_dir = "{out}"
-"#,
-        out = out.display()
-    );
+    let text = support::tiny()
+        .name(Some("graph"))
+        .synthetic(512, 128, 16)
+        .iterations(iterations)
+        .milestones(&[20])
+        .threads(None)
+        .device(device)
+        .every(10, 20, 10)
+        .out(out)
+        .extra(&format!("cuda_graph = {graph}\n"))
+        .text();
     Config::from_toml(&text).unwrap()
-}
-
-fn cuda() -> Option<Device> {
-    if tch::Cuda::is_available() {
-        Some(Device::Cuda(0))
-    } else {
-        eprintln!(
-            "SKIPPED: no CUDA device (the graph itself is checked by scripts/device_check.sh)"
-        );
-        None
-    }
 }
 
 #[test]
@@ -130,8 +105,9 @@ fn max_diff(a: &Trainer, b: &Trainer) -> f64 {
 }
 
 #[test]
+#[ignore = "needs CUDA"]
 fn graph_steps_equal_eager_steps_and_resume_across_modes() {
-    let Some(gpu) = cuda() else { return };
+    let gpu = support::require_cuda();
     let tmp = tempfile::tempdir().unwrap();
     for (precision, format, tol) in [
         (Precision::Fp32, MemoryFormat::Nchw, 1e-4),
@@ -213,10 +189,9 @@ fn graph_steps_equal_eager_steps_and_resume_across_modes() {
 /// Whole runs: the graphed run's curves match the eager run's (lr column exactly, losses within
 /// float tolerance), and a graphed run resumed eagerly (and vice versa) continues the same run.
 #[test]
+#[ignore = "needs CUDA"]
 fn graphed_runs_match_eager_runs_and_resume_across_modes() {
-    if cuda().is_none() {
-        return;
-    }
+    support::require_cuda();
     let tmp = tempfile::tempdir().unwrap();
     let quiet = TrainOptions::default();
     let run = |name: &str, its: u64, graph: bool, resume: bool| {

@@ -1,22 +1,15 @@
 //! The §4.2 and §3.4 batch augmentation run as tensor work on the training device: on a GPU the
-//! batches must equal the CPU ones (same seed, same iteration). Skipped, with a message, without
-//! CUDA.
+//! batches must equal the CPU ones (same seed, same iteration). `#[ignore = "needs CUDA"]`:
+//! scripts/device_check.sh runs this binary with `--include-ignored` on the GPU machine.
+mod support;
 use resnet::config::Augment;
 use resnet::data::{folder, stream::Streaming, synthetic, DataSource, InMemory};
 use tch::Device;
 
-fn cuda() -> Option<Device> {
-    if tch::Cuda::is_available() {
-        Some(Device::Cuda(0))
-    } else {
-        eprintln!("SKIPPED: no CUDA device");
-        None
-    }
-}
-
 #[test]
+#[ignore = "needs CUDA"]
 fn cifar_batches_on_cuda_equal_the_cpu_ones() {
-    let Some(gpu) = cuda() else { return };
+    let gpu = support::require_cuda();
     let mk = |d| {
         InMemory::new(
             synthetic::generate(10, 512, 64, 32, 1),
@@ -40,8 +33,9 @@ fn cifar_batches_on_cuda_equal_the_cpu_ones() {
 }
 
 #[test]
+#[ignore = "needs CUDA"]
 fn imagenet_batches_on_cuda_equal_the_cpu_ones() {
-    let Some(gpu) = cuda() else { return };
+    let gpu = support::require_cuda();
     let d = tempfile::tempdir().unwrap();
     for (split, n) in [("train", 4), ("val", 2)] {
         for c in ["a", "b"] {

@@ -3,6 +3,7 @@
 //! allocation abort, and nothing that was there before is lost. Cases about the command line run
 //! the real binary; the hostile files (a tar header claiming 1 TiB, a gzip bomb, a 1×100000 PNG)
 //! are built here on the fly and are small on disk.
+mod support;
 use resnet::config::Config;
 use resnet::data::{archive, cifar, fetch, folder};
 use std::ffi::OsStr;
@@ -237,12 +238,13 @@ fn run_name_must_be_a_plain_file_name() {
     for name in ["../escape", "a/b", ".", "..", "/abs"] {
         let cfg = write(
             &work.join("cfg.toml"),
-            format!(
-                "name = {name:?}\n[model]\nfamily = \"cifar\"\ndepth = 8\n[data]\n\
-                 dataset = \"synthetic\"\n[data.synthetic]\ntrain = 8\ntest = 8\nimage_size = 8\n\
-                 [optimizer]\nbatch_size = 4\n[schedule]\nmilestones = []\niterations = 1\n\
-                 [run]\ndevice = \"cpu\"\nlog_every = 1\neval_every = 1\ncheckpoint_every = 1\n"
-            ),
+            support::tiny()
+                .name(Some(name))
+                .synthetic(8, 8, 8)
+                .batch(4)
+                .iterations(1)
+                .every(1, 1, 1)
+                .text(),
         );
         let o = resnet(&work, &["info", "--config", "cfg.toml"]);
         let e = error_line(&o, 1);

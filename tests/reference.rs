@@ -2,13 +2,20 @@
 //! and Figure 6 of §4.2) against ours on one tiny PNG archive and one config: both run folders
 //! parse with our readers, count the same parameters, follow the same iteration schedule (rows,
 //! epochs, learning rates through warm-up and milestones, evaluation points), and `resnet
-//! report` shows them as two rows of one network. Skipped, with a message, where the project's
-//! .venv lacks torch, numpy or pillow (scripts/setup-reference.sh installs them).
+//! report` shows them as two rows of one network. Both trainers run once (a `OnceLock` fixture,
+//! read-only afterwards) for the three tests. Where the project's .venv lacks torch, numpy or
+//! pillow (scripts/setup-reference.sh installs them; scripts/test calls it) each test is a
+//! visible skip (tests/support: `skip`), counted as skipped by .ci/run.
+mod support;
 use resnet::config::Config;
-use resnet::run::records::{read_curves, read_summary};
+use resnet::run::records::{read_curves, read_summary, CurveRow};
 use resnet::train::{self, TrainOptions};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+const NEEDS: &str =
+    ".venv/bin/python importing torch, numpy and pillow (scripts/setup-reference.sh)";
 
 fn python() -> Option<PathBuf> {
     let py = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
@@ -53,60 +60,55 @@ fn png_archive(dir: &Path) -> PathBuf {
     ar
 }
 
+/// The tiny recipe (tests/support) with 2 classes on the PNG archive: batch 8, a warm-up at
+/// 0.01 that runs to its max (4), milestones at 8 and 10.
 fn config_text(archive: &Path, cache: &Path) -> String {
-    format!(
-        r#"name = "tiny_png"
-[model]
-family = "cifar"
-depth = 8
-classes = 2
-[data]
-dataset = "image_folder"
-path = {archive:?}
-cache_dir = {cache:?}
-[optimizer]
-batch_size = 8
-[schedule]
-iterations = 12
-milestones = [8, 10]
-[schedule.warmup]
-check_every = 2
-until_train_error = 0.001
-max_iterations = 4
-[run]
-device = "cpu"
-threads = 1
-log_every = 2
-eval_every = 4
-checkpoint_every = 12
-eval_batch_size = 5
-"#
-    )
+    let data = format!("dataset = \"image_folder\"\npath = {archive:?}\ncache_dir = {cache:?}\n");
+    support::tiny()
+        .name(Some("tiny_png"))
+        .model("classes = 2\n")
+        .batch(8)
+        .iterations(12)
+        .milestones(&[8, 10])
+        .schedule(
+            "[schedule.warmup]\ncheck_every = 2\nuntil_train_error = 0.001\nmax_iterations = 4\n",
+        )
+        .seed(None)
+        .every(2, 4, 12)
+        .eval_batch(5)
+        .text()
+        .replace("dataset = \"synthetic\"\n", &data)
+        .replace(
+            "[data.synthetic]\ntrain = 256\ntest = 64\nimage_size = 16\n",
+            "",
+        )
 }
 
-#[test]
-fn reference_trainer_matches_our_schedule_and_records() {
-    let Some(py) = python() else {
-        eprintln!(
-            "SKIPPED reference_trainer_matches_our_schedule_and_records: .venv/bin/python cannot \
-             import torch, numpy and pillow (run scripts/setup-reference.sh)"
-        );
-        return;
-    };
+/// Both trainers' run folders under `runs/` (ours, ref) and `resnet report`'s output over them.
+struct Runs {
+    _tmp: tempfile::TempDir,
+    runs: PathBuf,
+    report: Output,
+}
+
+/// Trains ours and the reference once per test binary (`None` without the Python reference).
+fn runs() -> Option<&'static Runs> {
+    static RUNS: OnceLock<Option<Runs>> = OnceLock::new();
+    RUNS.get_or_init(|| python().map(|py| train_both(&py)))
+        .as_ref()
+}
+
+fn train_both(py: &Path) -> Runs {
     let tmp = tempfile::tempdir().unwrap();
     let archive = png_archive(tmp.path());
     let config = tmp.path().join("tiny_png.toml");
     std::fs::write(&config, config_text(&archive, &tmp.path().join("cache"))).unwrap();
     let runs = tmp.path().join("runs");
-
-    // Ours.
     let mut cfg = Config::load(&config).unwrap();
     cfg.run.out_dir = runs.join("ours");
     train::run(&cfg, &TrainOptions::default()).unwrap();
-
-    // The reference trainer.
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/reference/train.py");
-    let out = Command::new(&py)
+    let out = Command::new(py)
         .arg(&script)
         .args(["--quiet", "--seed", "1", "--config"])
         .arg(&config)
@@ -121,9 +123,31 @@ fn reference_trainer_matches_our_schedule_and_records() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    let report = Command::new(env!("CARGO_BIN_EXE_resnet"))
+        .arg("report")
+        .arg("--runs")
+        .arg(&runs)
+        .output()
+        .unwrap();
+    Runs {
+        _tmp: tmp,
+        runs,
+        report,
+    }
+}
 
-    let ours = read_curves(&runs.join("ours/curves.csv")).unwrap();
-    let theirs = read_curves(&runs.join("ref/curves.csv")).unwrap();
+fn curves(r: &Runs, who: &str) -> Vec<CurveRow> {
+    read_curves(&r.runs.join(who).join("curves.csv")).unwrap()
+}
+
+/// Same rows, epochs, learning rates (warm-up at 0.01 to its max, 4, then 0.1, ÷10 at 8 and 10)
+/// and evaluation points as ours.
+#[test]
+fn reference_trainer_follows_our_iteration_schedule() {
+    let Some(r) = runs() else {
+        return support::skip("reference_trainer_follows_our_iteration_schedule", NEEDS);
+    };
+    let (ours, theirs) = (curves(r, "ours"), curves(r, "ref"));
     assert_eq!(ours.len(), 6);
     assert_eq!(theirs.len(), ours.len());
     for (a, b) in ours.iter().zip(&theirs) {
@@ -137,7 +161,6 @@ fn reference_trainer_matches_our_schedule_and_records() {
         );
         assert!((0.0..=100.0).contains(&b.train_error) && b.train_loss.is_finite());
     }
-    // Warm-up at 0.01 to its max (4), then 0.1, ÷10 at 8 and 10.
     let lrs: Vec<f64> = theirs.iter().map(|r| r.lr).collect();
     for (got, want) in lrs.iter().zip([0.01, 0.01, 0.1, 0.1, 0.01, 0.001]) {
         assert!((got - want).abs() < 1e-12, "{lrs:?}");
@@ -148,37 +171,44 @@ fn reference_trainer_matches_our_schedule_and_records() {
         .map(|r| r.iteration)
         .collect();
     assert_eq!(evals, [4, 8, 12]);
+}
 
-    let so = read_summary(&runs.join("ours/summary.csv")).unwrap();
-    let sr = read_summary(&runs.join("ref/summary.csv")).unwrap();
+/// Its summary names the same network, parameter count, iterations and warm-up end as ours, and
+/// its config.toml is one of ours (the resolved recipe, the seed flag applied).
+#[test]
+fn reference_trainer_writes_our_summary_and_config() {
+    let Some(r) = runs() else {
+        return support::skip("reference_trainer_writes_our_summary_and_config", NEEDS);
+    };
+    let so = read_summary(&r.runs.join("ours/summary.csv")).unwrap();
+    let sr = read_summary(&r.runs.join("ref/summary.csv")).unwrap();
     assert_eq!(
         (&sr.model, sr.params, sr.iterations, sr.warmup_end),
         (&so.model, so.params, so.iterations, so.warmup_end)
     );
     assert_eq!(sr.warmup_end, Some(4));
+    let theirs = curves(r, "ref");
     assert_eq!(
         sr.final_test_error,
         theirs.last().unwrap().test_error.unwrap()
     );
-    // Its config.toml is one of ours (the resolved recipe, the seed flag applied).
-    let back = Config::load(&runs.join("ref/config.toml")).unwrap();
+    let back = Config::load(&r.runs.join("ref/config.toml")).unwrap();
     assert_eq!((back.run.seed, back.schedule.iterations), (1, 12));
+}
 
-    // `resnet report` shows both trainers' runs as rows of the same network.
-    let bin = env!("CARGO_BIN_EXE_resnet");
-    let rep = Command::new(bin)
-        .arg("report")
-        .arg("--runs")
-        .arg(&runs)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&rep.stdout);
+/// `resnet report` shows both trainers' runs as rows of the same network.
+#[test]
+fn report_shows_both_trainers_as_rows_of_one_network() {
+    let Some(r) = runs() else {
+        return support::skip("report_shows_both_trainers_as_rows_of_one_network", NEEDS);
+    };
+    let stdout = String::from_utf8_lossy(&r.report.stdout);
     assert!(
-        rep.status.success(),
+        r.report.status.success(),
         "{stdout}{}",
-        String::from_utf8_lossy(&rep.stderr)
+        String::from_utf8_lossy(&r.report.stderr)
     );
-    let table = std::fs::read_to_string(runs.join("table6_cifar10.csv")).unwrap();
+    let table = std::fs::read_to_string(r.runs.join("table6_cifar10.csv")).unwrap();
     let rows: Vec<&str> = table
         .lines()
         .filter(|l| l.starts_with("ResNet,8,"))
@@ -193,5 +223,5 @@ fn reference_trainer_matches_our_schedule_and_records() {
             .all(|r| r.contains("NOT a Table 6 reproduction")),
         "{table}"
     );
-    assert!(runs.join("curves_cifar10.png").is_file());
+    assert!(r.runs.join("curves_cifar10.png").is_file());
 }

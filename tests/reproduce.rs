@@ -2,6 +2,7 @@
 //! a tiny synthetic recipe, 2 iterations): it trains, says it is not a reproduction, a second call
 //! reuses the cells, `--dry-run` prints the exact `resnet train` lines, bad requests are refused
 //! before anything is written; and the paper's numbers that `info` prints come from paper.rs.
+mod support;
 use resnet::analysis::reproduce::ReproduceSpec;
 use resnet::config::{Config, NetKind};
 use resnet::paper::{self, Experiment, Net};
@@ -9,31 +10,20 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-/// 16×16 synthetic images, a small batch, one thread.
-const RECIPE: &str = r#"name = "tiny"
-[model]
-family = "cifar"
-depth = 8
-classes = 4
-[data]
-dataset = "synthetic"
-[data.synthetic]
-train = 128
-test = 32
-image_size = 16
-[optimizer]
-batch_size = 16
-[schedule]
-iterations = 200
-milestones = [100, 150]
-[run]
-threads = 1
-device = "cpu"
-log_every = 1
-eval_every = 100
-checkpoint_every = 100
-eval_batch_size = 32
-"#;
+/// The tiny recipe (tests/support) with 4 classes, 128 training images, batch 16, no seed (the
+/// grid sets it), the §4.2 schedule shape (milestones at 1/2 and 3/4), a row every iteration.
+fn recipe() -> String {
+    support::tiny()
+        .model("classes = 4\n")
+        .synthetic(128, 32, 16)
+        .batch(16)
+        .iterations(200)
+        .milestones(&[100, 150])
+        .seed(None)
+        .every(1, 100, 100)
+        .eval_batch(32)
+        .text()
+}
 
 fn resnet(args: &[&str], dir: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_resnet"))
@@ -67,7 +57,7 @@ fn trained() -> &'static (tempfile::TempDir, String) {
     static T: OnceLock<(tempfile::TempDir, String)> = OnceLock::new();
     T.get_or_init(|| {
         let tmp = tempfile::tempdir().unwrap();
-        std::fs::write(tmp.path().join("tiny.toml"), RECIPE).unwrap();
+        std::fs::write(tmp.path().join("tiny.toml"), recipe()).unwrap();
         let out = resnet(&GRID, tmp.path());
         let (stdout, stderr) = text(&out);
         assert!(out.status.success(), "{stdout}\n{stderr}");
@@ -106,7 +96,7 @@ fn a_second_call_reuses_the_finished_cells() {
 #[test]
 fn dry_run_prints_one_train_line_per_cell_with_its_whole_recipe() {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("tiny.toml"), RECIPE).unwrap();
+    std::fs::write(tmp.path().join("tiny.toml"), recipe()).unwrap();
     let mut args = GRID.to_vec();
     args.extend(["--seeds", "3,4", "--dry-run"]);
     let out = resnet(&args, tmp.path());

@@ -2,7 +2,8 @@
 //! resumed): refused starts and resumes leave every file byte-identical, a resume must keep the
 //! checkpoint's recipe (deliberate changes are flagged and recorded), one process writes a folder
 //! at a time, curve rows are never dropped silently, and `resnet eval` prints what it measured
-//! even when it cannot record it. Tiny synthetic runs, as in tests/train.rs.
+//! even when it cannot record it. Tiny synthetic runs (tests/support: `Tiny`).
+mod support;
 use resnet::config::{Config, DeviceChoice};
 use resnet::run::checkpoint;
 use resnet::run::dir;
@@ -12,45 +13,15 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use support::write_config;
 
-/// A ResNet-8 on 16×16 synthetic images, batch 32, one thread; rows every 10 iterations,
-/// evaluations and checkpoints every 20.
-fn config_text(out: &Path, iterations: u64, milestones: &str, extra: &str) -> String {
-    format!(
-        r#"name = "tiny"
-[model]
-family = "cifar"
-depth = 8
-[data]
-dataset = "synthetic"
-[data.synthetic]
-train = 256
-test = 64
-image_size = 16
-[optimizer]
-batch_size = 32
-[schedule]
-iterations = {iterations}
-milestones = [{milestones}]
-[run]
-seed = 5
-threads = 1
-device = "cpu"
-log_every = 10
-eval_every = 20
-checkpoint_every = 20
-eval_batch_size = 64
-out_dir = "{out}"
-{extra}"#,
-        out = out.display()
-    )
-}
-
-/// Writes a config file `name.toml` into `root` and returns its path.
-fn write_config(root: &Path, name: &str, text: &str) -> PathBuf {
-    let p = root.join(format!("{name}.toml"));
-    std::fs::write(&p, text).unwrap();
-    p
+/// The tiny recipe (tests/support) training `iterations` into `out` with `milestones`.
+fn config_text(out: &Path, iterations: u64, milestones: &[u64]) -> String {
+    support::tiny()
+        .iterations(iterations)
+        .milestones(milestones)
+        .out(out)
+        .text()
 }
 
 fn load(path: &Path) -> Config {
@@ -100,18 +71,22 @@ fn curves_sans_timing(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// A resume whose config cannot continue the checkpoint (fewer iterations, another seed, depth,
-/// kind, lr, batch, augmentation, validation split or milestones) is refused in one line naming
-/// the differing keys, and leaves every file byte-identical; so a later extension still has the
-/// run's milestones. The deliberate extension (`--change schedule.iterations`) is recorded in
-/// changes.csv and trains exactly what an uninterrupted longer run trains.
-#[test]
-fn refused_resumes_change_nothing_and_a_deliberate_extension_is_recorded() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("run");
-    let text = config_text(&out, 40, "30", "");
-    let cfg = write_config(tmp.path(), "run", &text);
+/// The 40-iteration run (milestone at 30) the resume tests start from, in `root/run`, and its
+/// config text (also `root/run.toml`).
+fn run40(root: &Path) -> (PathBuf, String) {
+    let out = root.join("run");
+    let text = config_text(&out, 40, &[30]);
+    let cfg = write_config(root, "run", &text);
     train::run(&load(&cfg), &TrainOptions::default()).unwrap();
+    (out, text)
+}
+
+/// A resume with fewer iterations, another seed or another depth is refused in one line naming
+/// the differing keys, and leaves every file byte-identical.
+#[test]
+fn resumes_with_fewer_iterations_another_seed_or_depth_are_refused_changing_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (out, text) = run40(tmp.path());
     let before = snapshot(&out);
     let dir = out.as_path();
 
@@ -136,6 +111,15 @@ fn refused_resumes_change_nothing_and_a_deliberate_extension_is_recorded() {
         ],
     );
     assert_eq!(snapshot(&out), before, "after another depth");
+}
+
+/// Another kind (plain and residual nets have the same tensors: only the recipe tells them
+/// apart) is refused the same way.
+#[test]
+fn a_resume_as_another_kind_is_refused_changing_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (out, text) = run40(tmp.path());
+    let before = snapshot(&out);
     // Plain and residual nets have the same tensors: only the recipe tells them apart.
     let plain = write_config(
         tmp.path(),
@@ -151,6 +135,17 @@ fn refused_resumes_change_nothing_and_a_deliberate_extension_is_recorded() {
         ],
     );
     assert_eq!(snapshot(&out), before, "after another kind");
+}
+
+/// Another lr, batch, augmentation, validation split or milestones, an unflagged extension and
+/// a `--change` of anything but the schedule are refused, leaving every file byte-identical
+/// (so a later extension still has the run's milestones).
+#[test]
+fn resumes_of_another_recipe_or_an_unflagged_extension_are_refused_changing_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (out, text) = run40(tmp.path());
+    let before = snapshot(&out);
+    let dir = out.as_path();
     let recipe = text
         .replace("batch_size = 32", "batch_size = 16\nlr = 0.05")
         .replace(
@@ -186,7 +181,15 @@ fn refused_resumes_change_nothing_and_a_deliberate_extension_is_recorded() {
     );
     assert_refused(&o, &["--change optimizer.lr", "schedule.iterations"]);
     assert_eq!(snapshot(&out), before, "after --change optimizer.lr");
+}
 
+/// The deliberate extension (`--change schedule.iterations`) is recorded in changes.csv and
+/// trains exactly what an uninterrupted longer run trains.
+#[test]
+fn a_deliberate_extension_is_recorded_and_trains_what_a_longer_run_trains() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (out, _) = run40(tmp.path());
+    let dir = out.as_path();
     // The deliberate extension: the milestone at 30 is still there (config.toml was never
     // rewritten by the refusals), the change is recorded with the iteration it applies from,
     // and the curves are those of an uninterrupted 80-iteration run.
@@ -218,11 +221,7 @@ fn refused_resumes_change_nothing_and_a_deliberate_extension_is_recorded() {
         (80, vec![30])
     );
     let straight = tmp.path().join("straight");
-    let longer = write_config(
-        tmp.path(),
-        "straight",
-        &config_text(&straight, 80, "30", ""),
-    );
+    let longer = write_config(tmp.path(), "straight", &config_text(&straight, 80, &[30]));
     train::run(&load(&longer), &TrainOptions::default()).unwrap();
     assert_eq!(curves_sans_timing(&out), curves_sans_timing(&straight));
     let lr: Vec<(u64, f64)> = records::read_curves(&out.join("curves.csv"))
@@ -241,7 +240,7 @@ fn refused_resumes_change_nothing_and_a_deliberate_extension_is_recorded() {
 fn force_checks_the_new_run_before_deleting_the_old_one() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let text = config_text(&out, 20, "", "");
+    let text = config_text(&out, 20, &[]);
     let cfg = write_config(tmp.path(), "run", &text);
     train::run(&load(&cfg), &TrainOptions::default()).unwrap();
     resnet::eval::run(
@@ -291,7 +290,7 @@ fn force_checks_the_new_run_before_deleting_the_old_one() {
 fn a_failed_start_leaves_no_folder_in_the_way() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let text = config_text(&out, 20, "", "");
+    let text = config_text(&out, 20, &[]);
     let bad = text.replace(
         "dataset = \"synthetic\"",
         &format!(
@@ -334,7 +333,7 @@ impl Drop for KillOnDrop {
 fn a_run_folder_has_one_writer_and_kill_9_leaves_no_stale_lock() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let cfg = write_config(tmp.path(), "run", &config_text(&out, 100_000, "", ""));
+    let cfg = write_config(tmp.path(), "run", &config_text(&out, 100_000, &[]));
     let mut child = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_resnet"))
             .args(["train", "--config"])
@@ -393,7 +392,7 @@ fn a_run_folder_has_one_writer_and_kill_9_leaves_no_stale_lock() {
 fn an_unparsable_curve_row_stops_the_resume() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let cfg = write_config(tmp.path(), "run", &config_text(&out, 40, "", ""));
+    let cfg = write_config(tmp.path(), "run", &config_text(&out, 40, &[]));
     train::run(&load(&cfg), &TrainOptions::default()).unwrap();
     let curves = out.join("curves.csv");
     let text = std::fs::read_to_string(&curves).unwrap();
@@ -413,7 +412,7 @@ fn an_unparsable_curve_row_stops_the_resume() {
 fn eval_takes_a_device_and_prints_before_recording() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let cfg = write_config(tmp.path(), "run", &config_text(&out, 20, "", ""));
+    let cfg = write_config(tmp.path(), "run", &config_text(&out, 20, &[]));
     train::run(&load(&cfg), &TrainOptions::default()).unwrap();
     let ckpt = out.join("last.safetensors");
     // A folder where a file is: eval.csv cannot be created.
@@ -457,7 +456,7 @@ fn eval_takes_a_device_and_prints_before_recording() {
 fn an_older_checkpoint_without_its_config_still_resumes() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let text = config_text(&out, 40, "", "");
+    let text = config_text(&out, 40, &[]);
     let cfg = write_config(tmp.path(), "run", &text);
     train::run(&load(&cfg), &TrainOptions::default()).unwrap();
     let path = out.join("last.safetensors");

@@ -1,47 +1,30 @@
 //! End-to-end training on synthetic data (paper §4.2's recipe on a tiny net): the loss falls, the
 //! run folder holds exactly the shared files, resume after `kill -9` or Ctrl-C is exact, NaN
-//! stops the run, and `resnet eval` reproduces the run's final test error.
+//! stops the run, and `resnet eval` reproduces the run's final test error. The tests that only
+//! read a finished run share one (`run120`, trained once per binary); those that change a run
+//! change a copy of it.
+mod support;
 use resnet::config::Config;
 use resnet::eval::Protocol;
 use resnet::run::checkpoint;
 use resnet::run::records::{self, CURVES_HEADER, SUMMARY_HEADER};
 use resnet::train::{self, TrainOptions};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// A ResNet-8 on 16×16 synthetic images, batch 32, one thread (deterministic on the CPU).
-fn config_text(out: &Path, iterations: u64, extra: &str) -> String {
-    format!(
-        r#"name = "tiny"
-[model]
-family = "cifar"
-depth = 8
-[data]
-dataset = "synthetic"
-[data.synthetic]
-train = 512
-test = 128
-image_size = 16
-[optimizer]
-batch_size = 32
-[schedule]
-iterations = {iterations}
-milestones = [{m}]
-{extra}
-[run]
-seed = 5
-threads = 1
-device = "cpu"
-log_every = 10
-eval_every = 50
-checkpoint_every = 20
-eval_batch_size = 64
-out_dir = "{out}"
-"#,
-        m = iterations * 3 / 4,
-        out = out.display()
-    )
+/// The tiny recipe (tests/support) on 512 training and 128 test images, evaluations every 50
+/// iterations, a milestone at 3/4 of the run; `schedule` goes into `[schedule]`.
+fn config_text(out: &Path, iterations: u64, schedule: &str) -> String {
+    support::tiny()
+        .synthetic(512, 128, 16)
+        .iterations(iterations)
+        .milestones(&[iterations * 3 / 4])
+        .schedule(schedule)
+        .every(10, 50, 20)
+        .out(out)
+        .text()
 }
 
 fn config(out: &Path, iterations: u64) -> Config {
@@ -87,24 +70,62 @@ fn eval_error(dir: &Path) -> String {
     format!("{:#}", r.err().expect("eval should fail"))
 }
 
+/// The 120-iteration run every read-only test below looks at: its folder (never changed after
+/// the run), its config and summary.
+struct Run120 {
+    _tmp: tempfile::TempDir,
+    out: PathBuf,
+    cfg: Config,
+    summary: records::Summary,
+}
+
+fn run120() -> &'static Run120 {
+    static RUN: OnceLock<Run120> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("run");
+        let cfg = config(&out, 120);
+        let o = train::run(&cfg, &quiet()).unwrap();
+        assert!(!o.interrupted);
+        Run120 {
+            _tmp: tmp,
+            out,
+            cfg,
+            summary: o.summary,
+        }
+    })
+}
+
+/// A copy of run120's folder in `dir` (for tests that write into it, `resnet eval` included).
+fn copy_of_run120(dir: &Path) -> PathBuf {
+    let copy = dir.join("copy");
+    support::copy_dir(&run120().out, &copy);
+    copy
+}
+
+/// run120's resolved config.toml.
+fn run120_config_text() -> String {
+    std::fs::read_to_string(run120().out.join("config.toml")).unwrap()
+}
+
 #[test]
-fn loss_falls_files_are_written_and_eval_reproduces_the_test_error() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("run");
-    let cfg = config(&out, 120);
-    let o = train::run(&cfg, &quiet()).unwrap();
-    assert!(!o.interrupted);
-    // Files and exact headers.
-    let cfg_text = std::fs::read_to_string(out.join("config.toml")).unwrap();
+fn a_run_writes_its_resolved_config_and_the_exact_headers() {
+    let r = run120();
+    let cfg_text = run120_config_text();
     let resolved = Config::from_toml(&cfg_text).unwrap();
-    assert_eq!(resolved.model.display_name(), cfg.model.display_name());
-    assert_eq!(resolved.optimizer, cfg.optimizer);
+    assert_eq!(resolved.model.display_name(), r.cfg.model.display_name());
+    assert_eq!(resolved.optimizer, r.cfg.optimizer);
     assert!(cfg_text.contains("shortcut = \"A\"") && cfg_text.contains("classes = 10"));
-    let curves_text = std::fs::read_to_string(out.join("curves.csv")).unwrap();
+    let curves_text = std::fs::read_to_string(r.out.join("curves.csv")).unwrap();
     assert_eq!(curves_text.lines().next().unwrap(), CURVES_HEADER);
-    let summary_text = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    let summary_text = std::fs::read_to_string(r.out.join("summary.csv")).unwrap();
     assert_eq!(summary_text.lines().next().unwrap(), SUMMARY_HEADER);
-    let curves = records::read_curves(&out.join("curves.csv")).unwrap();
+}
+
+#[test]
+fn the_loss_falls_and_the_summary_matches_the_curves() {
+    let r = run120();
+    let curves = records::read_curves(&r.out.join("curves.csv")).unwrap();
     assert_eq!(curves.len(), 12);
     assert_eq!(curves.last().unwrap().iteration, 120);
     // Evaluations at 50, 100 and the end only.
@@ -118,8 +139,8 @@ fn loss_falls_files_are_written_and_eval_reproduces_the_test_error() {
     let (first, last) = (curves[0].train_loss, curves.last().unwrap().train_loss);
     assert!(last < 0.5 * first, "first {first}, last {last}");
     assert!((curves[0].epoch - 10.0 * 32.0 / 512.0).abs() < 1e-12);
-    let s = records::read_summary(&out.join("summary.csv")).unwrap();
-    assert_eq!(s, o.summary);
+    let s = records::read_summary(&r.out.join("summary.csv")).unwrap();
+    assert_eq!(s, r.summary);
     assert_eq!(
         (s.model.as_str(), s.iterations, s.params),
         ("resnet8", 120, 75_290)
@@ -129,7 +150,15 @@ fn loss_falls_files_are_written_and_eval_reproduces_the_test_error() {
         curves.last().unwrap().test_error.unwrap()
     );
     assert_eq!(s.warmup_end, None);
-    // `resnet eval` on the checkpoint: same network, same split, same error.
+}
+
+/// `resnet eval` on the checkpoint: same network, same split, same error and loss.
+#[test]
+fn eval_reproduces_the_runs_final_test_error_and_loss() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = copy_of_run120(tmp.path());
+    let s = &run120().summary;
+    let curves = records::read_curves(&out.join("curves.csv")).unwrap();
     let e = resnet::eval::run(&out.join("last.safetensors"), &Protocol::SingleCrop, None).unwrap();
     assert_eq!(e.row.iteration, 120);
     assert_eq!(e.row.images, 128);
@@ -149,14 +178,23 @@ fn loss_falls_files_are_written_and_eval_reproduces_the_test_error() {
     assert!(e.row.top5_error <= e.row.top1_error);
     let eval_csv = std::fs::read_to_string(out.join("eval.csv")).unwrap();
     assert_eq!(eval_csv.lines().count(), 2);
+}
 
-    // A second run into the same folder is refused, naming the way out.
-    let err = format!("{:#}", train::run(&cfg, &quiet()).unwrap_err());
+#[test]
+fn a_second_run_into_the_same_folder_is_refused_naming_the_way_out() {
+    let r = run120();
+    let err = format!("{:#}", train::run(&r.cfg, &quiet()).unwrap_err());
     assert!(
         err.contains("already holds a run") && err.contains("--resume") && err.contains("--force"),
         "{err}"
     );
-    // Ten-crop needs an ImageNet-style source: a clear error, not a crash.
+}
+
+/// Ten-crop needs an ImageNet-style source: a clear error, not a crash.
+#[test]
+fn ten_crop_on_cifar_images_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = copy_of_run120(tmp.path());
     let err = format!(
         "{:#}",
         resnet::eval::run(&out.join("last.safetensors"), &Protocol::TenCrop, None)
@@ -164,11 +202,34 @@ fn loss_falls_files_are_written_and_eval_reproduces_the_test_error() {
             .unwrap()
     );
     assert!(err.contains("ten-crop"), "{err}");
-    // The checkpoint carries its recipe: eval works from it alone, and refuses a config.toml
-    // beside it that disagrees, naming both networks.
-    let other = tmp.path().join("other");
+}
+
+/// The checkpoint alone (and config.toml texts of another network: shortcut B, 7 classes) in
+/// `dir/other`, with the single-crop result of the run's own folder.
+fn checkpoint_alone(dir: &Path) -> (PathBuf, resnet::eval::EvalOutcome, String, String) {
+    let other = dir.join("other");
     std::fs::create_dir_all(&other).unwrap();
-    std::fs::copy(out.join("last.safetensors"), other.join("last.safetensors")).unwrap();
+    std::fs::copy(
+        run120().out.join("last.safetensors"),
+        other.join("last.safetensors"),
+    )
+    .unwrap();
+    let cfg_text = run120_config_text();
+    let b = cfg_text.replace("shortcut = \"A\"", "shortcut = \"B\"");
+    assert_ne!(b, cfg_text);
+    let c = cfg_text.replace("classes = 10", "classes = 7");
+    assert_ne!(c, cfg_text);
+    let own = copy_of_run120(dir);
+    let e = resnet::eval::run(&own.join("last.safetensors"), &Protocol::SingleCrop, None).unwrap();
+    (other, e, b, c)
+}
+
+/// The checkpoint carries its recipe: eval works from it alone, and refuses a config.toml
+/// beside it that disagrees, naming both networks.
+#[test]
+fn eval_takes_the_recipe_from_the_checkpoint_and_refuses_a_disagreeing_config() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (other, e, b, c) = checkpoint_alone(tmp.path());
     let alone =
         resnet::eval::run(&other.join("last.safetensors"), &Protocol::SingleCrop, None).unwrap();
     assert_eq!(
@@ -176,8 +237,6 @@ fn loss_falls_files_are_written_and_eval_reproduces_the_test_error() {
         (e.row.top1_error, e.row.loss)
     );
     assert!(alone.notes.is_empty(), "{:?}", alone.notes);
-    let b = cfg_text.replace("shortcut = \"A\"", "shortcut = \"B\"");
-    assert_ne!(b, cfg_text);
     std::fs::write(other.join("config.toml"), &b).unwrap();
     let err = eval_error(&other);
     assert!(
@@ -185,16 +244,20 @@ fn loss_falls_files_are_written_and_eval_reproduces_the_test_error() {
             && err.contains("model.shortcut: \"A\" -> \"B\""),
         "{err}"
     );
-    let c = cfg_text.replace("classes = 10", "classes = 7");
-    assert_ne!(c, cfg_text);
     std::fs::write(other.join("config.toml"), &c).unwrap();
     let err = eval_error(&other);
     assert!(
         err.contains("checkpoint is resnet8, config is resnet8 with 7 classes"),
         "{err}"
     );
-    // An older checkpoint (no embedded config) takes the config beside it, says so, and a
-    // mismatch still names both networks (the checkpoint's read from its tensors).
+}
+
+/// An older checkpoint (no embedded config) takes the config beside it, says so, and a mismatch
+/// still names both networks (the checkpoint's read from its tensors).
+#[test]
+fn an_older_checkpoint_takes_the_config_beside_it_and_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (other, e, b, c) = checkpoint_alone(tmp.path());
     resave(&other.join("last.safetensors"), None, None);
     std::fs::write(other.join("config.toml"), &b).unwrap();
     let err = eval_error(&other);
@@ -212,7 +275,7 @@ fn loss_falls_files_are_written_and_eval_reproduces_the_test_error() {
             ),
         "{err}"
     );
-    std::fs::write(other.join("config.toml"), &cfg_text).unwrap();
+    std::fs::write(other.join("config.toml"), run120_config_text()).unwrap();
     let old =
         resnet::eval::run(&other.join("last.safetensors"), &Protocol::SingleCrop, None).unwrap();
     assert_eq!(old.row.top1_error, e.row.top1_error);
@@ -227,7 +290,15 @@ fn loss_falls_files_are_written_and_eval_reproduces_the_test_error() {
         err.contains("no embedded config") && err.contains("config.toml"),
         "{err}"
     );
-    // A tensor that is no part of the network.
+}
+
+/// A tensor that is no part of the network, a missing and a truncated checkpoint are each
+/// named.
+#[test]
+fn a_foreign_tensor_a_missing_or_a_truncated_checkpoint_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let other = copy_of_run120(tmp.path());
+    let resolved = Config::from_toml(&run120_config_text()).unwrap();
     resave(
         &other.join("last.safetensors"),
         Some(&resolved),
@@ -238,14 +309,26 @@ fn loss_falls_files_are_written_and_eval_reproduces_the_test_error() {
         err.contains("layer9.bogus is not part of the model"),
         "{err}"
     );
-    // A missing checkpoint is named as missing.
     let err = eval_error(&tmp.path().join("nowhere"));
     assert!(
         err.contains("checkpoint") && err.contains("nowhere/last.safetensors does not exist"),
         "{err}"
     );
-    // --force starts over in the folder: eval.csv and the old checkpoint are gone first.
-    let mut short = cfg.clone();
+    let bytes = std::fs::read(other.join("last.safetensors")).unwrap();
+    std::fs::write(other.join("last.safetensors"), &bytes[..bytes.len() / 2]).unwrap();
+    let err = eval_error(&other);
+    assert!(err.contains("truncated or corrupt"), "{err}");
+}
+
+/// --force starts over in the folder: eval.csv and the old checkpoint are gone first.
+#[test]
+fn force_starts_over_in_the_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = copy_of_run120(tmp.path());
+    resnet::eval::run(&out.join("last.safetensors"), &Protocol::SingleCrop, None).unwrap();
+    assert!(out.join("eval.csv").is_file());
+    let mut short = run120().cfg.clone();
+    short.run.out_dir = out.clone();
     short.schedule.iterations = 20;
     short.schedule.milestones.clear();
     let o = train::run(
@@ -262,11 +345,6 @@ fn loss_falls_files_are_written_and_eval_reproduces_the_test_error() {
         records::read_curves(&out.join("curves.csv")).unwrap().len(),
         2
     );
-    // A truncated checkpoint.
-    let bytes = std::fs::read(other.join("last.safetensors")).unwrap();
-    std::fs::write(other.join("last.safetensors"), &bytes[..bytes.len() / 2]).unwrap();
-    let err = eval_error(&other);
-    assert!(err.contains("truncated or corrupt"), "{err}");
 }
 
 #[test]
