@@ -335,18 +335,24 @@ pub fn reproduce(
         }
     }
     let rows = compare::run_grid(cells, false, spec.progress, runner, note)?;
-    if let Some(p) = eval_protocol(spec.result) {
+    let sides = cells
+        .first()
+        .map(|c| c.data.imagenet.multi_scale.clone())
+        .unwrap_or_default();
+    if let Some(p) = eval_protocol(spec.result, &sides) {
         evaluate_cells(&rows, &p, note)?;
     }
     write_result(spec, &rows)
 }
 
 /// The testing protocol of an ImageNet table: 10-crop for Tables 2/3 (and Figure 4's nets),
-/// multi-scale at §3.4's sides for Table 4; none for CIFAR (Table 6 is the test error itself).
-pub fn eval_protocol(result: Experiment) -> Option<Protocol> {
+/// multi-scale for Table 4 at the recipe's `data.imagenet.multi_scale` (`sides`: §3.4's
+/// 224…640 unless a reduced-resolution recipe scales them); none for CIFAR (Table 6 is the test
+/// error itself).
+pub fn eval_protocol(result: Experiment, sides: &[u32]) -> Option<Protocol> {
     match result {
         Experiment::Table2 | Experiment::Table3 | Experiment::Figure4 => Some(Protocol::TenCrop),
-        Experiment::Table4 => Some(Protocol::MultiScale(paper::MULTI_SCALE_SIDES.to_vec())),
+        Experiment::Table4 => Some(Protocol::MultiScale(sides.to_vec())),
         _ => None,
     }
 }
@@ -526,6 +532,20 @@ mod tests {
         s.iterations = Some(2);
         assert_eq!(s.cells().unwrap()[0].schedule.milestones, [1]);
         assert_eq!((s.cells().unwrap()[0].run.eval_every), 5);
+    }
+
+    #[test]
+    fn table4_tests_at_the_recipes_sides() {
+        let half = [112, 128, 192, 240, 320];
+        assert_eq!(
+            eval_protocol(Experiment::Table4, &half),
+            Some(Protocol::MultiScale(half.to_vec()))
+        );
+        assert_eq!(
+            eval_protocol(Experiment::Figure4, &half),
+            Some(Protocol::TenCrop)
+        );
+        assert_eq!(eval_protocol(Experiment::Table6, &half), None);
     }
 
     #[test]
