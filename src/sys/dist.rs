@@ -544,6 +544,11 @@ impl Group {
         self.backend
     }
 
+    /// Where the group's tensors live: the CPU (Gloo) or cuda:LOCAL_RANK (NCCL).
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
     /// The group's store (keys under "default_pg/0/"), for agreements outside the collectives.
     pub fn store(&self) -> &Store {
         &self.store

@@ -33,7 +33,7 @@ pub mod schedule;
 mod session;
 mod trainer;
 
-pub use prepare::{prepare, Prepared};
+pub use prepare::{prepare, prepare_with, Prepared};
 pub use resume::CHANGEABLE_ON_RESUME;
 pub use session::{request_stop, Session};
 pub use trainer::{seeded, Trainer, GRAPH_WARMUP_STEPS};
@@ -91,7 +91,17 @@ pub fn resume_command(dir: &Path) -> String {
 /// [`prepare`] checks everything first without changing the folder; only then does
 /// [`Prepared::begin`] write to it, so a refused or failed start leaves the folder as it was.
 pub fn run(cfg: &Config, opts: &TrainOptions) -> Result<RunOutcome> {
-    let mut session = prepare(cfg, opts)?.begin(opts.progress)?;
+    run_with(cfg, opts, None)
+}
+
+/// [`run`] as one rank of a data-parallel run over `group` (None: one process); see
+/// src/train/dist.rs for the semantics. Rank 0 alone writes the run folder.
+pub fn run_with(
+    cfg: &Config,
+    opts: &TrainOptions,
+    group: Option<crate::sys::dist::Group>,
+) -> Result<RunOutcome> {
+    let mut session = prepare_with(cfg, opts, group)?.begin(opts.progress)?;
     let (done, interrupted) = session.train()?;
     session.finish(done, interrupted)
 }

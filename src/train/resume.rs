@@ -20,9 +20,10 @@ pub(super) struct Resume {
 }
 
 /// Recipe keys that `--change KEY` lets a resume alter (the run's length and learning-rate
-/// schedule, and where the same data now lives); a change of anything else in the recipe makes
+/// schedule, where the same data now lives, and the number of data-parallel ranks: the same
+/// global batch, BN statistics over other slices); a change of anything else in the recipe makes
 /// another run.
-pub const CHANGEABLE_ON_RESUME: [&str; 7] = [
+pub const CHANGEABLE_ON_RESUME: [&str; 8] = [
     "data.path",
     "schedule.iterations",
     "schedule.milestones",
@@ -30,6 +31,7 @@ pub const CHANGEABLE_ON_RESUME: [&str; 7] = [
     "schedule.plateau_patience",
     "schedule.plateau_threshold",
     "run.eval_every",
+    "run.world_size",
 ];
 
 /// The resume half of [`prepare`]: the checkpoint is loaded, its recipe compared with `cfg`,
