@@ -21,7 +21,7 @@ pub struct Args {
     pub force: bool,
     /// With --resume: let the resume change these recipe keys deliberately (comma separated:
     /// schedule.iterations, schedule.milestones, schedule.gamma, schedule.plateau_patience,
-    /// schedule.plateau_threshold, run.eval_every, data.path), e.g. `--resume runs/NAME --iterations 96000
+    /// schedule.plateau_threshold, run.eval_every, data.path, run.world_size), e.g. `--resume runs/NAME --iterations 96000
     /// --change schedule.iterations`. Each change is recorded in the run's changes.csv with the
     /// iteration it applies from; without it, a resume whose recipe differs from the
     /// checkpoint's is refused.
@@ -90,9 +90,12 @@ pub fn exec(a: Args) -> Result<()> {
         _ => None,
     };
     let world = group.as_ref().map_or(1, |g| g.world_size());
+    // Workers restarted by `torchrun --max-restarts K` continue from the last checkpoint (a
+    // first attempt's --force is not repeated).
+    let restarted = env.as_ref().is_some_and(|e| e.restart_count > 0);
     let opts = train::TrainOptions {
-        resume: a.resume.is_some(),
-        force: a.force,
+        resume: a.resume.is_some() || restarted,
+        force: a.force && !restarted,
         progress: true,
         changes: a.change,
     };
