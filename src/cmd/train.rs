@@ -68,15 +68,7 @@ pub fn exec(a: Args) -> Result<()> {
     let mut cfg = resolve_config(a.config.as_deref(), resume_dir.as_deref(), &overrides)?;
     let env = resnet::sys::dist::Env::from_process()?;
     if let Some(n) = a.nproc {
-        if env.is_some() {
-            bail!("--nproc {n} starts its own workers: leave it out under torchrun (RANK/WORLD_SIZE are set)");
-        }
-        // Checked once here (e.g. a batch that does not divide) rather than by every worker.
-        cfg.run.world_size = n;
-        cfg.validate()
-            .with_context(|| format!("with --nproc {n}"))?;
-        let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-        return resnet::sys::launch::launch(n, &resnet::sys::launch::without_nproc(&args));
+        return launch_local(n, env.is_some(), cfg);
     }
     // The world size is the environment's (part of the recipe: a resume with another one
     // needs --change run.world_size).
@@ -100,6 +92,27 @@ pub fn exec(a: Args) -> Result<()> {
         changes: a.change,
     };
     let out = train::run_with(&cfg, &opts, group).map_err(|err| with_rank(err, rank, world))?;
+    report(&out, rank, world)
+}
+
+/// `--nproc N`: the config checked once with world size N (e.g. a batch that does not divide,
+/// rather than by every worker), then N workers of this command.
+fn launch_local(n: usize, under_torchrun: bool, mut cfg: resnet::config::Config) -> Result<()> {
+    if under_torchrun {
+        bail!("--nproc {n} starts its own workers: leave it out under torchrun (RANK/WORLD_SIZE are set)");
+    }
+    cfg.run.world_size = n;
+    cfg.validate()
+        .with_context(|| format!("with --nproc {n}"))?;
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    resnet::sys::launch::launch(n, &resnet::sys::launch::without_nproc(&args))
+}
+
+/// What rank 0 (or the one process) says at the end: the resume command of an interrupted run
+/// (exit 0 for a data-parallel run, whose ranks stopped together; 130 for one process), or the
+/// summary.
+fn report(out: &resnet::train::RunOutcome, rank: usize, world: usize) -> Result<()> {
+    use resnet::train;
     if rank > 0 {
         // Rank 0 reports (and wrote) the run.
         return Ok(());
