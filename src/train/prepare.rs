@@ -61,7 +61,7 @@ pub fn prepare_with(cfg: &Config, opts: &TrainOptions, group: Option<Group>) -> 
     crate::train::dist::check_same_u64(&g, "starting iteration", start_at)?;
     crate::train::dist::broadcast_params(&g, &p.trainer.opt)?;
     crate::train::dist::broadcast_buffers(&g, &p.trainer.vs)?;
-    p.trainer.group = Some(g);
+    p.trainer.join(g);
     Ok(p)
 }
 

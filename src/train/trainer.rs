@@ -52,7 +52,10 @@ pub struct Trainer {
     /// `run.cuda_graph`: the captured step and its static inputs (None: eager steps).
     pub(super) graphed: Option<GraphedStep>,
     /// Data parallelism (src/train/dist.rs): this rank's process group; None for one process.
-    pub group: Option<Group>,
+    /// Set by [`Trainer::join`].
+    pub(super) group: Option<Group>,
+    /// Whether the data source yields this rank's slice itself ([`DataSource::shard_train`]).
+    pub(super) source_sharded: bool,
 }
 
 /// Eager steps run on the graph's side stream before the capture (PyTorch's recipe warms up
@@ -158,6 +161,7 @@ impl Trainer {
             first_nonfinite: None,
             graphed,
             group: None,
+            source_sharded: false,
         })
     }
 
@@ -185,6 +189,19 @@ impl Trainer {
         Ok(())
     }
 
+    /// Makes this trainer one replica of the data-parallel group `g`: each step trains on its
+    /// slice of the global batch (drawn by the source alone when it can) and averages the
+    /// gradient over the ranks.
+    pub fn join(&mut self, g: Group) {
+        self.source_sharded = self.data.shard_train(g.rank(), g.world_size());
+        self.group = Some(g);
+    }
+
+    /// This rank's process group (None: one process).
+    pub fn group(&self) -> Option<&Group> {
+        self.group.as_ref()
+    }
+
     /// Whether `run.cuda_graph` is on and its graph has been captured (steps are replays).
     pub fn graph_captured(&self) -> bool {
         self.graphed.as_ref().is_some_and(|g| g.graph.is_captured())
@@ -195,7 +212,7 @@ impl Trainer {
         let mut batch = self
             .data
             .train_batch(iteration, self.cfg.optimizer.batch_size)?;
-        if let Some(g) = &self.group {
+        if let Some(g) = self.group.as_ref().filter(|_| !self.source_sharded) {
             // The global batch a single process draws at this iteration; this rank's slice.
             let (r, w) = (g.rank(), g.world_size());
             batch = Batch {
