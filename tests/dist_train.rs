@@ -445,3 +445,37 @@ fn workers_restarted_after_a_kill_resume_exactly() {
     };
     assert_eq!(values(&out), values(&whole));
 }
+
+/// NCCL asked for on a machine without a GPU, and a MASTER_PORT already taken when rank 0 hosts
+/// the store: one line each, at once (no wait for the other rank).
+#[test]
+fn nccl_without_a_gpu_and_a_taken_port_are_one_line_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("n");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let cases = [
+        (
+            format!("{DIST}dist_backend = \"nccl\"\n"),
+            free_port(),
+            "nccl",
+        ),
+        (DIST.to_string(), port, "hosting the store"),
+    ];
+    for (k, (extra, port, want)) in cases.iter().enumerate() {
+        if k == 0 && tch::Cuda::is_available() {
+            continue;
+        }
+        let cfg = write_config(tmp.path(), "n", &config_text(&out, 20, extra));
+        let t0 = Instant::now();
+        let child = rank_process(&[OsStr::new("--config"), cfg.as_os_str()], 0, 2, *port);
+        let o = wait_bounded(child, Duration::from_secs(30), want);
+        refused(&o, &["rank 0 of 2", want]);
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "{want}: {:?}",
+            t0.elapsed()
+        );
+    }
+    drop(taken);
+}
