@@ -152,16 +152,23 @@ pub fn agree_ok<T>(g: &Group, local: Result<T>) -> Result<T> {
     }
 }
 
-/// The same `value` (e.g. the iteration a resume starts at) on every rank, or one line.
+/// The same `value` (e.g. the iteration a resume starts at) on every rank, or one line naming
+/// the first rank that differs.
 pub fn check_same_u64(g: &Group, what: &str, value: u64) -> Result<()> {
     let all = g.gather_bytes(&format!("resnet/{what}"), &value.to_le_bytes())?;
-    if let Some((r, v)) = all.iter().enumerate().find(|(_, v)| v[..] != all[0][..]) {
+    let as_u64 = |b: &[u8]| b.try_into().map(u64::from_le_bytes).unwrap_or(u64::MAX);
+    let first = as_u64(&all[0]);
+    if let Some((r, v)) = all
+        .iter()
+        .map(|b| as_u64(b))
+        .enumerate()
+        .find(|(_, v)| *v != first)
+    {
         bail!(
-            "rank {} of {}: {what} differs between ranks (rank 0: {:?}, rank {r}: {:?})",
+            "rank {} of {}: the {what} differs between ranks (rank 0: {first}, rank {r}: {v}); \
+             every rank must see the same run folder (a shared filesystem across machines)",
             g.rank(),
-            g.world_size(),
-            all[0],
-            v
+            g.world_size()
         );
     }
     Ok(())
