@@ -4,6 +4,9 @@
 //! from rank 0; one all-reduce (mean) a step over [`FlatSgd`]'s flat gradient buffer; BN
 //! statistics are per replica while training, and the running statistics are rank 0's before an
 //! evaluation or a checkpoint (DDP's `broadcast_buffers`), so every rank sees the same numbers.
+//! Evaluation is sharded ([`eval_share`]: contiguous shares, sums all-reduced, nothing padded).
+//! A stop (Ctrl-C, SIGTERM, SIGHUP on any rank) is agreed by [`any_rank`] after every step: one
+//! one-value all-reduce, which on NCCL also waits for the step's work (a host sync a step).
 use crate::config::Config;
 use crate::sys::dist::{Backend, Env, Group, GroupOptions};
 use crate::train::optim::FlatSgd;

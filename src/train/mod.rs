@@ -23,6 +23,10 @@
 //! optimizer's 0-d device tensor, refilled when the schedule changes it: milestones, warm-up,
 //! plateaus). Evaluation, checkpoints and restores stay eager; they read and write the same
 //! tensors in place, so the graph stays valid.
+//!
+//! Data parallelism ([`dist`], [`run_with`]): each rank's [`Trainer`] trains on its slice of the
+//! global batch and averages the flat gradient over the ranks; rank 0 alone writes the run
+//! folder (the other ranks' [`Session`]s hold no lock and write nothing).
 pub mod dist;
 mod graph_step;
 pub mod optim;
