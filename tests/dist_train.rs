@@ -479,3 +479,61 @@ fn nccl_without_a_gpu_and_a_taken_port_are_one_line_at_once() {
     }
     drop(taken);
 }
+
+/// The real `torchrun --max-restarts 1` (its agent hosts the store, which outlives the workers):
+/// a worker killed with -9 is restarted with the rest, they resume from the last checkpoint
+/// under a fresh store prefix, and the finished curves equal an uninterrupted `--nproc 2` run's.
+#[test]
+#[ignore = "needs torchrun: .venv/bin/torchrun (scripts/setup-libtorch.sh installs torch there)"]
+fn torchrun_restarts_a_killed_worker_and_the_run_resumes_exactly() {
+    let torchrun = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/torchrun");
+    assert!(torchrun.exists(), "{} is missing", torchrun.display());
+    let tmp = tempfile::tempdir().unwrap();
+    let whole = tmp.path().join("whole");
+    let cfg_whole = write_config(tmp.path(), "whole", &config_text(&whole, 300, DIST));
+    assert!(train_nproc(&cfg_whole, &[]).status.success());
+    let out = tmp.path().join("t");
+    let cfg = write_config(tmp.path(), "t", &config_text(&out, 300, DIST));
+    let bin_path = env!("CARGO_BIN_EXE_resnet");
+    let mut agent = std::process::Command::new(&torchrun)
+        .args([
+            "--nproc-per-node",
+            "2",
+            "--max-restarts",
+            "1",
+            "--no-python",
+            bin_path,
+        ])
+        .args([OsStr::new("train"), OsStr::new("--config"), cfg.as_os_str()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_rows(&out, &mut agent, 3);
+    // A worker: this binary with this config (torchrun's own command line names it too).
+    let worker = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .find(|pid| {
+            let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            exe.is_some_and(|e| e == Path::new(bin_path))
+                && String::from_utf8_lossy(&cmd).contains(&*cfg.to_string_lossy())
+        })
+        .expect("a torchrun worker");
+    signal(worker, "KILL");
+    let o = wait_bounded(
+        agent,
+        Duration::from_secs(120),
+        "torchrun after a killed worker",
+    );
+    assert!(o.status.success(), "{:?}", o.status);
+    let values = |d: &Path| -> Vec<String> {
+        std::fs::read_to_string(d.join("curves.csv"))
+            .unwrap()
+            .lines()
+            .map(|l| l.split(',').take(7).collect::<Vec<_>>().join(","))
+            .collect()
+    };
+    assert_eq!(values(&out), values(&whole));
+}
