@@ -776,6 +776,13 @@ impl Config {
         self.optimizer.validate()?;
         self.schedule.validate()?;
         self.run.validate()?;
+        let (b, w) = (self.optimizer.batch_size, self.run.world_size);
+        if !b.is_multiple_of(w) {
+            bail!(
+                "optimizer.batch_size = {b} (the global batch) does not divide by run.world_size \
+                 = {w} (the number of ranks): each rank trains on an equal slice"
+            );
+        }
         self.validate_data()
     }
 
@@ -941,6 +948,13 @@ impl RunConfig {
                 r.dist_backend
             );
         }
+        if r.world_size > 1 && r.cuda_graph {
+            bail!(
+                "run.cuda_graph = true with run.world_size = {} (data parallelism): the gradient \
+                 all-reduce is not captured in the graph yet; set run.cuda_graph = false",
+                r.world_size
+            );
+        }
         if r.dist_timeout_s == 0 {
             bail!("run.dist_timeout_s = 0: must be at least 1");
         }
@@ -1037,6 +1051,14 @@ const NON_RECIPE_KEYS: [&str; 13] = [
     "run.dist_timeout_s",
 ];
 
+/// The resolved config as `section.key` → value (TOML syntax).
+fn flat_config(c: &Config) -> Result<std::collections::BTreeMap<String, String>> {
+    let v: toml::Value = toml::from_str(&c.to_toml()?)?;
+    let mut out = std::collections::BTreeMap::new();
+    flatten_toml("", &v, &mut out);
+    Ok(out)
+}
+
 /// One recipe key whose value differs between two configs (values in TOML syntax, `(none)` for
 /// an absent optional section).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1068,13 +1090,21 @@ impl Config {
     }
 
     /// [`Config::recipe_diff`] as structured entries (for files that record the changes).
-    pub fn recipe_changes(&self, other: &Config) -> Vec<RecipeChange> {
-        let flat = |c: &Config| -> Result<std::collections::BTreeMap<String, String>> {
-            let v: toml::Value = toml::from_str(&c.to_toml()?)?;
-            let mut out = std::collections::BTreeMap::new();
-            flatten_toml("", &v, &mut out);
-            Ok(out)
+    /// Every key (recipe or not) whose resolved value differs between the two configs, in key
+    /// order: what data-parallel ranks started with different configs are told.
+    pub fn differing_keys(&self, other: &Config) -> Vec<String> {
+        let (Ok(a), Ok(b)) = (flat_config(self), flat_config(other)) else {
+            return vec!["(config not serializable)".into()];
         };
+        let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+        keys.into_iter()
+            .filter(|k| a.get(*k) != b.get(*k))
+            .cloned()
+            .collect()
+    }
+
+    pub fn recipe_changes(&self, other: &Config) -> Vec<RecipeChange> {
+        let flat = flat_config;
         let (Ok(a), Ok(b)) = (flat(self), flat(other)) else {
             return vec![RecipeChange {
                 key: "(config not serializable)".into(),

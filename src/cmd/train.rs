@@ -1,6 +1,6 @@
 //! `resnet train`: one run of §3.4 / §4.2 into its run folder, or its exact resume.
 use super::{parse_device, resolve_config, Overrides};
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -22,7 +22,7 @@ pub struct Args {
     /// With --resume: let the resume change these recipe keys deliberately (comma separated:
     /// schedule.iterations, schedule.milestones, schedule.gamma, schedule.plateau_patience,
     /// schedule.plateau_threshold, run.eval_every, data.path, data.content: the training data's
-    /// images and labels, whose key the checkpoint records), e.g. `--resume runs/NAME --iterations 96000
+    /// images and labels, whose key the checkpoint records, run.world_size), e.g. `--resume runs/NAME --iterations 96000
     /// --change schedule.iterations`. Each change is recorded in the run's changes.csv with the
     /// iteration it applies from; without it, a resume whose recipe differs from the
     /// checkpoint's is refused.
@@ -47,6 +47,12 @@ pub struct Args {
     /// Switching it on --resume continues the same run exactly.
     #[arg(long, value_name = "BOOL")]
     pub cuda_graph: Option<bool>,
+    /// Data parallelism on this machine: start N worker processes of this command with
+    /// torchrun's environment (rank 0 hosts the store; Gloo on the CPU, NCCL on CUDA, one GPU a
+    /// rank). optimizer.batch_size stays the global batch and must divide by N. Under torchrun
+    /// (RANK/WORLD_SIZE set) leave it out.
+    #[arg(long, value_name = "N")]
+    pub nproc: Option<usize>,
 }
 
 pub fn exec(a: Args) -> Result<()> {
@@ -60,14 +66,63 @@ pub fn exec(a: Args) -> Result<()> {
         cuda_graph: a.cuda_graph,
     };
     let resume_dir = a.resume.clone().flatten();
-    let cfg = resolve_config(a.config.as_deref(), resume_dir.as_deref(), &overrides)?;
+    let mut cfg = resolve_config(a.config.as_deref(), resume_dir.as_deref(), &overrides)?;
+    let env = resnet::sys::dist::Env::from_process()?;
+    if let Some(n) = a.nproc {
+        return launch_local(n, env.is_some(), cfg);
+    }
+    // The world size is the environment's (part of the recipe: a resume with another one
+    // needs --change run.world_size).
+    cfg.run.world_size = env.as_ref().map_or(1, |e| e.world_size);
+    cfg.validate()?;
+    let rank = env.as_ref().map_or(0, |e| e.rank);
+    let group = match &env {
+        Some(e) if e.world_size > 1 => {
+            Some(train::dist::join(e, &cfg).map_err(|err| with_rank(err, e.rank, e.world_size))?)
+        }
+        _ => None,
+    };
+    let world = group.as_ref().map_or(1, |g| g.world_size());
+    // Workers restarted by `torchrun --max-restarts K` continue from the last checkpoint (a
+    // first attempt's --force is not repeated).
+    let restarted = env.as_ref().is_some_and(|e| e.restart_count > 0);
     let opts = train::TrainOptions {
-        resume: a.resume.is_some(),
-        force: a.force,
+        resume: a.resume.is_some() || restarted,
+        force: a.force && !restarted,
         progress: true,
         changes: a.change,
     };
-    let out = train::run(&cfg, &opts)?;
+    let out = train::run_with(&cfg, &opts, group).map_err(|err| with_rank(err, rank, world))?;
+    report(&out, rank, world)
+}
+
+/// `--nproc N`: the config checked once with world size N (e.g. a batch that does not divide,
+/// rather than by every worker), then N workers of this command.
+fn launch_local(n: usize, under_torchrun: bool, mut cfg: resnet::config::Config) -> Result<()> {
+    if under_torchrun {
+        bail!("--nproc {n} starts its own workers: leave it out under torchrun (RANK/WORLD_SIZE are set)");
+    }
+    cfg.run.world_size = n;
+    cfg.validate()
+        .with_context(|| format!("with --nproc {n}"))?;
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    resnet::sys::launch::launch(n, &resnet::sys::launch::without_nproc(&args))
+}
+
+/// What rank 0 (or the one process) says at the end: the resume command of an interrupted run
+/// (exit 0 for a data-parallel run, whose ranks stopped together; 130 for one process), or the
+/// summary.
+fn report(out: &resnet::train::RunOutcome, rank: usize, world: usize) -> Result<()> {
+    use resnet::train;
+    if rank > 0 {
+        // Rank 0 reports (and wrote) the run.
+        return Ok(());
+    }
+    if out.interrupted && world > 1 {
+        // Every rank stopped after the same iteration and rank 0 saved it: a clean stop.
+        resnet::outln!("resume with: {}", dist_resume_command(&out.dir, world));
+        return Ok(());
+    }
     if out.interrupted {
         // After SIGHUP the terminal may be gone: a failed print must not turn the saved,
         // interrupted run into a panic.
@@ -93,4 +148,23 @@ pub fn exec(a: Args) -> Result<()> {
         out.dir.display()
     );
     Ok(())
+}
+
+/// `err` with the rank it happened on, unless the message already names it.
+fn with_rank(err: anyhow::Error, rank: usize, world: usize) -> anyhow::Error {
+    if world > 1 && !format!("{err:#}").starts_with("rank ") {
+        err.context(format!("rank {rank} of {world}"))
+    } else {
+        err
+    }
+}
+
+/// The resume command of a data-parallel run: with `--nproc N` when this launcher started it,
+/// else under the same torchrun line.
+fn dist_resume_command(dir: &std::path::Path, world: usize) -> String {
+    let base = resnet::train::resume_command(dir);
+    match std::env::var(resnet::sys::launch::NPROC_VAR) {
+        Ok(n) => format!("{base} --nproc {n}"),
+        Err(_) => format!("{base} (under torchrun with {world} workers, as before)"),
+    }
 }

@@ -63,6 +63,13 @@ pub trait DataSource {
     /// (seed, iteration, batch_size): positions `[it*B, (it+1)*B)` of the endless stream of
     /// per-epoch permutations.
     fn train_batch(&mut self, iteration: u64, batch_size: usize) -> Result<Batch>;
+    /// Data parallelism: from now on [`DataSource::train_batch`]`(it, B)` yields only rank
+    /// `rank`'s slice of the global batch (B / `world_size` images: the same images, crops,
+    /// flips and colour shifts as those positions of the unsharded batch), so a rank decodes only
+    /// its share. False (the default) when the source cannot: the caller slices the whole batch.
+    fn shard_train(&mut self, _rank: usize, _world_size: usize) -> bool {
+        false
+    }
     /// For `run.cuda_graph`: the host-drawn description of the batch of `iteration` (int64
     /// values) that [`DataSource::assemble_batch`] turns into that batch with device work only
     /// (capturable). `None` for sources that cannot (streamed images).

@@ -140,6 +140,8 @@ pub struct Streaming {
     pending: Option<(u64, usize, Queue)>,
     /// [`DataSource::content_key`].
     content_key: String,
+    /// (rank, world size): training batches are this rank's slice of the global batch.
+    shard: (usize, usize),
 }
 
 fn make_train_batch(
@@ -147,6 +149,7 @@ fn make_train_batch(
     order: &mut EpochOrder,
     iteration: u64,
     batch_size: usize,
+    (rank, world): (usize, usize),
 ) -> Result<HostBatch> {
     let idx = order.indices(iteration, batch_size);
     let t = &sh.t;
@@ -156,8 +159,18 @@ fn make_train_batch(
     let alphas: Vec<f32> = (0..3 * batch_size)
         .map(|_| (r.normal() * PCA_STD) as f32)
         .collect();
+    // A data-parallel rank decodes only its slice: the same images, crops, flips and colour
+    // shifts as those positions of the global batch.
+    let n = batch_size / world;
+    let lo = rank * n;
+    let (idx, flips, alphas) = (
+        &idx[lo..lo + n],
+        flips[lo..lo + n].to_vec(),
+        alphas[3 * lo..3 * (lo + n)].to_vec(),
+    );
     let augment = sh.augment;
-    let (pixels, labels) = decode_into(sh, &sh.train, &idx, per, |k, img, out| {
+    let (pixels, labels) = decode_into(sh, &sh.train, idx, per, |k, img, out| {
+        let k = k + lo;
         if augment == Augment::Imagenet {
             let mut rk = SplitMix64::new(mix(mix(sh.seed, iteration), k as u64 + 1));
             let s = t.scale_min + rk.below((t.scale_max - t.scale_min + 1) as u64) as u32;
@@ -341,6 +354,7 @@ impl Streaming {
             device,
             pending: None,
             content_key: String::new(),
+            shard: (0, 1),
         })
     }
 
@@ -488,8 +502,9 @@ impl DataSource for Streaming {
             // Start (or restart, after a jump) the producer at this iteration.
             let sh = self.shared.clone();
             let mut order = EpochOrder::new(sh.seed, sh.train.len());
+            let shard = self.shard;
             let rx = spawn_producer(iteration..u64::MAX, PREFETCH, move |it| {
-                make_train_batch(&sh, &mut order, it, batch_size)
+                make_train_batch(&sh, &mut order, it, batch_size, shard)
             });
             self.pending = Some((iteration, batch_size, rx));
         }
@@ -506,7 +521,7 @@ impl DataSource for Streaming {
                 return Err(e);
             }
         };
-        let b = batch_size as i64;
+        let b = hb.labels.len() as i64;
         let s = self.shared.t.crop as i64;
         let x = self.upload(&hb.pixels, &[b, 3, s, s]);
         let labels = Tensor::from_slice(&hb.labels).to_device(self.device);
@@ -526,6 +541,12 @@ impl DataSource for Streaming {
             x - &self.mean
         };
         Ok(Batch { images, labels })
+    }
+
+    fn shard_train(&mut self, rank: usize, world_size: usize) -> bool {
+        self.shard = (rank, world_size);
+        self.pending = None;
+        true
     }
 
     fn eval_batches(
@@ -633,6 +654,23 @@ mod tests {
         let mut seen = order.indices(0, 6);
         seen.sort();
         assert_eq!(seen, (0..6).collect::<Vec<_>>());
+    }
+
+    /// A data-parallel rank's batches are its slice of the global batch, decoded alone.
+    #[test]
+    fn a_sharded_source_yields_the_ranks_slice_of_the_global_batch() {
+        let d = tree();
+        let mut whole = source(d.path(), Augment::Imagenet, false).unwrap();
+        let mut rank1 = source(d.path(), Augment::Imagenet, false).unwrap();
+        assert!(rank1.shard_train(1, 2));
+        for it in [0, 1] {
+            let w = whole.train_batch(it, 4).unwrap();
+            let r = rank1.train_batch(it, 4).unwrap();
+            assert_eq!(r.images.size(), vec![2, 3, 224, 224]);
+            assert!(r.labels.equal(&w.labels.narrow(0, 2, 2)));
+            let diff = (&r.images - w.images.narrow(0, 2, 2)).abs().max();
+            assert!(diff.double_value(&[]) < 1e-6, "iteration {it}");
+        }
     }
 
     #[test]

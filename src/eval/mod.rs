@@ -242,6 +242,57 @@ pub fn evaluate(
     sums.finish()
 }
 
+/// Single-crop sums (loss, top-1 hits, top-5 hits, images) over the images `[start, end)` of
+/// the evaluation split, in order: one data-parallel rank's share, whose sums over ranks give
+/// the exact totals (no image padded or counted twice). Batches outside the share are skipped
+/// after loading (a streamed source still decodes them).
+pub fn single_crop_sums(
+    model: &ResNet,
+    data: &mut dyn DataSource,
+    batch_size: usize,
+    mode: ForwardMode,
+    (start, end): (usize, usize),
+) -> Result<[f64; 4]> {
+    let _guard = tch::no_grad_guard();
+    let mut sums = Sums::default();
+    let mut at = 0usize;
+    for b in data.eval_batches(batch_size)? {
+        if at >= end {
+            break;
+        }
+        let b = b?;
+        let n = b.labels.size()[0] as usize;
+        let (lo, hi) = (start.max(at), end.min(at + n));
+        at += n;
+        if lo >= hi {
+            continue;
+        }
+        let (off, len) = ((lo + n - at) as i64, (hi - lo) as i64);
+        let lp =
+            forward_logits(model, mode, b.images.narrow(0, off, len)).log_softmax(-1, Kind::Float);
+        sums.add(&lp, &b.labels.narrow(0, off, len));
+    }
+    let v: Vec<f64> = match &sums.sums {
+        Some(t) => Vec::try_from(t.to_device(Device::Cpu))?,
+        None => vec![0.0; 3],
+    };
+    Ok([v[0], v[1], v[2], sums.images as f64])
+}
+
+/// The result of [`single_crop_sums`] totals (summed over every share).
+pub fn result_of_sums(v: [f64; 4]) -> Result<Measurement> {
+    let n = v[3];
+    if n <= 0.0 {
+        bail!("the evaluation split is empty");
+    }
+    Ok(Measurement {
+        images: n as u64,
+        loss: v[0] / n,
+        top1_error: 100.0 * (n - v[1]) / n,
+        top5_error: 100.0 * (n - v[2]) / n,
+    })
+}
+
 /// `resnet eval`: what it measured and where it goes.
 pub struct EvalOutcome {
     pub row: EvalRow,

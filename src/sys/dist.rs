@@ -471,7 +471,15 @@ impl Group {
             opts.timeout,
         )
         .with_context(|| format!("rank {} of {}: rendezvous", env.rank, env.world_size))?;
-        let store = tcp.prefixed(GROUP_PREFIX)?;
+        // torchrun's agent store outlives a restart of the workers: as torch.distributed's env://
+        // rendezvous does, each attempt works under its own prefix, so that no key of an earlier
+        // attempt (a rank's address, a starting iteration) is read by this one.
+        let store = if env.agent_store {
+            tcp.prefixed(&format!("/worker/attempt_{}", env.restart_count))?
+                .prefixed(GROUP_PREFIX)?
+        } else {
+            tcp.prefixed(GROUP_PREFIX)?
+        };
         let ifname = std::env::var("GLOO_SOCKET_IFNAME").ok();
         let bind = Bind::choose(&env.master_addr, ifname.as_deref());
         Group::new(store, env.rank, env.world_size, env.local_rank, opts, &bind)
@@ -542,6 +550,11 @@ impl Group {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Where the group's tensors live: the CPU (Gloo) or cuda:LOCAL_RANK (NCCL).
+    pub fn device(&self) -> Device {
+        self.device
     }
 
     /// The group's store (keys under "default_pg/0/"), for agreements outside the collectives.

@@ -41,7 +41,7 @@ impl Trainer {
     pub(super) fn captured_step(&mut self, inputs: &Tensor) -> Result<()> {
         let n = inputs.size()[0];
         let batch = self.data.assemble_batch(&inputs.narrow(0, 0, n - 1))?;
-        let (loss, wrong) = self.train_on(batch);
+        let (loss, wrong) = self.train_on(batch)?;
         let _guard = tch::no_grad_guard();
         let k = inputs.narrow(0, n - 1, 1);
         let _ = self.loss_slots.index_copy_(0, &k, &loss.view([1]));

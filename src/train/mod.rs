@@ -23,6 +23,10 @@
 //! optimizer's 0-d device tensor, refilled when the schedule changes it: milestones, warm-up,
 //! plateaus). Evaluation, checkpoints and restores stay eager; they read and write the same
 //! tensors in place, so the graph stays valid.
+//!
+//! Data parallelism ([`dist`], [`run_with`]): each rank's [`Trainer`] trains on its slice of the
+//! global batch and averages the flat gradient over the ranks; rank 0 alone writes the run
+//! folder (the other ranks' [`Session`]s hold no lock and write nothing).
 pub mod dist;
 mod graph_step;
 pub mod optim;
@@ -33,7 +37,7 @@ pub mod schedule;
 mod session;
 mod trainer;
 
-pub use prepare::{prepare, Prepared};
+pub use prepare::{prepare, prepare_with, Prepared};
 pub use resume::CHANGEABLE_ON_RESUME;
 pub use session::{catch_stop_signals, request_stop, stop_requested, Session};
 pub use trainer::{seeded, Trainer, GRAPH_WARMUP_STEPS};
@@ -91,7 +95,17 @@ pub fn resume_command(dir: &Path) -> String {
 /// [`prepare`] checks everything first without changing the folder; only then does
 /// [`Prepared::begin`] write to it, so a refused or failed start leaves the folder as it was.
 pub fn run(cfg: &Config, opts: &TrainOptions) -> Result<RunOutcome> {
-    let mut session = prepare(cfg, opts)?.begin(opts.progress)?;
+    run_with(cfg, opts, None)
+}
+
+/// [`run`] as one rank of a data-parallel run over `group` (None: one process); see
+/// src/train/dist.rs for the semantics. Rank 0 alone writes the run folder.
+pub fn run_with(
+    cfg: &Config,
+    opts: &TrainOptions,
+    group: Option<crate::sys::dist::Group>,
+) -> Result<RunOutcome> {
+    let mut session = prepare_with(cfg, opts, group)?.begin(opts.progress)?;
     let (done, interrupted) = session.train()?;
     session.finish(done, interrupted)
 }

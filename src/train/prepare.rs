@@ -10,6 +10,7 @@ use crate::run::checkpoint::{self};
 use crate::run::dir::{RunDir, RunLock};
 use crate::run::records::{self, CurvesWriter};
 use crate::run::state::TrainState;
+use crate::sys::dist::Group;
 use crate::train::progress::Progress;
 use anyhow::{bail, Context, Result};
 
@@ -20,7 +21,8 @@ use anyhow::{bail, Context, Result};
 pub struct Prepared {
     pub cfg: Config,
     pub dir: RunDir,
-    pub(super) lock: RunLock,
+    /// The folder's lock: held by the writer (rank 0 of a data-parallel run) alone.
+    pub(super) lock: Option<RunLock>,
     pub trainer: Trainer,
     pub(super) start: Start,
     /// One-line notes for the user (where the run resumes, an older checkpoint format).
@@ -29,19 +31,54 @@ pub struct Prepared {
 
 /// Validates everything a run needs and returns its [`Prepared`]; the run folder is untouched.
 pub fn prepare(cfg: &Config, opts: &TrainOptions) -> Result<Prepared> {
+    prepare_with(cfg, opts, None)
+}
+
+/// [`prepare`] for one rank of a data-parallel run over `group` (None: one process). Rank 0
+/// alone checks and locks the run folder (it alone writes there); every rank builds the same
+/// trainer, and for a resume reads the same checkpoint. All ranks agree that every one of them
+/// is ready (else each stops with one line), then the weights (and BN buffers) are rank 0's and
+/// the starting iteration is checked to be the same everywhere.
+pub fn prepare_with(cfg: &Config, opts: &TrainOptions, group: Option<Group>) -> Result<Prepared> {
+    let Some(g) = group else {
+        return prepare_rank(cfg, opts, None);
+    };
+    let local = prepare_rank(cfg, opts, Some(&g));
+    let mut p = crate::train::dist::agree_ok(&g, local)?;
+    let start_at = match &p.start {
+        Start::Resume(r) => r.state.iteration,
+        Start::Fresh { .. } => 0,
+    };
+    crate::train::dist::check_same_u64(&g, "starting iteration", start_at)?;
+    crate::train::dist::broadcast_params(&g, &p.trainer.opt)?;
+    crate::train::dist::broadcast_buffers(&g, &p.trainer.vs)?;
+    p.trainer.join(g);
+    Ok(p)
+}
+
+/// The checks and the trainer of one process (one rank when `group` is given).
+fn prepare_rank(cfg: &Config, opts: &TrainOptions, group: Option<&Group>) -> Result<Prepared> {
     cfg.validate()?;
     check_options(opts)?;
+    let writer = group.is_none_or(|g| g.rank() == 0);
     let dir = RunDir::new(cfg.out_dir());
     // One writer per folder: an existing folder is locked before anything in it is looked at.
-    let early_lock = if dir.path.is_dir() {
+    let early_lock = if writer && dir.path.is_dir() {
         Some(RunLock::acquire(&dir.path)?)
     } else {
         None
     };
-    if !opts.resume {
+    if writer && !opts.resume {
         dir.check_new_run(opts.force)?;
     }
-    let device = crate::sys::device::select(&cfg.run)?;
+    let device = match group {
+        // NCCL: this rank's GPU, cuda:LOCAL_RANK.
+        Some(g) if g.device().is_cuda() => {
+            crate::sys::device::select(&cfg.run)?;
+            g.device()
+        }
+        _ => crate::sys::device::select(&cfg.run)?,
+    };
     crate::run::budget::check(cfg, device)?;
     let mut trainer = Trainer::new(cfg, device)?;
     let mut notes = Vec::new();
@@ -51,8 +88,9 @@ pub fn prepare(cfg: &Config, opts: &TrainOptions) -> Result<Prepared> {
         Start::Fresh { clear: opts.force }
     };
     let lock = match early_lock {
-        Some(lock) => lock,
-        None => lock_new_folder(&dir)?,
+        Some(lock) => Some(lock),
+        None if writer => Some(lock_new_folder(&dir)?),
+        None => None,
     };
     Ok(Prepared {
         cfg: cfg.clone(),
@@ -110,16 +148,23 @@ impl Prepared {
             start,
             notes,
         } = self;
+        // Only the writer (rank 0 of a data-parallel run) touches the folder.
+        let writer = lock.is_some();
         let (state, curves) = match start {
             Start::Fresh { clear } => {
-                if clear {
-                    dir.clear_old_run()?;
-                }
-                dir.write_config(&cfg)?;
+                let curves = if writer {
+                    if clear {
+                        dir.clear_old_run()?;
+                    }
+                    dir.write_config(&cfg)?;
+                    Some(CurvesWriter::create(&dir.curves())?)
+                } else {
+                    None
+                };
                 let mut state = TrainState::initial(&cfg);
                 let key = tr.data.content_key();
                 state.data_key = (!key.is_empty()).then(|| key.to_string());
-                (state, CurvesWriter::create(&dir.curves())?)
+                (state, curves)
             }
             Start::Resume(r) => {
                 let Resume {
@@ -127,13 +172,19 @@ impl Prepared {
                     curves,
                     changes,
                 } = *r;
-                if !changes.is_empty() {
-                    record_changes(&dir, &cfg, &tr, &state, &changes)?;
-                }
-                dir.write_config(&cfg)?;
-                (state, curves.open()?)
+                let curves = if writer {
+                    if !changes.is_empty() {
+                        record_changes(&dir, &cfg, &tr, &state, &changes)?;
+                    }
+                    dir.write_config(&cfg)?;
+                    Some(curves.open()?)
+                } else {
+                    None
+                };
+                (state, curves)
             }
         };
+        let progress = progress && writer;
         let total = cfg.schedule.iterations;
         if progress {
             crate::out!("{}", tr.class_counts.to_text());
@@ -157,7 +208,7 @@ impl Prepared {
             last_ckpt: (state.iteration > 0).then_some(state.iteration),
             cfg,
             dir,
-            _lock: lock,
+            lock,
             tr,
             state,
             curves,

@@ -28,9 +28,10 @@ pub(super) enum Start {
 }
 
 /// Recipe keys that `--change KEY` lets a resume alter (the run's length and learning-rate
-/// schedule, where the same data now lives, and what the data holds: `data.content`, the key of
-/// its images and labels); a change of anything else in the recipe makes another run.
-pub const CHANGEABLE_ON_RESUME: [&str; 8] = [
+/// schedule, where the same data now lives, what the data holds: `data.content`, the key of its
+/// images and labels, and the number of data-parallel ranks: the same global batch, BN
+/// statistics over other slices); a change of anything else in the recipe makes another run.
+pub const CHANGEABLE_ON_RESUME: [&str; 9] = [
     "data.content",
     "data.path",
     "schedule.iterations",
@@ -39,6 +40,7 @@ pub const CHANGEABLE_ON_RESUME: [&str; 8] = [
     "schedule.plateau_patience",
     "schedule.plateau_threshold",
     "run.eval_every",
+    "run.world_size",
 ];
 
 /// The resume half of [`prepare`]: the checkpoint is loaded, its recipe compared with `cfg`,

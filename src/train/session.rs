@@ -103,10 +103,11 @@ impl Clock {
 pub struct Session {
     pub(super) cfg: Config,
     pub(super) dir: RunDir,
-    pub(super) _lock: RunLock,
+    /// The folder's lock; None on the ranks of a data-parallel run that write nothing (all but 0).
+    pub(super) lock: Option<RunLock>,
     pub(super) tr: Trainer,
     pub(super) state: TrainState,
-    pub(super) curves: CurvesWriter,
+    pub(super) curves: Option<CurvesWriter>,
     pub(super) progress: Progress,
     pub(super) clock: Clock,
     pub(super) last_ckpt: Option<u64>,
@@ -133,7 +134,12 @@ impl Session {
             self.progress.step(done);
             let is_row = done.is_multiple_of(self.cfg.run.log_every) || done == total;
             let is_warm = self.tr.schedule.is_warmup_check(done);
-            let stop = STOP.load(Ordering::SeqCst);
+            let mut stop = STOP.load(Ordering::SeqCst);
+            if let Some(g) = &self.tr.group {
+                // A signal on any rank stops every rank after the same iteration (one small
+                // all-reduce a step); rank 0 then checkpoints.
+                stop = crate::train::dist::any_rank(g, stop)?;
+            }
             if !(is_row || is_warm || stop) {
                 continue;
             }
@@ -232,7 +238,9 @@ impl Session {
             row.test_error = Some(error);
         }
         row.elapsed_s = self.clock.elapsed_s();
-        self.curves.append(&row)?;
+        if let Some(c) = &mut self.curves {
+            c.append(&row)?;
+        }
         self.state.last_row = Some(done);
         self.progress.row(
             &row,
@@ -280,12 +288,19 @@ impl Session {
         s.momentum_started = self.tr.opt.started();
         s.acc = self.tr.acc.clone();
         s.elapsed_s = self.clock.elapsed_s();
-        checkpoint::save_checkpoint(
-            &self.dir.checkpoint(),
-            &self.tr.checkpoint_tensors(),
-            &self.state,
-            Some(&self.cfg),
-        )?;
+        if let Some(g) = &self.tr.group {
+            // DDP's broadcast_buffers: the checkpoint holds rank 0's BN running statistics,
+            // which every rank then trains on, as after a resume.
+            crate::train::dist::broadcast_buffers(g, &self.tr.vs)?;
+        }
+        if self.lock.is_some() {
+            checkpoint::save_checkpoint(
+                &self.dir.checkpoint(),
+                &self.tr.checkpoint_tensors(),
+                &self.state,
+                Some(&self.cfg),
+            )?;
+        }
         self.last_ckpt = Some(done);
         Ok(())
     }
@@ -295,7 +310,7 @@ impl Session {
     pub fn finish(self, done: u64, interrupted: bool) -> Result<RunOutcome> {
         self.progress.finish();
         let summary = self.summary(done);
-        if !interrupted {
+        if !interrupted && self.lock.is_some() {
             records::write_summary(&self.dir.summary(), &summary)?;
         }
         Ok(RunOutcome {

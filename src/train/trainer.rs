@@ -8,7 +8,9 @@ use crate::net::forward::ForwardMode;
 use crate::net::model::ResNet;
 use crate::run::checkpoint::{self, MOMENTUM_PREFIX};
 use crate::run::state::Accumulators;
+use crate::sys::dist::Group;
 use crate::sys::graph::CudaGraph;
+use crate::train::dist as replica;
 use crate::train::optim::FlatSgd;
 use crate::train::schedule::Schedule;
 use anyhow::{bail, Context, Result};
@@ -49,6 +51,11 @@ pub struct Trainer {
     pub first_nonfinite: Option<u64>,
     /// `run.cuda_graph`: the captured step and its static inputs (None: eager steps).
     pub(super) graphed: Option<GraphedStep>,
+    /// Data parallelism (src/train/dist.rs): this rank's process group; None for one process.
+    /// Set by [`Trainer::join`].
+    pub(super) group: Option<Group>,
+    /// Whether the data source yields this rank's slice itself ([`DataSource::shard_train`]).
+    pub(super) source_sharded: bool,
 }
 
 /// Eager steps run on the graph's side stream before the capture (PyTorch's recipe warms up
@@ -153,6 +160,8 @@ impl Trainer {
             pending_start: 0,
             first_nonfinite: None,
             graphed,
+            group: None,
+            source_sharded: false,
         })
     }
 
@@ -180,6 +189,19 @@ impl Trainer {
         Ok(())
     }
 
+    /// Makes this trainer one replica of the data-parallel group `g`: each step trains on its
+    /// slice of the global batch (drawn by the source alone when it can) and averages the
+    /// gradient over the ranks.
+    pub fn join(&mut self, g: Group) {
+        self.source_sharded = self.data.shard_train(g.rank(), g.world_size());
+        self.group = Some(g);
+    }
+
+    /// This rank's process group (None: one process).
+    pub fn group(&self) -> Option<&Group> {
+        self.group.as_ref()
+    }
+
     /// Whether `run.cuda_graph` is on and its graph has been captured (steps are replays).
     pub fn graph_captured(&self) -> bool {
         self.graphed.as_ref().is_some_and(|g| g.graph.is_captured())
@@ -187,10 +209,18 @@ impl Trainer {
 
     /// The step as eager tensor work: batch, [`Trainer::train_on`], slot writes.
     pub(super) fn eager_step(&mut self, iteration: u64) -> Result<()> {
-        let batch = self
+        let mut batch = self
             .data
             .train_batch(iteration, self.cfg.optimizer.batch_size)?;
-        let (loss, wrong) = self.train_on(batch);
+        if let Some(g) = self.group.as_ref().filter(|_| !self.source_sharded) {
+            // The global batch a single process draws at this iteration; this rank's slice.
+            let (r, w) = (g.rank(), g.world_size());
+            batch = Batch {
+                images: replica::rank_slice(&batch.images, r, w)?,
+                labels: replica::rank_slice(&batch.labels, r, w)?,
+            };
+        }
+        let (loss, wrong) = self.train_on(batch)?;
         let _guard = tch::no_grad_guard();
         let k = self.pending as i64;
         self.loss_slots.get(k).copy_(&loss);
@@ -200,7 +230,10 @@ impl Trainer {
 
     /// Forward, loss, backward and SGD update on `batch`; the step's loss and its number of
     /// misclassified images as device scalars. Device work only (the body of the graph too).
-    pub(super) fn train_on(&mut self, batch: Batch) -> (Tensor, Tensor) {
+    /// With a process group, the flat gradient is averaged over the ranks before the update
+    /// (DistributedDataParallel's one all-reduce a step; not captured: `run.cuda_graph` is
+    /// refused for data-parallel runs).
+    pub(super) fn train_on(&mut self, batch: Batch) -> Result<(Tensor, Tensor)> {
         let x = self.mode.prepare(batch.images);
         let (logits, loss) = self.mode.run(|| {
             let logits = self.model.forward_t(&x, true);
@@ -210,13 +243,16 @@ impl Trainer {
             (logits, loss)
         });
         loss.backward();
+        if let Some(g) = &self.group {
+            replica::all_reduce_grads(g, &self.opt)?;
+        }
         self.opt.step();
         let _guard = tch::no_grad_guard();
         let wrong = logits
             .argmax(1, false)
             .ne_tensor(&batch.labels)
             .sum(Kind::Int64);
-        (loss, wrong)
+        Ok((loss, wrong))
     }
 
     /// Reads the pending per-step slots (one sync) into the host accumulators.
@@ -225,6 +261,17 @@ impl Trainer {
             return Ok(());
         }
         let n = self.pending as i64;
+        if let Some(g) = &self.group {
+            // The global batch's loss (mean of the equal slices' means) and error count.
+            let mut l = self.loss_slots.narrow(0, 0, n).contiguous();
+            g.all_reduce_mean(&mut l)?;
+            let mut e = self.err_slots.narrow(0, 0, n).contiguous();
+            g.all_reduce_sum(&mut e)?;
+            tch::no_grad(|| {
+                self.loss_slots.narrow(0, 0, n).copy_(&l);
+                self.err_slots.narrow(0, 0, n).copy_(&e);
+            });
+        }
         let losses: Vec<f32> =
             Vec::try_from(self.loss_slots.narrow(0, 0, n).to_device(Device::Cpu))?;
         let errs: Vec<i64> = Vec::try_from(self.err_slots.narrow(0, 0, n).to_device(Device::Cpu))?;
@@ -247,6 +294,19 @@ impl Trainer {
 
     /// Loss and error (percent) on the test/validation split.
     pub fn evaluate(&mut self) -> Result<(f64, f64)> {
+        if let Some(g) = &self.group {
+            // DDP's broadcast_buffers: every rank evaluates with rank 0's BN running statistics.
+            replica::broadcast_buffers(g, &self.vs)?;
+            let share = replica::eval_share(self.data.eval_len(), g.rank(), g.world_size());
+            let bs = self.cfg.run.eval_batch_size;
+            let sums =
+                eval::single_crop_sums(&self.model, self.data.as_mut(), bs, self.mode, share)?;
+            let mut t = Tensor::from_slice(&sums).to_device(self.device);
+            g.all_reduce_sum(&mut t)?;
+            let v: Vec<f64> = Vec::try_from(t.to_device(Device::Cpu))?;
+            let r = eval::result_of_sums([v[0], v[1], v[2], v[3]])?;
+            return Ok((r.loss, r.top1_error));
+        }
         let r = eval::evaluate(
             &self.model,
             self.data.as_mut(),
