@@ -341,12 +341,7 @@ pub fn train_parallel(
     }
     // Validate and plan every cell before starting any child.
     let queue = plan_jobs(cells, force)?;
-    for p in &queue {
-        let dir = p.job.config_file.parent().expect("has a folder");
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create folder {}", dir.display()))?;
-        crate::present::table::write_atomic(&p.job.config_file, p.cfg.to_toml()?.as_bytes())?;
-    }
+    write_job_configs(&queue)?;
     let total = queue.len();
     crate::train::catch_stop_signals();
     let t0 = Instant::now();
@@ -387,6 +382,33 @@ pub fn train_parallel(
             }
         }
     }
+    check_all_finished(stopping, &stopped, &failed, total)?;
+    Ok(ParallelReport {
+        trained: total,
+        images,
+        wall_s: t0.elapsed().as_secs_f64(),
+    })
+}
+
+/// Writes each planned child's config to its `.jobs/<name>.toml` (before any child starts).
+fn write_job_configs(queue: &[PlannedJob]) -> Result<()> {
+    for p in queue {
+        let dir = p.job.config_file.parent().expect("has a folder");
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create folder {}", dir.display()))?;
+        crate::present::table::write_atomic(&p.job.config_file, p.cfg.to_toml()?.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// After every child has exited: an error naming the runs `stopped` by a forwarded signal
+/// (when `stopping`) and those that `failed`, or Ok when all `total` finished.
+fn check_all_finished(
+    stopping: bool,
+    stopped: &[String],
+    failed: &[String],
+    total: usize,
+) -> Result<()> {
     if stopping {
         let failures = if failed.is_empty() {
             String::new()
@@ -407,11 +429,7 @@ pub fn train_parallel(
             failed.join("; ")
         );
     }
-    Ok(ParallelReport {
-        trained: total,
-        images,
-        wall_s: t0.elapsed().as_secs_f64(),
-    })
+    Ok(())
 }
 
 /// A grid cell that `train_parallel` will train: its place in the grid, its config, the child's
