@@ -649,6 +649,21 @@ mod tests {
         }
     }
 
+    /// The bytes of a curve line are those of the hand-joined format before the csv crate
+    /// (shortest round-trip floats, `{:.1}` images/s, `{:.3}` seconds, empty test fields), which
+    /// old run folders and scripts/reference/train.py share.
+    #[test]
+    fn curve_lines_keep_their_bytes() {
+        let mut r = row(20, Some(50.0));
+        r.epoch = 0.1 + 0.2;
+        assert_eq!(
+            r.to_csv(),
+            "20,0.30000000000000004,0.1,1.5,87.5,1.25,50,1234.6,1.500"
+        );
+        assert_eq!(CurveRow::parse(&r.to_csv()).unwrap().epoch, 0.1 + 0.2);
+        assert_eq!(row(10, None).to_csv(), "10,1,0.1,1.5,87.5,,,1234.6,1.500");
+    }
+
     #[test]
     fn curves_round_trip_and_truncate() {
         let dir = tempfile::tempdir().unwrap();
