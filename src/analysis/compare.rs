@@ -786,13 +786,22 @@ mod tests {
         let mut last_test = 0.0;
         for it in (100..=upto).step_by(100) {
             let train = end - 2.0 + 80.0 / (it as f64 / 100.0);
-            let test = if it % 500 == 0 || it == upto {
+            let tested = it % 500 == 0 || it == upto;
+            if tested {
                 last_test = train + 2.0;
-                format!("0.5,{last_test}")
-            } else {
-                ",".into()
+            }
+            let row = crate::run::records::CurveRow {
+                iteration: it,
+                epoch: it as f64 / 390.0,
+                lr: 0.1,
+                train_loss: 1.0,
+                train_error: train,
+                test_loss: tested.then_some(0.5),
+                test_error: tested.then_some(last_test),
+                images_per_s: 1000.0,
+                elapsed_s: 1.0,
             };
-            curves += &format!("{it},{},0.1,1.0,{train},{test},1000,1\n", it as f64 / 390.0);
+            curves += &format!("{}\n", row.to_csv());
         }
         std::fs::write(dir.join("curves.csv"), curves).unwrap();
         std::fs::write(dir.join("config.toml"), cfg.to_toml().unwrap()).unwrap();

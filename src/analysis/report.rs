@@ -1114,7 +1114,18 @@ mod tests {
         }
         let mut curves = format!("{}\n", crate::run::records::CURVES_HEADER);
         for it in [500, 1000] {
-            curves += &format!("{it},1,0.1,1.0,{},0.9,{err},500.0,10.0\n", err - 3.0);
+            let row = crate::run::records::CurveRow {
+                iteration: it,
+                epoch: 1.0,
+                lr: 0.1,
+                train_loss: 1.0,
+                train_error: err - 3.0,
+                test_loss: Some(0.9),
+                test_error: Some(err),
+                images_per_s: 500.0,
+                elapsed_s: 10.0,
+            };
+            curves += &format!("{}\n", row.to_csv());
         }
         std::fs::write(dir.join("curves.csv"), curves).unwrap();
     }
