@@ -1008,7 +1008,7 @@ pub fn folder_absolute(folder: &Path) -> PathBuf {
 
 /// `p` when absolute, else `base` joined with `p`, its leading `..` taken off `base` (exact when
 /// `base` has no symbolic links, as [`folder_absolute`] gives), so that messages show
-/// `/work/shared/data/x` rather than `/work/main/configs/../../shared/data/x`.
+/// `/repo/shared/data/x` rather than `/repo/resnet/configs/../../shared/data/x`.
 pub fn resolve_against(base: &Path, p: &Path) -> PathBuf {
     if p.is_absolute() {
         return p.to_path_buf();
@@ -1193,19 +1193,31 @@ fn describe_toml_error(e: &toml::de::Error, text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::paper;
 
     const MIN: &str = "[model]\nfamily = \"cifar\"\ndepth = 20\n";
 
     #[test]
-    fn defaults_are_the_papers_cifar_recipe() {
+    /// The serde defaults above are literals (config.rs does not import paper.rs, which builds on
+    /// config's types); this test keeps them equal to paper.rs's numbers.
+    fn defaults_are_the_papers_recipe() {
         let c = Config::from_toml(MIN).unwrap();
         c.validate().unwrap();
-        assert_eq!(c.optimizer.lr, 0.1);
-        assert_eq!(c.optimizer.momentum, 0.9);
-        assert_eq!(c.optimizer.weight_decay, 1e-4);
-        assert_eq!(c.optimizer.batch_size, 128);
-        assert_eq!(c.schedule.milestones, vec![32_000, 48_000]);
-        assert_eq!(c.schedule.iterations, 64_000);
+        assert_eq!(c.optimizer.lr, paper::CIFAR_LR);
+        assert_eq!(c.optimizer.momentum, paper::MOMENTUM);
+        assert_eq!(c.optimizer.weight_decay, paper::WEIGHT_DECAY);
+        assert_eq!(c.optimizer.batch_size, paper::CIFAR_BATCH);
+        assert_eq!(c.schedule.milestones, paper::CIFAR_MILESTONES.to_vec());
+        assert_eq!(c.schedule.gamma, paper::LR_DIVISOR_GAMMA);
+        assert_eq!(c.schedule.iterations, paper::CIFAR_ITERATIONS);
+        let w = WarmupConfig::default();
+        assert_eq!(w.lr, paper::WARMUP_LR);
+        assert_eq!(w.until_train_error, paper::WARMUP_UNTIL_TRAIN_ERROR);
+        let t = ImagenetTransform::default();
+        assert_eq!([t.scale_min, t.scale_max], paper::SCALE_AUG_SHORTER_SIDE);
+        assert_eq!(t.crop, paper::CROP);
+        assert_eq!(t.test_resize, paper::TEST_RESIZE);
+        assert_eq!(t.multi_scale, paper::MULTI_SCALE_SIDES.to_vec());
         assert_eq!(c.model.shortcut(), Shortcut::A);
         assert_eq!(c.model.classes(), 10);
         assert_eq!(c.data.augment, Augment::Cifar);
@@ -1261,14 +1273,14 @@ mod tests {
 
     #[test]
     fn relative_paths_take_their_leading_dots_off_the_base() {
-        let base = Path::new("/work/main/configs");
+        let base = Path::new("/repo/resnet/configs");
         assert_eq!(
             resolve_against(base, Path::new("../../shared/data/x.tar.gz")),
-            PathBuf::from("/work/shared/data/x.tar.gz")
+            PathBuf::from("/repo/shared/data/x.tar.gz")
         );
         assert_eq!(
             resolve_against(base, Path::new("./d/../e")),
-            PathBuf::from("/work/main/configs/d/../e")
+            PathBuf::from("/repo/resnet/configs/d/../e")
         );
         assert_eq!(
             resolve_against(base, Path::new("/abs")),

@@ -108,6 +108,9 @@ pub const IMAGENET_ITERATIONS: u64 = 600_000;
 pub const SCALE_AUG_SHORTER_SIDE: [u32; 2] = [256, 480];
 /// §3.4: "A 224×224 crop is randomly sampled".
 pub const CROP: u32 = 224;
+/// The shorter side of a test image before its centre or 10 crops: the standard testing of
+/// AlexNet [21] that §3.4 adopts (torchvision's `Resize(256)` then `CenterCrop(224)`).
+pub const TEST_RESIZE: u32 = 256;
 /// §3.4: "In testing, for comparison studies we adopt the standard 10-crop testing".
 pub const TEN_CROP_VIEWS: u32 = 10;
 /// §3.4: "average the scores at multiple scales (images are resized such that the shorter side
@@ -149,6 +152,10 @@ pub const TORCHVISION_PARAMS: [(usize, u64); 5] = [
     (101, 44_549_160),
     (152, 60_192_808),
 ];
+
+/// torchvision's multiply-adds of resnet50 (`ResNet50_Weights.IMAGENET1K_V1.meta["_ops"]`,
+/// 4.09 GFLOPS in torchvision's models documentation): its v1.5 net, the stride on the 3×3.
+pub const TORCHVISION_RESNET50_GMACS: f64 = 4.09;
 
 /// torchvision's parameter count of an ImageNet ResNet with option B.
 pub fn torchvision_params(net: &Net) -> Option<u64> {

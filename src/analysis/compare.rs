@@ -341,12 +341,7 @@ pub fn train_parallel(
     }
     // Validate and plan every cell before starting any child.
     let queue = plan_jobs(cells, force)?;
-    for p in &queue {
-        let dir = p.job.config_file.parent().expect("has a folder");
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create folder {}", dir.display()))?;
-        crate::present::table::write_atomic(&p.job.config_file, p.cfg.to_toml()?.as_bytes())?;
-    }
+    write_job_configs(&queue)?;
     let total = queue.len();
     crate::train::catch_stop_signals();
     let t0 = Instant::now();
@@ -387,6 +382,33 @@ pub fn train_parallel(
             }
         }
     }
+    check_all_finished(stopping, &stopped, &failed, total)?;
+    Ok(ParallelReport {
+        trained: total,
+        images,
+        wall_s: t0.elapsed().as_secs_f64(),
+    })
+}
+
+/// Writes each planned child's config to its `.jobs/<name>.toml` (before any child starts).
+fn write_job_configs(queue: &[PlannedJob]) -> Result<()> {
+    for p in queue {
+        let dir = p.job.config_file.parent().expect("has a folder");
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create folder {}", dir.display()))?;
+        crate::present::table::write_atomic(&p.job.config_file, p.cfg.to_toml()?.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// After every child has exited: an error naming the runs `stopped` by a forwarded signal
+/// (when `stopping`) and those that `failed`, or Ok when all `total` finished.
+fn check_all_finished(
+    stopping: bool,
+    stopped: &[String],
+    failed: &[String],
+    total: usize,
+) -> Result<()> {
     if stopping {
         let failures = if failed.is_empty() {
             String::new()
@@ -407,11 +429,7 @@ pub fn train_parallel(
             failed.join("; ")
         );
     }
-    Ok(ParallelReport {
-        trained: total,
-        images,
-        wall_s: t0.elapsed().as_secs_f64(),
-    })
+    Ok(())
 }
 
 /// A grid cell that `train_parallel` will train: its place in the grid, its config, the child's
@@ -768,13 +786,22 @@ mod tests {
         let mut last_test = 0.0;
         for it in (100..=upto).step_by(100) {
             let train = end - 2.0 + 80.0 / (it as f64 / 100.0);
-            let test = if it % 500 == 0 || it == upto {
+            let tested = it % 500 == 0 || it == upto;
+            if tested {
                 last_test = train + 2.0;
-                format!("0.5,{last_test}")
-            } else {
-                ",".into()
+            }
+            let row = crate::run::records::CurveRow {
+                iteration: it,
+                epoch: it as f64 / 390.0,
+                lr: 0.1,
+                train_loss: 1.0,
+                train_error: train,
+                test_loss: tested.then_some(0.5),
+                test_error: tested.then_some(last_test),
+                images_per_s: 1000.0,
+                elapsed_s: 1.0,
             };
-            curves += &format!("{it},{},0.1,1.0,{train},{test},1000,1\n", it as f64 / 390.0);
+            curves += &format!("{}\n", row.to_csv());
         }
         std::fs::write(dir.join("curves.csv"), curves).unwrap();
         std::fs::write(dir.join("config.toml"), cfg.to_toml().unwrap()).unwrap();

@@ -602,48 +602,77 @@ fn imagenet_model(s: &Summary) -> String {
 /// multi-scale `eval.csv` row only (never from another protocol), for the paper's Table 4 nets
 /// and any ImageNet run evaluated that way.
 pub fn table4_imagenet(runs: &[RunRecord]) -> Table {
-    let mut t = Table::new([
-        "model",
-        "layers",
-        "params",
-        "top1_error",
-        "paper_top1",
-        "diff_top1",
-        "top5_error",
-        "paper_top5",
-        "diff_top5",
-        "dataset",
-        "measured_by",
-        "run",
-    ]);
+    let mut t = Table::new(IMAGENET_COLUMNS.into_iter().chain(["run"]));
     for (s, run) in rows_of(runs, Family::Imagenet) {
         let paper = paper_table4(&s);
         let ours = run.and_then(|r| r.multi_scale.as_ref());
         if paper.is_none() && ours.is_none() {
             continue;
         }
-        let top1 = ours.map(|e| e.top1_error);
-        let top5 = ours.map(|e| e.top5_error);
-        let same_data = run.is_some_and(RunRecord::comparable);
-        let p1 = paper.map(|p| p.top1);
-        let p5 = paper.and_then(|p| p.top5);
-        t.push(vec![
-            imagenet_model(&s),
-            s.depth.to_string(),
-            run.map(|r| millions(r.summary.params)).unwrap_or_default(),
-            top1.map(pct).unwrap_or_default(),
-            p1.map(pct).unwrap_or_default(),
-            diff(top1.filter(|_| same_data), p1),
-            top5.map(pct).unwrap_or_default(),
-            p5.map(pct).unwrap_or_default(),
-            diff(top5.filter(|_| same_data), p5),
-            dataset(run),
-            ours.map(|e| format!("eval.csv: {} {}", e.protocol, e.split))
+        let measured = Measured {
+            top1: ours.map(|e| e.top1_error),
+            top5: ours.map(|e| e.top5_error),
+            by: ours
+                .map(|e| format!("eval.csv: {} {}", e.protocol, e.split))
                 .unwrap_or_default(),
-            run.map(|r| r.dir.display().to_string()).unwrap_or_default(),
-        ]);
+        };
+        let mut row = imagenet_cells(&s, run, paper, measured);
+        row.push(run_dir(run));
+        t.push(row);
     }
     t
+}
+
+/// The columns Tables 2/3 and 4 share (each table adds its own after them).
+const IMAGENET_COLUMNS: [&str; 11] = [
+    "model",
+    "layers",
+    "params",
+    "top1_error",
+    "paper_top1",
+    "diff_top1",
+    "top5_error",
+    "paper_top5",
+    "diff_top5",
+    "dataset",
+    "measured_by",
+];
+
+/// Our top-1 and top-5 errors of one ImageNet row and the file (and protocol) they come from.
+struct Measured {
+    top1: Option<f64>,
+    top5: Option<f64>,
+    by: String,
+}
+
+/// The [`IMAGENET_COLUMNS`] cells of one row: ours beside the paper's, with differences only
+/// where our run used the paper's data.
+fn imagenet_cells(
+    s: &Summary,
+    run: Option<&RunRecord>,
+    paper: Option<PaperImagenet>,
+    ours: Measured,
+) -> Vec<String> {
+    let same_data = run.is_some_and(RunRecord::comparable);
+    let p1 = paper.map(|p| p.top1);
+    let p5 = paper.and_then(|p| p.top5);
+    vec![
+        imagenet_model(s),
+        s.depth.to_string(),
+        run.map(|r| millions(r.summary.params)).unwrap_or_default(),
+        ours.top1.map(pct).unwrap_or_default(),
+        p1.map(pct).unwrap_or_default(),
+        diff(ours.top1.filter(|_| same_data), p1),
+        ours.top5.map(pct).unwrap_or_default(),
+        p5.map(pct).unwrap_or_default(),
+        diff(ours.top5.filter(|_| same_data), p5),
+        dataset(run),
+        ours.by,
+    ]
+}
+
+fn run_dir(run: Option<&RunRecord>) -> String {
+    run.map(|r| r.dir.display().to_string()).unwrap_or_default()
 }
 
 /// Figure 6's layout for the CIFAR runs that have curves: one panel per trainer (ours first),
@@ -698,57 +727,32 @@ pub fn cifar_figure(runs: &[RunRecord], title: &str) -> Result<Option<Figure>> {
 /// row with the most crops; multi-scale rows belong to Table 4) when present, else top-1 from
 /// `summary.csv` (the training-time evaluation).
 pub fn table_imagenet(runs: &[RunRecord]) -> Table {
-    let mut t = Table::new([
-        "model",
-        "layers",
-        "params",
-        "top1_error",
-        "paper_top1",
-        "diff_top1",
-        "top5_error",
-        "paper_top5",
-        "diff_top5",
-        "dataset",
-        "measured_by",
-        "paper_source",
-        "run",
-    ]);
+    let mut t = Table::new(IMAGENET_COLUMNS.into_iter().chain(["paper_source", "run"]));
     for (s, run) in rows_of(runs, Family::Imagenet) {
         let paper = paper_imagenet(&s);
-        let model = imagenet_model(&s);
-        let (top1, top5, by) = match run {
-            None => (None, None, String::new()),
+        let measured = match run {
+            None => Measured {
+                top1: None,
+                top5: None,
+                by: String::new(),
+            },
             Some(r) => match &r.eval {
-                Some(e) => (
-                    Some(e.top1_error),
-                    Some(e.top5_error),
-                    format!("eval.csv: {}-crop {}", e.crops, e.split),
-                ),
-                None => (
-                    Some(r.summary.final_test_error),
-                    None,
-                    format!("summary.csv: training-time {}", r.summary.eval_split),
-                ),
+                Some(e) => Measured {
+                    top1: Some(e.top1_error),
+                    top5: Some(e.top5_error),
+                    by: format!("eval.csv: {}-crop {}", e.crops, e.split),
+                },
+                None => Measured {
+                    top1: Some(r.summary.final_test_error),
+                    top5: None,
+                    by: format!("summary.csv: training-time {}", r.summary.eval_split),
+                },
             },
         };
-        let p1 = paper.map(|p| p.top1);
-        let p5 = paper.and_then(|p| p.top5);
-        let same_data = run.is_some_and(RunRecord::comparable);
-        t.push(vec![
-            model,
-            s.depth.to_string(),
-            run.map(|r| millions(r.summary.params)).unwrap_or_default(),
-            top1.map(pct).unwrap_or_default(),
-            p1.map(pct).unwrap_or_default(),
-            diff(top1.filter(|_| same_data), p1),
-            top5.map(pct).unwrap_or_default(),
-            p5.map(pct).unwrap_or_default(),
-            diff(top5.filter(|_| same_data), p5),
-            dataset(run),
-            by,
-            paper.map(|p| p.source.to_string()).unwrap_or_default(),
-            run.map(|r| r.dir.display().to_string()).unwrap_or_default(),
-        ]);
+        let mut row = imagenet_cells(&s, run, paper, measured);
+        row.push(paper.map(|p| p.source.to_string()).unwrap_or_default());
+        row.push(run_dir(run));
+        t.push(row);
     }
     t
 }
@@ -940,8 +944,10 @@ mod tests {
         assert_eq!(b50.source, "Table 4");
     }
 
-    #[test]
-    fn report_puts_ours_beside_the_paper() {
+    /// Five runs (CIFAR ResNet-20 and plain-20, a ResNet-56 on synthetic data, ImageNet
+    /// ResNet-34 A with 10-crop and 1-crop eval rows, ResNet-50 without) and an unfinished folder,
+    /// reported into `results/` beside them.
+    fn report_of_five_runs() -> (tempfile::TempDir, Report) {
         let tmp = tempfile::tempdir().unwrap();
         let runs = tmp.path().join("runs");
         write_run(
@@ -979,10 +985,25 @@ mod tests {
         append_eval(&a34.join("eval.csv"), &eval(1, 28.0, 9.5)).unwrap();
 
         let rep = report(&runs, &tmp.path().join("results")).unwrap();
+        (tmp, rep)
+    }
+
+    fn t6(depth: usize) -> paper::Table6Row {
+        *paper::TABLE6.iter().find(|r| r.depth == depth).unwrap()
+    }
+
+    fn aka(depth: usize) -> Option<f64> {
+        paper::akamaster_error(&Net::cifar(crate::config::NetKind::Residual, depth))
+    }
+
+    fn p2(v: f64) -> String {
+        format!("{v:.2}")
+    }
+
+    #[test]
+    fn table6_puts_our_cifar_runs_beside_the_paper() {
+        let (_tmp, rep) = report_of_five_runs();
         assert_eq!(rep.runs, 5);
-        let t6 = |d| paper::TABLE6.iter().find(|r| r.depth == d).unwrap();
-        let aka = |d| paper::akamaster_error(&Net::cifar(crate::config::NetKind::Residual, d));
-        let p2 = |v: f64| format!("{v:.2}");
         let c = &rep.cifar;
         // ResNet-20 on CIFAR-10 with the 64k schedule: 8.00 vs Table 6's and akamaster's.
         let r20 = row(c, "ResNet", "20");
@@ -1024,7 +1045,11 @@ mod tests {
         );
         assert_eq!(c.rows[0][0], "plain");
         assert_eq!(c.rows.len(), 7);
+    }
 
+    #[test]
+    fn tables_2_3_take_the_most_crops_else_the_summary() {
+        let (_tmp, rep) = report_of_five_runs();
         let im = &rep.imagenet;
         // ResNet-34 A: the 10-crop row of eval.csv, beside Tables 2/3's.
         let paper_of = |k, d, sc| paper::tables_2_3(&Net::imagenet(k, d, sc)).unwrap();
@@ -1055,7 +1080,11 @@ mod tests {
             p2(paper_of(Plain, 18, A).top1)
         );
         assert_eq!(im.rows.len(), 9);
+    }
 
+    #[test]
+    fn report_writes_markdown_csv_and_an_empty_table4() {
+        let (tmp, rep) = report_of_five_runs();
         let md = std::fs::read_to_string(tmp.path().join("results/report.md")).unwrap();
         assert!(
             md.contains("## Table 6: CIFAR-10")
@@ -1112,13 +1141,25 @@ mod tests {
         }
         let mut curves = format!("{}\n", crate::run::records::CURVES_HEADER);
         for it in [500, 1000] {
-            curves += &format!("{it},1,0.1,1.0,{},0.9,{err},500.0,10.0\n", err - 3.0);
+            let row = crate::run::records::CurveRow {
+                iteration: it,
+                epoch: 1.0,
+                lr: 0.1,
+                train_loss: 1.0,
+                train_error: err - 3.0,
+                test_loss: Some(0.9),
+                test_error: Some(err),
+                images_per_s: 500.0,
+                elapsed_s: 10.0,
+            };
+            curves += &format!("{}\n", row.to_csv());
         }
         std::fs::write(dir.join("curves.csv"), curves).unwrap();
     }
 
-    #[test]
-    fn seeds_give_best_mean_and_sample_std_per_trainer_with_caveats() {
+    /// Seven ResNet-20 runs: ours (3 seeds) and the reference (2) with the paper's schedule on
+    /// the PNGs, a 3k-iteration run and a JPEG run, reported into `out/`.
+    fn report_of_seed_runs() -> (tempfile::TempDir, Report) {
         let tmp = tempfile::tempdir().unwrap();
         let runs = tmp.path().join("runs");
         let png = "../shared/data/cifar10-png.tar.gz";
@@ -1160,6 +1201,12 @@ mod tests {
         );
 
         let rep = report(&runs, &tmp.path().join("out")).unwrap();
+        (tmp, rep)
+    }
+
+    #[test]
+    fn seeds_give_best_mean_and_sample_std_per_trainer_with_caveats() {
+        let (_tmp, rep) = report_of_seed_runs();
         let c = &rep.cifar;
         let rows: Vec<&Vec<String>> = c.rows.iter().filter(|r| r[1] == "20").collect();
         let col = |r: &Vec<String>, n: &str| cell(c, r, n).to_string();
@@ -1211,7 +1258,11 @@ mod tests {
         // Ours before the reference within one network.
         let pos = |r: &Vec<String>| c.rows.iter().position(|x| x == r).unwrap();
         assert!(pos(ours) < pos(reference));
+    }
 
+    #[test]
+    fn seed_table_lists_every_run_and_the_figure_has_a_panel_per_trainer() {
+        let (tmp, rep) = report_of_seed_runs();
         // The per-seed table lists every run with its seed; the figure has a panel per trainer.
         let t = &rep.cifar_runs;
         assert_eq!(t.rows.len(), 7);

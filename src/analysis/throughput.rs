@@ -15,6 +15,7 @@
 //! On CUDA `resnet bench` times both steps by default ([`StepMode`], [`variants`]): the eager one
 //! (`impl` = `ours`) and the CUDA-graph one (`ours+graph`), each in its own trainer.
 use crate::config::{Config, DeviceChoice, MemoryFormat, Precision};
+use crate::present::csvline;
 use crate::present::table::Table;
 use crate::sys::device;
 use crate::train::Trainer;
@@ -121,61 +122,52 @@ fn fmt_f(x: f64, decimals: usize) -> String {
 impl BenchRecord {
     /// The CSV row (no header, no newline), in [`CSV_HEADER`]'s order.
     pub fn to_csv_line(&self) -> String {
-        format!(
-            "{},{},{},{},{},{},{},{},{},{},{}",
-            self.implementation,
-            self.model,
-            self.device,
-            self.threads,
-            self.precision,
-            self.memory_format,
-            self.batch,
-            self.iters,
+        csvline::write([
+            self.implementation.clone(),
+            self.model.clone(),
+            self.device.clone(),
+            self.threads.to_string(),
+            self.precision.clone(),
+            self.memory_format.clone(),
+            self.batch.to_string(),
+            self.iters.to_string(),
             fmt_f(self.train_images_per_s, 2),
             fmt_f(self.data_wait_frac, 4),
             fmt_f(self.eval_images_per_s, 2),
-        )
+        ])
     }
 
     /// Parses a row written by [`BenchRecord::to_csv_line`] or by the Python reference.
     pub fn parse_csv_line(line: &str) -> Result<BenchRecord> {
-        let f: Vec<&str> = line.trim().split(',').map(str::trim).collect();
-        let n = CSV_HEADER.split(',').count();
-        if f.len() != n {
+        let row = line.trim();
+        let f = csvline::read(row).with_context(|| format!("benchmark row `{row}`"))?;
+        let names = csvline::read(CSV_HEADER)?;
+        if f.len() != names.len() {
             bail!(
-                "benchmark row `{}` has {} fields; expected {n}: {CSV_HEADER}",
-                line.trim(),
-                f.len()
+                "benchmark row `{row}` has {} fields; expected {}: {CSV_HEADER}",
+                f.len(),
+                names.len()
             );
         }
-        let names: Vec<&str> = CSV_HEADER.split(',').collect();
-        let num = |i: usize| -> Result<f64> {
-            f[i].parse::<f64>().with_context(|| {
-                format!(
-                    "benchmark row `{}`: {} = `{}` is not a number",
-                    line.trim(),
-                    names[i],
-                    f[i]
-                )
-            })
+        let bad = |i: usize, what: &str| {
+            format!(
+                "benchmark row `{row}`: {} = `{}` is not {what}",
+                names[i], f[i]
+            )
         };
+        let num =
+            |i: usize| -> Result<f64> { f[i].parse::<f64>().with_context(|| bad(i, "a number")) };
         let int = |i: usize| -> Result<u64> {
-            f[i].parse::<u64>().with_context(|| {
-                format!(
-                    "benchmark row `{}`: {} = `{}` is not a whole number",
-                    line.trim(),
-                    names[i],
-                    f[i]
-                )
-            })
+            f[i].parse::<u64>()
+                .with_context(|| bad(i, "a whole number"))
         };
         Ok(BenchRecord {
-            implementation: f[0].to_string(),
-            model: f[1].to_string(),
-            device: f[2].to_string(),
+            implementation: f[0].clone(),
+            model: f[1].clone(),
+            device: f[2].clone(),
             threads: int(3)? as usize,
-            precision: f[4].to_string(),
-            memory_format: f[5].to_string(),
+            precision: f[4].clone(),
+            memory_format: f[5].clone(),
             batch: int(6)? as usize,
             iters: int(7)?,
             train_images_per_s: num(8)?,
@@ -715,7 +707,10 @@ mod tests {
             line,
             "ours,resnet20,cpu,2,fp32,nchw,128,30,371.26,0.0125,1234.50"
         );
-        assert_eq!(line.split(',').count(), CSV_HEADER.split(',').count());
+        assert_eq!(
+            csvline::read(&line).unwrap().len(),
+            csvline::read(CSV_HEADER).unwrap().len()
+        );
         let back = BenchRecord::parse_csv_line(&line).unwrap();
         assert_eq!(back.train_images_per_s, 371.26);
         assert_eq!(

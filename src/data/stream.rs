@@ -27,13 +27,6 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
 
-/// Crop side (§3.4); this and the sizes below are the paper's, the defaults of `[data.imagenet]`.
-pub const CROP: u32 = 224;
-/// Shorter-side range of the scale augmentation (§3.4).
-pub const SCALE_MIN: u32 = 256;
-pub const SCALE_MAX: u32 = 480;
-/// Shorter side for evaluation (centre crop and 10-crop).
-pub const EVAL_SCALE: u32 = 256;
 /// Standard deviation of AlexNet's PCA colour coefficients.
 pub const PCA_STD: f64 = 0.1;
 /// Training images (a seeded sample) over which the per-pixel mean image and the RGB covariance
@@ -588,6 +581,7 @@ impl DataSource for Streaming {
 mod tests {
     use super::*;
     use crate::data::folder::tests::write_tree;
+    use crate::paper::CROP;
 
     fn source(root: &std::path::Path, augment: Augment, skip: bool) -> Result<Streaming> {
         let index = folder::scan(root)?;

@@ -94,7 +94,7 @@ impl Protocol {
     pub fn views(&self) -> u32 {
         match self {
             Protocol::SingleCrop => 1,
-            Protocol::TenCrop => 10,
+            Protocol::TenCrop => crate::paper::TEN_CROP_VIEWS,
             Protocol::MultiScale(s) => 2 * s.len() as u32,
         }
     }

@@ -290,7 +290,7 @@ impl Plan {
     pub fn nominal_input(&self) -> usize {
         match self.family {
             Family::Cifar => 32,
-            Family::Imagenet => 224,
+            Family::Imagenet => crate::paper::CROP as usize,
         }
     }
 }
@@ -321,6 +321,10 @@ mod tests {
         ] {
             assert_eq!(cifar(d).params(), p, "resnet{d}");
             assert_eq!(cifar(d).depth(), d);
+            let table6 = crate::paper::TABLE6.iter().find(|r| r.depth == d).unwrap();
+            let digits = if p < 1_000_000 { 2 } else { 1 };
+            let shown = format!("{:.digits$}M", p as f64 / 1e6);
+            assert_eq!(shown, table6.params_shown(), "resnet{d}");
         }
     }
 
@@ -337,17 +341,18 @@ mod tests {
     fn imagenet_mult_adds_within_ten_percent_of_table1() {
         for (d, gflops) in crate::paper::TABLE1_GFLOPS {
             let paper = gflops * 1e9;
-            let ours = imagenet(d, Shortcut::B).mult_adds(224) as f64;
+            let ours = imagenet(d, Shortcut::B).mult_adds(crate::paper::CROP as usize) as f64;
             assert!(
                 (ours / paper - 1.0).abs() < 0.10,
                 "resnet{d}: {ours:e} vs {paper:e}"
             );
         }
-        // torchvision's v1.5 placement (stride on the 3×3) gives its published 4.09 GMACs.
+        // torchvision's v1.5 placement (stride on the 3×3) gives its published GMACs.
         let mut cfg = ModelConfig::imagenet(50, NetKind::Residual, Shortcut::B);
         cfg.stride_in_1x1 = false;
-        let v15 = Plan::new(&cfg).mult_adds(224) as f64;
-        assert!((v15 / 4.09e9 - 1.0).abs() < 0.01, "{v15:e}");
+        let v15 = Plan::new(&cfg).mult_adds(crate::paper::CROP as usize) as f64;
+        let published = crate::paper::TORCHVISION_RESNET50_GMACS * 1e9;
+        assert!((v15 / published - 1.0).abs() < 0.01, "{v15:e}");
     }
 
     #[test]

@@ -1,3 +1,5 @@
-//! Presenting results: aligned text, CSV and Markdown tables (`table`), and the figures (`plot`).
+//! Presenting results: aligned text, CSV and Markdown tables (`table`), one-line CSV rows
+//! (`csvline`), and the figures (`plot`).
+pub mod csvline;
 pub mod plot;
 pub mod table;

@@ -217,23 +217,12 @@ pub(crate) fn open_checkpoint(path: &Path) -> Result<std::fs::File> {
 /// tensor's data), checked against the file's size before any tensor is read; `f` is left at
 /// its start.
 fn described_len(path: &Path, f: &mut std::fs::File) -> Result<u64> {
-    use std::io::{Read, Seek};
+    use std::io::Seek;
     let actual = f
         .metadata()
         .with_context(|| format!("cannot read checkpoint {}", path.display()))?
         .len();
-    let mut len = [0u8; 8];
-    f.read_exact(&mut len)
-        .map_err(|e| corrupt(path, format!("no header: {e}")))?;
-    let n = u64::from_le_bytes(len);
-    if n > MAX_HEADER_BYTES || 8 + n > actual {
-        return Err(corrupt(path, format!("a header of {n} bytes")));
-    }
-    let mut header = vec![0u8; n as usize];
-    f.read_exact(&mut header)
-        .map_err(|e| corrupt(path, format!("header cut short: {e}")))?;
-    let json: serde_json::Value =
-        serde_json::from_slice(&header).map_err(|e| corrupt(path, format!("header: {e}")))?;
+    let (n, json) = header_json(path, f, Some(actual))?;
     let end = json
         .as_object()
         .into_iter()
@@ -253,16 +242,19 @@ fn described_len(path: &Path, f: &mut std::fs::File) -> Result<u64> {
     Ok(want)
 }
 
-/// Reads only the header of a checkpoint: its state and recipe. A missing, truncated or corrupt
-/// file is an error naming it.
-pub fn read_header(path: &Path) -> Result<CheckpointHeader> {
+/// The safetensors header at the position of `f` (its start): the header's length in bytes and
+/// its JSON. A length over [`MAX_HEADER_BYTES`], or past `file_len` when given, is corrupt.
+fn header_json(
+    path: &Path,
+    f: &mut std::fs::File,
+    file_len: Option<u64>,
+) -> Result<(u64, serde_json::Value)> {
     use std::io::Read;
-    let mut f = open_checkpoint(path)?;
     let mut len = [0u8; 8];
     f.read_exact(&mut len)
         .map_err(|e| corrupt(path, format!("no header: {e}")))?;
     let n = u64::from_le_bytes(len);
-    if n > MAX_HEADER_BYTES {
+    if n > MAX_HEADER_BYTES || file_len.is_some_and(|actual| 8 + n > actual) {
         return Err(corrupt(path, format!("a header of {n} bytes")));
     }
     let mut header = vec![0u8; n as usize];
@@ -270,6 +262,14 @@ pub fn read_header(path: &Path) -> Result<CheckpointHeader> {
         .map_err(|e| corrupt(path, format!("header cut short: {e}")))?;
     let json: serde_json::Value =
         serde_json::from_slice(&header).map_err(|e| corrupt(path, format!("header: {e}")))?;
+    Ok((n, json))
+}
+
+/// Reads only the header of a checkpoint: its state and recipe. A missing, truncated or corrupt
+/// file is an error naming it.
+pub fn read_header(path: &Path) -> Result<CheckpointHeader> {
+    let mut f = open_checkpoint(path)?;
+    let (_, json) = header_json(path, &mut f, None)?;
     let md: HashMap<String, String> = json
         .get("__metadata__")
         .and_then(|m| m.as_object())

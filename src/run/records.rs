@@ -2,6 +2,7 @@
 //! 4, 6): `curves.csv` rows, the one-row `summary.csv`, and the rows `resnet eval` appends to
 //! `eval.csv`. Only writing and reading files here; the training loop produces the values.
 use crate::config::{Family, NetKind, RecipeChange, Shortcut};
+use crate::present::csvline;
 use anyhow::{bail, Context, Result};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -88,32 +89,30 @@ fn opt(v: Option<f64>) -> String {
 impl CurveRow {
     /// The CSV line (no newline). Floats use Rust's shortest round-trip form.
     pub fn to_csv(&self) -> String {
-        format!(
-            "{},{},{},{},{},{},{},{:.1},{:.3}",
-            self.iteration,
-            self.epoch,
-            self.lr,
-            self.train_loss,
-            self.train_error,
+        csvline::write([
+            self.iteration.to_string(),
+            self.epoch.to_string(),
+            self.lr.to_string(),
+            self.train_loss.to_string(),
+            self.train_error.to_string(),
             opt(self.test_loss),
             opt(self.test_error),
-            self.images_per_s,
-            self.elapsed_s
-        )
+            format!("{:.1}", self.images_per_s),
+            format!("{:.3}", self.elapsed_s),
+        ])
     }
 
     fn parse(line: &str) -> Result<CurveRow> {
-        let f: Vec<&str> = line.split(',').collect();
+        let f = csvline::read(line)?;
         if f.len() != 9 {
             bail!("expected 9 fields, found {}", f.len());
         }
         let num = |i: usize| -> Result<f64> {
-            f[i].trim()
-                .parse::<f64>()
+            f[i].parse::<f64>()
                 .with_context(|| format!("field {} = {:?} is not a number", i + 1, f[i]))
         };
         let onum = |i: usize| -> Result<Option<f64>> {
-            if f[i].trim().is_empty() {
+            if f[i].is_empty() {
                 Ok(None)
             } else {
                 num(i).map(Some)
@@ -121,7 +120,6 @@ impl CurveRow {
         };
         Ok(CurveRow {
             iteration: f[0]
-                .trim()
                 .parse()
                 .with_context(|| format!("iteration {:?} is not an integer", f[0]))?,
             epoch: num(1)?,
@@ -649,6 +647,21 @@ mod tests {
             images_per_s: 1234.56,
             elapsed_s: 1.5,
         }
+    }
+
+    /// The bytes of a curve line are those of the hand-joined format before the csv crate
+    /// (shortest round-trip floats, `{:.1}` images/s, `{:.3}` seconds, empty test fields), which
+    /// old run folders and scripts/reference/train.py share.
+    #[test]
+    fn curve_lines_keep_their_bytes() {
+        let mut r = row(20, Some(50.0));
+        r.epoch = 0.1 + 0.2;
+        assert_eq!(
+            r.to_csv(),
+            "20,0.30000000000000004,0.1,1.5,87.5,1.25,50,1234.6,1.500"
+        );
+        assert_eq!(CurveRow::parse(&r.to_csv()).unwrap().epoch, 0.1 + 0.2);
+        assert_eq!(row(10, None).to_csv(), "10,1,0.1,1.5,87.5,,,1234.6,1.500");
     }
 
     #[test]
