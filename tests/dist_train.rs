@@ -207,20 +207,26 @@ fn sigterm_stops_every_rank_and_the_resume_equals_an_uninterrupted_run() {
         OsStr::new("2"),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let (name, d) = max_diff(&tensors(&cut), &tensors(&whole));
-    assert_eq!(
-        d, 0.0,
-        "{name} differs after the resume from iteration {stopped}"
+    assert_same_run(
+        &cut,
+        &whole,
+        &format!("the resume from iteration {stopped}"),
     );
-    let curves = |d: &Path| -> Vec<String> {
+}
+
+/// Run folders `a` and `b` hold the same tensors exactly and the same curve values (iteration,
+/// epoch, lr, train loss and error, test loss and error; not the speeds).
+fn assert_same_run(a: &Path, b: &Path, after: &str) {
+    let (name, d) = max_diff(&tensors(a), &tensors(b));
+    assert_eq!(d, 0.0, "{name} differs after {after}");
+    let values = |d: &Path| -> Vec<String> {
         std::fs::read_to_string(d.join("curves.csv"))
             .unwrap()
             .lines()
-            // iteration, epoch, lr, train loss and error, test loss and error (not the speeds).
             .map(|l| l.split(',').take(7).collect::<Vec<_>>().join(","))
             .collect()
     };
-    assert_eq!(curves(&cut), curves(&whole));
+    assert_eq!(values(a), values(b), "curves after {after}");
 }
 
 /// Resuming a 2-rank run in one process changes the recipe (BN over the whole batch): refused
@@ -434,16 +440,7 @@ fn workers_restarted_after_a_kill_resume_exactly() {
         let o = wait_bounded(c, Duration::from_secs(120), "a restarted worker");
         assert!(o.status.success(), "{}", stderr(&o));
     }
-    let (name, d) = max_diff(&tensors(&out), &tensors(&whole));
-    assert_eq!(d, 0.0, "{name} differs after the restart");
-    let values = |d: &Path| -> Vec<String> {
-        std::fs::read_to_string(d.join("curves.csv"))
-            .unwrap()
-            .lines()
-            .map(|l| l.split(',').take(7).collect::<Vec<_>>().join(","))
-            .collect()
-    };
-    assert_eq!(values(&out), values(&whole));
+    assert_same_run(&out, &whole, "the restart");
 }
 
 /// NCCL asked for on a machine without a GPU, and a MASTER_PORT already taken when rank 0 hosts
