@@ -11,6 +11,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use support::png;
 
 /// What a run of the binary left.
 struct Out {
@@ -99,19 +100,6 @@ fn tar(members: &[(&str, &[u8])]) -> Vec<u8> {
     }
     t.extend([0u8; 1024]);
     t
-}
-
-fn png(w: u32, h: u32, seed: u8) -> Vec<u8> {
-    let img = image::RgbImage::from_fn(w, h, |x, y| {
-        image::Rgb([seed, (x * 7) as u8, (y * 3) as u8])
-    });
-    let mut bytes = Vec::new();
-    img.write_to(
-        &mut std::io::Cursor::new(&mut bytes),
-        image::ImageFormat::Png,
-    )
-    .unwrap();
-    bytes
 }
 
 /// `root/{train,val}/{a,b}/k.png`, 4×4.

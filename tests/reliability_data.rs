@@ -6,19 +6,6 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use support::*;
 
-fn png(seed: u8) -> Vec<u8> {
-    let img = image::RgbImage::from_fn(8, 8, |x, y| {
-        image::Rgb([seed, (x * 20) as u8, (y * 9) as u8])
-    });
-    let mut bytes = Vec::new();
-    img.write_to(
-        &mut std::io::Cursor::new(&mut bytes),
-        image::ImageFormat::Png,
-    )
-    .unwrap();
-    bytes
-}
-
 /// `root/{train,val}/<class>/k.png`, four images per class and split.
 fn tree(root: &Path, classes: &[&OsStr]) {
     for split in ["train", "val"] {
@@ -26,7 +13,7 @@ fn tree(root: &Path, classes: &[&OsStr]) {
             let dir = root.join(split).join(class);
             std::fs::create_dir_all(&dir).unwrap();
             for k in 0..4u8 {
-                std::fs::write(dir.join(format!("{k}.png")), png(60 * c as u8 + k)).unwrap();
+                std::fs::write(dir.join(format!("{k}.png")), png(8, 8, 60 * c as u8 + k)).unwrap();
             }
         }
     }

@@ -3,6 +3,8 @@
 //! on a real Imagewoof photograph, and torchvision's weights (a plain state dict, saved by
 //! torchvision's side) are tested by `resnet eval --config` with torchvision's logits.
 //! The torchvision side is scripts/reference/torchvision_logits.py, run from .venv.
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use tch::nn::ModuleT;
@@ -16,20 +18,18 @@ fn root() -> PathBuf {
 }
 
 fn imagewoof() -> PathBuf {
-    let p = root().join("../shared/data/imagewoof2-320-sub116x60.tar.gz");
-    assert!(p.is_file(), "{NEEDS}: {} is missing", p.display());
+    let p = support::shared_data("imagewoof2-320-sub116x60.tar.gz")
+        .unwrap_or_else(|| panic!("{NEEDS}: the Imagewoof archive is missing"));
     p.canonicalize().unwrap()
 }
 
+/// The binary run to its end, which must succeed.
 fn resnet(args: &[&str]) -> Output {
-    let o = Command::new(env!("CARGO_BIN_EXE_resnet"))
-        .args(args)
-        .output()
-        .unwrap();
+    let o = support::resnet(args);
     assert!(
         o.status.success(),
         "resnet {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
+        support::stderr(&o)
     );
     o
 }
@@ -218,17 +218,9 @@ fn torchvision_weights_are_tested_by_eval_config_with_torchvisions_logits() {
 #[test]
 fn exported_weights_evaluate_as_their_checkpoint() {
     let tmp = tempfile::tempdir().unwrap();
+    let run = support::trained(tmp.path(), "tiny", 20, "");
     let cfg = tmp.path().join("tiny.toml");
-    let text = format!(
-        "name = \"tiny\"\n[model]\nfamily = \"cifar\"\ndepth = 8\n[data]\ndataset = \"synthetic\"\n\
-         [data.synthetic]\ntrain = 64\ntest = 32\nimage_size = 16\n[optimizer]\nbatch_size = 16\n\
-         [schedule]\niterations = 4\nmilestones = []\n[run]\nthreads = 1\ndevice = \"cpu\"\n\
-         log_every = 2\neval_every = 4\ncheckpoint_every = 4\nout_dir = \"{}\"\n",
-        tmp.path().join("run").display()
-    );
-    std::fs::write(&cfg, text).unwrap();
-    resnet(&["train", "--config", cfg.to_str().unwrap()]);
-    let ckpt = tmp.path().join("run/last.safetensors");
+    let ckpt = run.join("last.safetensors");
     let w = tmp.path().join("w.safetensors");
     let (ck, ws, c) = (
         ckpt.to_str().unwrap(),
@@ -255,18 +247,10 @@ fn exported_weights_evaluate_as_their_checkpoint() {
         (a.images, a.loss, a.top1_error, a.top5_error),
         (b.images, b.loss, b.top1_error, b.top5_error)
     );
-    assert_eq!((a.iteration, b.iteration), (4, 0));
-    let o = Command::new(env!("CARGO_BIN_EXE_resnet"))
-        .args(["eval", "--checkpoint", ck, "--config", c])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("carries its own recipe"), "{err}");
-    assert!(std::fs::read(&ckpt).is_ok() && !err.contains("panicked"));
-    let o = Command::new(env!("CARGO_BIN_EXE_resnet"))
-        .args(["export", "--checkpoint", ck, "--out", ck])
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&o.stderr).contains("is the checkpoint itself"));
+    assert_eq!((a.iteration, b.iteration), (20, 0));
+    let o = support::resnet(&["eval", "--checkpoint", ck, "--config", c]);
+    support::refused(&o, &["carries its own recipe"]);
+    assert!(std::fs::read(&ckpt).is_ok());
+    let o = support::resnet(&["export", "--checkpoint", ck, "--out", ck]);
+    support::refused(&o, &["is the checkpoint itself"]);
 }

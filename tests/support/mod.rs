@@ -279,6 +279,20 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// A `w`×`h` PNG whose pixels depend on `seed` (distinct images for distinct seeds).
+pub fn png(w: u32, h: u32, seed: u8) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([seed, (x * 7) as u8, (y * 3) as u8])
+    });
+    let mut bytes = Vec::new();
+    img.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    )
+    .unwrap();
+    bytes
+}
+
 /// Writes `root/name.toml` and returns its path.
 pub fn write_config(root: &Path, name: &str, text: &str) -> PathBuf {
     let p = root.join(format!("{name}.toml"));
