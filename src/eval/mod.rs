@@ -346,17 +346,23 @@ pub struct Opened {
     tensors: checkpoint::Checkpoint,
 }
 
+/// The folder a checkpoint or weights file lies in (`.` for a bare file name): where its
+/// `eval.csv` goes by default.
+fn folder_of(file: &Path) -> RunDir {
+    RunDir::new(
+        file.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new(".")),
+    )
+}
+
 /// Reads a checkpoint and its recipe: the config embedded in it, which a `config.toml` beside it
 /// must agree with; for a checkpoint written before configs were embedded, that `config.toml`
 /// (with a note saying so). The file is read once: header and tensors come from the same bytes,
 /// verified by their checksums, so a checkpoint replaced meanwhile (a run saving its next one)
 /// cannot pair one checkpoint's iteration with another's weights.
 pub fn open(checkpoint: &Path) -> Result<Opened> {
-    let folder = checkpoint
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let dir = RunDir::new(folder);
+    let dir = folder_of(checkpoint);
     let tensors = checkpoint::load_checkpoint(checkpoint)?;
     let header = tensors.header();
     let mut notes = Vec::new();
@@ -378,10 +384,6 @@ pub fn open(checkpoint: &Path) -> Result<Opened> {
 pub fn open_weights(weights: &Path, config: &Path) -> Result<Opened> {
     let cfg = Config::load(config)?;
     let tensors = crate::run::torchvision::read_state_dict(weights)?;
-    let folder = weights
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
     let ckpt = checkpoint::Checkpoint {
         path: weights.to_path_buf(),
         tensors,
@@ -390,7 +392,7 @@ pub fn open_weights(weights: &Path, config: &Path) -> Result<Opened> {
     };
     Ok(Opened {
         checkpoint: weights.to_path_buf(),
-        dir: RunDir::new(folder),
+        dir: folder_of(weights),
         header: ckpt.header(),
         notes: vec![format!(
             "note: {} holds weights only; testing them with the network and data of {}",
