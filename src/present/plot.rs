@@ -36,8 +36,34 @@ pub const PALETTE: [&str; 8] = [
     "#e6a01a", "#2a9d3a", "#1f5fbf", "#d62728", "#7b3fa0", "#17a2b8", "#8c564b", "#555555",
 ];
 
-/// The paper plots iterations in units of 1e4.
+/// The paper plots iterations in units of 1e4; runs shorter than that are plotted in plain
+/// iterations (0.005, 0.01, ... would hide a 180-iteration schedule's scale).
 pub const X_UNIT: f64 = 1e4;
+
+/// The x unit and axis label for curves that end at iteration `last`.
+pub fn x_unit(last: f64) -> (f64, &'static str) {
+    if last >= X_UNIT {
+        (X_UNIT, "iter. (1e4)")
+    } else {
+        (1.0, "iter.")
+    }
+}
+
+/// `text` broken at spaces into lines of at most `max_chars` characters (a longer word stands
+/// alone on its line).
+pub fn wrap(text: &str, max_chars: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split_whitespace() {
+        match lines.last_mut() {
+            Some(l) if l.chars().count() + 1 + word.chars().count() <= max_chars => {
+                l.push(' ');
+                l.push_str(word);
+            }
+            _ => lines.push(word.to_string()),
+        }
+    }
+    lines
+}
 
 /// Figure 6's y range is 0–20 %. It is used when every curve ends in its lower three quarters
 /// (at most 15 %; early, higher errors are clipped at the top as in the paper); otherwise the
@@ -286,20 +312,35 @@ impl Frame {
     }
 }
 
-/// The SVG header with a white page and the figure title, for `panels` panels side by side.
+/// Average advance of a character of the 15 px title font (DejaVu Sans is about 0.55 em),
+/// rounded up so that a wrapped line never reaches the page's edges.
+const TITLE_CHAR_W: f64 = 8.6;
+const TITLE_LINE_H: f64 = 19.0;
+
+/// The SVG header with a white page and the figure title, wrapped to the page's width, for
+/// `panels` panels side by side; the panels that follow sit in a group moved down by the
+/// title's extra lines, which [`close`] ends.
 fn page(panels: usize, title: &str) -> (String, f64, f64) {
     let width = panels.max(1) as f64 * PANEL_W;
-    let height = HEAD + PANEL_H + FOOT;
+    let lines = wrap(title, ((width - 20.0) / TITLE_CHAR_W) as usize);
+    let extra = TITLE_LINE_H * lines.len().saturating_sub(1) as f64;
+    let height = HEAD + extra + PANEL_H + FOOT;
     let mut s = String::new();
-    let _ = write!(
+    let _ = writeln!(
         s,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="{FONT}">
-<rect width="100%" height="100%" fill="white"/>
-<text x="{}" y="20" font-size="15" text-anchor="middle">{}</text>
-"#,
-        width / 2.0,
-        esc(title)
+<rect width="100%" height="100%" fill="white"/>"#
     );
+    for (k, line) in lines.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            r#"<text class="title" x="{}" y="{}" font-size="15" text-anchor="middle">{}</text>"#,
+            width / 2.0,
+            20.0 + TITLE_LINE_H * k as f64,
+            esc(line)
+        );
+    }
+    let _ = writeln!(s, r#"<g transform="translate(0 {extra})">"#);
     (s, width, height)
 }
 
@@ -307,7 +348,8 @@ fn page(panels: usize, title: &str) -> (String, f64, f64) {
 fn close(s: &mut String, width: f64, height: f64, note: &str) {
     let _ = writeln!(
         s,
-        r##"<text x="{}" y="{}" font-size="12" text-anchor="middle" fill="#333333">{}</text>
+        r##"</g>
+<text x="{}" y="{}" font-size="12" text-anchor="middle" fill="#333333">{}</text>
 </svg>"##,
         width / 2.0,
         height - 9.0,
@@ -320,21 +362,21 @@ fn close(s: &mut String, width: f64, height: f64, note: &str) {
 pub fn to_svg(fig: &Figure) -> String {
     let (y0, y1) = y_range(&fig.panels);
     // The x axis ends at the last iteration, as in the paper (0 to 6.4 for 64k iterations).
-    let x1 = fig
+    let last = fig
         .panels
         .iter()
         .flat_map(|p| &p.series)
         .flat_map(|s| s.train.iter().chain(&s.test).map(|p| p.0))
         .fold(0.0f64, f64::max)
-        .max(1.0)
-        / X_UNIT;
+        .max(1.0);
+    let (unit, x_label) = x_unit(last);
     let in_units = |pts: &[(f64, f64)]| -> Vec<(f64, f64)> {
-        pts.iter().map(|&(x, y)| (x / X_UNIT, y)).collect()
+        pts.iter().map(|&(x, y)| (x / unit, y)).collect()
     };
     let (mut s, width, height) = page(fig.panels.len(), &fig.title);
     for (i, panel) in fig.panels.iter().enumerate() {
-        let f = Frame::new(i, (0.0, x1), (y0, y1));
-        f.open(&mut s, &panel.title, "iter. (1e4)", "error (%)");
+        let f = Frame::new(i, (0.0, last / unit), (y0, y1));
+        f.open(&mut s, &panel.title, x_label, "error (%)");
         // Curves: training first so the bold test curves are drawn on top.
         for (class, style) in [
             ("train", "stroke-width=\"1\" stroke-dasharray=\"5,3\""),
@@ -533,13 +575,44 @@ mod tests {
         assert_eq!(nice_step(10.0), 10.0);
         assert_eq!(ticks(0.0, 20.0, 4), vec![0.0, 5.0, 10.0, 15.0, 20.0]);
         assert_eq!(ticks(0.0, 6.4, 7), vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
-        // 300 iterations in units of 1e4: labels stay distinct.
-        let labels: Vec<String> = ticks(0.0, 0.03, 7).into_iter().map(fmt_tick).collect();
-        assert_eq!(
-            labels,
-            ["0", "0.005", "0.01", "0.015", "0.02", "0.025", "0.03"]
-        );
+        // 300 iterations are plotted in iterations: round labels.
+        assert_eq!(x_unit(300.0), (1.0, "iter."));
+        assert_eq!(x_unit(64_000.0), (1e4, "iter. (1e4)"));
+        let labels: Vec<String> = ticks(0.0, 300.0, 7).into_iter().map(fmt_tick).collect();
+        assert_eq!(labels, ["0", "50", "100", "150", "200", "250", "300"]);
         assert_eq!(fmt_tick(2.5), "2.5");
+    }
+
+    #[test]
+    fn long_titles_wrap_inside_the_page_and_push_the_panels_down() {
+        assert_eq!(wrap("a bb ccc dddd", 6), ["a bb", "ccc", "dddd"]);
+        assert_eq!(
+            wrap("averyveryverylongword x", 4),
+            ["averyveryverylongword", "x"]
+        );
+        let mut fig = figure(8.0);
+        let short = to_svg(&fig);
+        assert_eq!(short.matches(r#"class="title""#).count(), 1);
+        fig.title = "NOT a reproduction: schedule compressed to 180 iterations (the paper: \
+                     600000); recipe imagewoof_resnet18 instead of the paper's; more words to be \
+                     sure that it needs a third line of its own at this width"
+            .into();
+        let svg = to_svg(&fig);
+        let lines = svg.matches(r#"class="title""#).count();
+        assert!(lines >= 2, "{lines} title lines");
+        for l in wrap(&fig.title, ((2.0 * PANEL_W - 20.0) / TITLE_CHAR_W) as usize) {
+            assert!(
+                l.chars().count() as f64 * TITLE_CHAR_W <= 2.0 * PANEL_W - 20.0,
+                "{l}"
+            );
+        }
+        let height = |svg: &str| -> f64 {
+            let h = svg.split("height=\"").nth(1).unwrap();
+            h[..h.find('"').unwrap()].parse().unwrap()
+        };
+        let extra = TITLE_LINE_H * (lines - 1) as f64;
+        assert_eq!(height(&svg), height(&short) + extra);
+        assert!(svg.contains(&format!(r#"<g transform="translate(0 {extra})">"#)));
     }
 
     #[test]
