@@ -39,7 +39,9 @@ pub const PAPER_CIFAR_MILESTONES: [u64; 2] = paper::CIFAR_MILESTONES;
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunMeta {
     /// `impl` of the run's `trainer.toml` (`pytorch-reference` for
-    /// scripts/reference/train.py), [`OURS`] without one.
+    /// scripts/reference/train.py), [`OURS`] without one; with `run.world_size` N > 1 in its
+    /// config, followed by ` (N ranks)`: a data-parallel run (BN over N smaller batches) is its
+    /// own group, never averaged with one-process seeds.
     pub trainer: String,
     /// `run.seed` (0, the default, when absent).
     pub seed: u64,
@@ -175,8 +177,12 @@ fn read_toml(path: &Path) -> Result<Option<toml::Value>> {
 /// The [`RunMeta`] of the run folder `dir`, from its `config.toml` and `trainer.toml`.
 pub fn read_meta(dir: &Path) -> Result<RunMeta> {
     let mut m = RunMeta::default();
+    let mut world_size = 1;
     if let Some(v) = read_toml(&dir.join("config.toml"))? {
         let at = |a: &str, b: &str| v.get(a).and_then(|t| t.get(b)).cloned();
+        if let Some(w) = at("run", "world_size").and_then(|w| w.as_integer()) {
+            world_size = w;
+        }
         if let Some(s) = at("run", "seed").and_then(|s| s.as_integer()) {
             m.seed = s.max(0) as u64;
         }
@@ -198,6 +204,9 @@ pub fn read_meta(dir: &Path) -> Result<RunMeta> {
         if let Some(i) = t.get("impl").and_then(|i| i.as_str()) {
             m.trainer = i.to_string();
         }
+    }
+    if world_size > 1 {
+        m.trainer = format!("{} ({world_size} ranks)", m.trainer);
     }
     Ok(m)
 }
@@ -918,6 +927,28 @@ mod tests {
             .iter()
             .find(|r| r[0] == first && r[1] == layers)
             .unwrap_or_else(|| panic!("no row {first} {layers} in {t:?}"))
+    }
+
+    /// A data-parallel run is its own trainer group: its world size follows the impl.
+    #[test]
+    fn world_size_names_the_trainer() {
+        let tmp = tempfile::tempdir().unwrap();
+        let write = |name: &str, run: &str, trainer: Option<&str>| {
+            let dir = tmp.path().join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("config.toml"), format!("[run]\nseed = 1\n{run}")).unwrap();
+            if let Some(t) = trainer {
+                std::fs::write(dir.join("trainer.toml"), format!("impl = \"{t}\"\n")).unwrap();
+            }
+            read_meta(&dir).unwrap().trainer
+        };
+        assert_eq!(write("a", "", None), "ours");
+        assert_eq!(write("b", "world_size = 1\n", None), "ours");
+        assert_eq!(write("c", "world_size = 2\n", None), "ours (2 ranks)");
+        assert_eq!(
+            write("d", "world_size = 2\n", Some("pytorch-reference")),
+            "pytorch-reference (2 ranks)"
+        );
     }
 
     /// The records' strings find the paper's typed entries (values in `paper.rs`).
