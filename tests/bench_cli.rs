@@ -163,3 +163,56 @@ fn bench_graph_needs_cuda_and_a_known_mode() {
         assert_eq!(e.lines().count(), 1, "{e}");
     }
 }
+
+/// `bench --nproc 2`: two Gloo ranks on 127.0.0.1 time the data-parallel step and the gradient
+/// all-reduce alone; rank 0 alone prints the line and the row (global batch, per-rank threads).
+#[test]
+fn bench_nproc_times_the_data_parallel_step_and_its_all_reduce() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("tiny.toml");
+    std::fs::write(&cfg, tiny_text()).unwrap();
+    let csv = dir.path().join("rows.csv");
+    let out = resnet()
+        .args(["bench", "--config", cfg.to_str().unwrap(), "--nproc", "2"])
+        .args(["--threads", "1", "--iters", "3", "--warmup", "1"])
+        .args(["--csv", csv.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", support::stderr(&out));
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("ours+2ranks: resnet8 on cpu, 2 ranks x 1 threads"))
+        .unwrap_or_else(|| panic!("no rank-0 line in {stdout}"));
+    assert!(
+        line.contains("the gradient all-reduce") && line.contains("% of the step"),
+        "{line}"
+    );
+    assert_eq!(
+        stdout.matches(CSV_HEADER).count(),
+        1,
+        "only rank 0 prints: {stdout}"
+    );
+    let rows = parse_rows(&std::fs::read_to_string(&csv).unwrap()).unwrap();
+    assert_eq!(rows.len(), 1, "only rank 0 appends");
+    let r = &rows[0];
+    assert_eq!(
+        (r.implementation.as_str(), r.threads, r.batch, r.iters),
+        ("ours+2ranks", 1, 16, 3)
+    );
+    assert!(r.train_images_per_s > 0.0 && r.train_images_per_s.is_finite());
+    assert!(r.eval_images_per_s.is_nan() && r.data_wait_frac.is_nan());
+}
+
+/// A global batch that does not divide by --nproc is one line before any worker starts.
+#[test]
+fn bench_nproc_refuses_a_batch_that_does_not_divide() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("tiny.toml");
+    std::fs::write(&cfg, tiny_text()).unwrap();
+    let out = resnet()
+        .args(["bench", "--config", cfg.to_str().unwrap(), "--nproc", "3"])
+        .output()
+        .unwrap();
+    support::refused(&out, &["batch_size = 16", "world_size = 3", "--nproc 3"]);
+}

@@ -1,9 +1,10 @@
 //! What is made of trained runs: the grid of Figure 6 and Table 6 (`compare`), the tables of
-//! the paper (`report`), Figure 7 (`responses`), Table 1 / Table 6 counts (`info`) and the
-//! throughput of the training step (`throughput`).
+//! the paper (`report`), Figure 7 (`responses`), Table 1 / Table 6 counts (`info`), the
+//! throughput of the training step (`throughput`) and of its data-parallel form (`scaling`).
 pub mod compare;
 pub mod info;
 pub mod report;
 pub mod reproduce;
 pub mod responses;
+pub mod scaling;
 pub mod throughput;

@@ -438,7 +438,26 @@ pub fn run(cfg: &Config, opts: &BenchOptions) -> Result<BenchOutcome> {
         None
     };
     let record = BenchRecord {
-        implementation: opts.label.clone(),
+        train_images_per_s: (opts.iters as f64 * bs as f64) / train_s,
+        data_wait_frac: (data_s / train_s).min(1.0),
+        eval_images_per_s,
+        ..record_of(cfg, &opts.label, opts.iters, dev)
+    };
+    Ok(BenchOutcome {
+        record,
+        device: device::describe(dev),
+        data: format!("{:?}", cfg.data.dataset).to_lowercase(),
+        profile,
+        host_ms_per_step,
+        wall_ms_per_step: 1e3 * train_s / opts.iters as f64,
+    })
+}
+
+/// The row of a measurement of `cfg` on `dev` labelled `label`, its figures not yet measured
+/// (NaN).
+pub(crate) fn record_of(cfg: &Config, label: &str, iters: u64, dev: Device) -> BenchRecord {
+    BenchRecord {
+        implementation: label.to_string(),
         model: cfg.model.display_name(),
         device: if dev.is_cuda() { "cuda" } else { "cpu" }.into(),
         threads: tch::get_num_threads() as usize,
@@ -452,24 +471,16 @@ pub fn run(cfg: &Config, opts: &BenchOptions) -> Result<BenchOutcome> {
             MemoryFormat::Nhwc => "nhwc",
         }
         .into(),
-        batch: bs,
-        iters: opts.iters,
-        train_images_per_s: (opts.iters as f64 * bs as f64) / train_s,
-        data_wait_frac: (data_s / train_s).min(1.0),
-        eval_images_per_s,
-    };
-    Ok(BenchOutcome {
-        record,
-        device: device::describe(dev),
-        data: format!("{:?}", cfg.data.dataset).to_lowercase(),
-        profile,
-        host_ms_per_step,
-        wall_ms_per_step: 1e3 * train_s / opts.iters as f64,
-    })
+        batch: cfg.optimizer.batch_size,
+        iters,
+        train_images_per_s: f64::NAN,
+        data_wait_frac: f64::NAN,
+        eval_images_per_s: f64::NAN,
+    }
 }
 
 /// The options and config, checked before any model is built.
-fn validate(cfg: &Config, opts: &BenchOptions) -> Result<()> {
+pub(crate) fn validate(cfg: &Config, opts: &BenchOptions) -> Result<()> {
     if opts.iters == 0 {
         bail!("--iters 0: need at least one timed iteration");
     }
@@ -490,7 +501,7 @@ fn validate(cfg: &Config, opts: &BenchOptions) -> Result<()> {
 }
 
 /// The untimed steps (with run.cuda_graph: the eager steps and the capture), then a drain.
-fn warm_up(tr: &mut Trainer, cfg: &Config, warmup: u64, dev: Device) -> Result<()> {
+pub(crate) fn warm_up(tr: &mut Trainer, cfg: &Config, warmup: u64, dev: Device) -> Result<()> {
     for it in 0..warmup {
         tr.step(it)?;
     }

@@ -37,6 +37,11 @@ pub struct Args {
     /// Also append the CSV row to this file.
     #[arg(long, value_name = "FILE")]
     pub csv: Option<PathBuf>,
+    /// Data parallelism: time the step of N worker processes of this command on c10d (as
+    /// `resnet train --nproc N`: Gloo on the CPU, one intra-op thread a worker unless --threads
+    /// says otherwise), and the gradient all-reduce alone. Under torchrun leave it out.
+    #[arg(long, value_name = "N", value_parser = positive_usize, conflicts_with = "summarize")]
+    pub nproc: Option<usize>,
     /// Print medians and ratios (ours/typical, ours/careful) of the rows in this CSV file
     /// (as scripts/bench_compare.sh collects them) instead of measuring.
     #[arg(long, value_name = "FILE", conflicts_with = "config")]
@@ -54,11 +59,19 @@ pub fn exec(a: Args) -> Result<()> {
         return Ok(());
     }
     let path = a.config.as_deref().expect("clap requires --config");
-    let cfg = bench::load_config(
+    let mut cfg = bench::load_config(
         path,
         a.device.as_deref().map(parse_device).transpose()?,
         a.threads,
     )?;
+    let env = resnet::sys::dist::Env::from_process()?;
+    if let Some(n) = a.nproc {
+        return super::train::launch_local(n, env.is_some(), cfg);
+    }
+    if let Some(e) = env.filter(|e| e.world_size > 1) {
+        cfg.run.world_size = e.world_size;
+        return replica(&a, &cfg, &e);
+    }
     let mode = bench::StepMode::parse(&a.graph, &cfg)?;
     let mut records = Vec::new();
     for (cfg, label) in bench::variants(&cfg, mode, &a.label) {
@@ -96,5 +109,31 @@ pub fn exec(a: Args) -> Result<()> {
     for r in &records {
         resnet::outln!("{}", r.to_csv_line());
     }
+    Ok(())
+}
+
+/// One worker of `--nproc N` (or of torchrun): joins the group, times the data-parallel step;
+/// rank 0 prints and records.
+fn replica(a: &Args, cfg: &resnet::config::Config, env: &resnet::sys::dist::Env) -> Result<()> {
+    use resnet::analysis::scaling;
+    cfg.validate()?;
+    let g = resnet::train::dist::join(env, cfg)?;
+    let opts = resnet::analysis::throughput::BenchOptions {
+        iters: a.iters,
+        warmup: a.warmup,
+        eval_images: a.eval_images,
+        profile: false,
+        label: a.label.clone(),
+    };
+    let out = scaling::run(cfg, &opts, g)?;
+    if env.rank > 0 {
+        return Ok(());
+    }
+    resnet::outln!("{}", out.to_text());
+    if let Some(csv) = &a.csv {
+        resnet::analysis::throughput::append_csv(csv, &out.record)?;
+    }
+    resnet::outln!("{}", resnet::analysis::throughput::CSV_HEADER);
+    resnet::outln!("{}", out.record.to_csv_line());
     Ok(())
 }

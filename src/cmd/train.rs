@@ -98,7 +98,11 @@ pub fn exec(a: Args) -> Result<()> {
 
 /// `--nproc N`: the config checked once with world size N (e.g. a batch that does not divide,
 /// rather than by every worker), then N workers of this command.
-fn launch_local(n: usize, under_torchrun: bool, mut cfg: resnet::config::Config) -> Result<()> {
+pub(super) fn launch_local(
+    n: usize,
+    under_torchrun: bool,
+    mut cfg: resnet::config::Config,
+) -> Result<()> {
     if under_torchrun {
         bail!("--nproc {n} starts its own workers: leave it out under torchrun (RANK/WORLD_SIZE are set)");
     }
