@@ -42,6 +42,17 @@ The recipe, as §4.2 states it and as our config spells it:
   ``trainer.toml`` (``impl = "pytorch-reference"``, which `resnet report` shows in its ``impl``
   column).
 
+Data parallelism (PyTorch's own, the yardstick for `resnet train --nproc N`): started by
+``torchrun --nproc-per-node N scripts/reference/train.py ...`` (WORLD_SIZE > 1 in the
+environment), every rank joins a Gloo process group and wraps the network in
+``DistributedDataParallel`` (rank 0's initial weights broadcast, gradients averaged over the ranks,
+BN statistics per replica and running statistics broadcast from rank 0 before each forward:
+``broadcast_buffers=True``, DDP's default). Every rank draws the same global batch of 128 from the
+same generator and trains on its contiguous slice (rank r of N: images r*128/N to (r+1)*128/N), so
+the data order does not depend on N. The curves' training loss and error are summed over the ranks
+at each log row; rank 0 alone evaluates (the whole test split, with its buffers, which DDP keeps
+equal on every rank) and writes the run folder; ``run.world_size = N`` lands in its config.toml.
+
 Data sources: ``data.dataset = "image_folder"`` (``ROOT/train/<class>/*.png|jpg`` and
 ``ROOT/test/`` or ``ROOT/val/``, or a ``.tar.gz`` of that tree, read straight from the archive) and
 ``"cifar10"`` (the official binary files under ``data.path/cifar-10-batches-bin``). Decoded images
@@ -53,6 +64,7 @@ Needs only torch, numpy and pillow.
 from __future__ import annotations
 
 import argparse
+import datetime
 import hashlib
 import io
 import json
@@ -69,6 +81,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -499,7 +513,7 @@ def to_toml(d: dict, prefix: str = "") -> str:
     return text
 
 
-def resolved_config(rec: Recipe) -> str:
+def resolved_config(rec: Recipe, world_size: int = 1) -> str:
     """The config as run (flags applied), in our schema so `resnet` tools read it."""
     raw = json.loads(json.dumps(rec.raw))
     raw["name"] = rec.name
@@ -508,6 +522,8 @@ def resolved_config(rec: Recipe) -> str:
     sch["iterations"], sch["milestones"] = rec.iterations, rec.milestones
     run = raw.setdefault("run", {})
     run["seed"], run["out_dir"], run["threads"] = rec.seed, str(rec.out()), rec.threads
+    if world_size > 1:
+        run["world_size"] = world_size
     return "# Resolved config of a run of scripts/reference/train.py (the PyTorch reference).\n" + to_toml(raw)
 
 
@@ -538,19 +554,102 @@ def write_atomic(path: Path, text: str):
     os.replace(tmp, path)
 
 
+@dataclass
+class Replica:
+    """This process's place in a torchrun job: rank 0 of 1 when WORLD_SIZE is unset or 1."""
+    rank: int = 0
+    world: int = 1
+
+    @staticmethod
+    def join(rec: Recipe) -> "Replica":
+        try:
+            world = int(os.environ.get("WORLD_SIZE", "1"))
+        except ValueError:
+            raise ConfigError(f"WORLD_SIZE = {os.environ['WORLD_SIZE']!r}: not a number")
+        if world <= 1:
+            return Replica()
+        if rec.batch_size % world:
+            raise ConfigError(f"optimizer.batch_size = {rec.batch_size} does not divide by WORLD_SIZE = {world}")
+        dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=300))
+        return Replica(dist.get_rank(), world)
+
+    @property
+    def writes(self) -> bool:
+        """Rank 0 alone evaluates and writes the run folder."""
+        return self.rank == 0
+
+    def part(self, t: torch.Tensor) -> torch.Tensor:
+        """This rank's contiguous slice of the global batch."""
+        n = len(t) // self.world
+        return t[self.rank * n: (self.rank + 1) * n]
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        return model if self.world == 1 else DistributedDataParallel(model, broadcast_buffers=True)
+
+    def sums(self, *values: float) -> list:
+        """The values summed over the ranks (the curves' training counts)."""
+        if self.world == 1:
+            return list(values)
+        t = torch.tensor(values, dtype=torch.float64)
+        dist.all_reduce(t)
+        return t.tolist()
+
+    def leave(self):
+        if self.world > 1:
+            dist.destroy_process_group()
+
+
+def trainer_toml(rec: Recipe, rep: Replica) -> str:
+    return (
+        f'impl = "{IMPL}"\nscript = "scripts/reference/train.py"\ntorch = "{torch.__version__}"\n'
+        f'python = "{platform.python_version()}"\nthreads = {torch.get_num_threads()}\n'
+        f'memory_format = "{rec.memory_format}"\nworld_size = {rep.world}\n'
+        f'machine = {json.dumps(machine())}\ncpus = {os.cpu_count()}\n'
+    )
+
+
+class Counts:
+    """Training loss and errors since the last curves row (and since the last warm-up check)."""
+
+    def __init__(self):
+        self.loss_sum, self.errors, self.seen, self.steps = 0.0, 0, 0, 0
+        self.warm_errors, self.warm_seen, self.images = 0, 0, 0
+
+    def add(self, loss: float, wrong: int, n: int, world: int):
+        self.loss_sum, self.errors, self.seen, self.steps = (
+            self.loss_sum + loss, self.errors + wrong, self.seen + n, self.steps + 1)
+        self.warm_errors, self.warm_seen, self.images = self.warm_errors + wrong, self.warm_seen + n, self.images + n * world
+
+    def take_warm(self, rep: Replica) -> float:
+        """The training error since the last check, over all ranks."""
+        e, n = rep.sums(self.warm_errors, self.warm_seen)
+        self.warm_errors, self.warm_seen = 0, 0
+        return e / max(n, 1)
+
+    def take_row(self, rep: Replica):
+        """(mean loss, training error %) since the last row, over all ranks."""
+        loss_sum, errors, seen, steps = rep.sums(self.loss_sum, self.errors, self.seen, self.steps)
+        self.loss_sum, self.errors, self.seen, self.steps = 0.0, 0, 0, 0
+        return loss_sum / max(steps, 1), 100.0 * errors / max(seen, 1)
+
+
 def train(rec: Recipe, force: bool = False, progress: bool = True) -> dict:
-    """Trains `rec` into its run folder; returns the summary fields."""
+    """Trains `rec` into its run folder; returns the summary fields (rank 0's, under torchrun)."""
     out = rec.out()
     images = load_images(rec)  # validate (data readable) before touching the run folder
     if len(images.classes) != rec.classes:
         raise ConfigError(f"model.classes = {rec.classes} but the data has {len(images.classes)} classes")
-    prepare_out(out, force)
+    rep = Replica.join(rec)
+    progress = progress and rep.writes
+    if rep.writes:
+        prepare_out(out, force)
     if rec.threads > 0:
         torch.set_num_threads(rec.threads)
     torch.manual_seed(rec.seed)
     layout = torch.channels_last if rec.memory_format == "nhwc" else torch.contiguous_format
     model = ResNetCifar(rec.depth, rec.classes, rec.kind == "residual").to(memory_format=layout)
     params = sum(p.numel() for p in model.parameters())
+    net = rep.wrap(model)
     opt = torch.optim.SGD(model.parameters(), lr=rec.lr, momentum=rec.momentum,
                           weight_decay=rec.weight_decay, nesterov=rec.nesterov)
     mean = images.train_x.float().div(255.0).mean(0)
@@ -558,35 +657,33 @@ def train(rec: Recipe, force: bool = False, progress: bool = True) -> dict:
     batches = TrainBatches(images, mean, rec.batch_size, rec.augment == "cifar", gen)
     n_train = len(images.train_y)
 
-    write_atomic(out / "config.toml", resolved_config(rec))
-    write_atomic(out / "trainer.toml", (
-        f'impl = "{IMPL}"\nscript = "scripts/reference/train.py"\ntorch = "{torch.__version__}"\n'
-        f'python = "{platform.python_version()}"\nthreads = {torch.get_num_threads()}\n'
-        f'memory_format = "{rec.memory_format}"\nmachine = {json.dumps(machine())}\ncpus = {os.cpu_count()}\n'
-    ))
-    curves = open(out / "curves.csv", "w")
-    curves.write(CURVES_HEADER + "\n")
-    curves.flush()
+    curves = None
+    if rep.writes:
+        write_atomic(out / "config.toml", resolved_config(rec, rep.world))
+        write_atomic(out / "trainer.toml", trainer_toml(rec, rep))
+        curves = open(out / "curves.csv", "w")
+        curves.write(CURVES_HEADER + "\n")
+        curves.flush()
     if progress:
+        ranks = f", {rep.world} ranks (DDP, gloo)" if rep.world > 1 else ""
         print(f"{rec.name}: {rec.model_name()} ({params} parameters), PyTorch {torch.__version__} on the CPU "
-              f"({torch.get_num_threads()} threads, {rec.memory_format}), seed {rec.seed}, "
+              f"({torch.get_num_threads()} threads, {rec.memory_format}{ranks}), seed {rec.seed}, "
               f"{rec.iterations} iterations into {out}", file=sys.stderr)
 
     warming = rec.warmup is not None
     warmup_end = None
-    loss_sum, errors, seen, steps = 0.0, 0, 0, 0
-    warm_errors, warm_seen = 0, 0
+    counts = Counts()
     best, best_it, last_test, last_train = math.nan, 0, math.nan, math.nan
     start = time.perf_counter()
-    t_row, row_images = start, 0
+    t_row = start
     model.train()
     for it in range(rec.iterations):
         lr = lr_at(rec, it, warming)
         for g in opt.param_groups:
             g["lr"] = lr
         x, y = batches.next()
-        x = x.contiguous(memory_format=layout)
-        logits = model(x)
+        x, y = rep.part(x).contiguous(memory_format=layout), rep.part(y)
+        logits = net(x)
         loss = F.cross_entropy(logits, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -594,39 +691,36 @@ def train(rec: Recipe, force: bool = False, progress: bool = True) -> dict:
         lv = loss.item()
         if not math.isfinite(lv):
             raise RuntimeError(f"the training loss became {lv} at iteration {it + 1} (lr {lr})")
-        wrong = (logits.argmax(1) != y).sum().item()
-        loss_sum, errors, seen, steps = loss_sum + lv, errors + wrong, seen + len(y), steps + 1
-        warm_errors, warm_seen = warm_errors + wrong, warm_seen + len(y)
-        row_images += len(y)
+        counts.add(lv, (logits.argmax(1) != y).sum().item(), len(y), rep.world)
         done = it + 1
         if warming and (done % rec.warmup.check_every == 0 or done >= rec.warmup.max_iterations):
-            err = warm_errors / max(warm_seen, 1)
-            warm_errors, warm_seen = 0, 0
+            err = counts.take_warm(rep)
             if err < rec.warmup.until_train_error or done >= rec.warmup.max_iterations:
                 warming, warmup_end = False, done
                 if progress:
                     print(f"  warm-up ended at iteration {done} (training error {100 * err:.1f}%)", file=sys.stderr)
         if done % rec.log_every == 0 or done == rec.iterations:
             secs = time.perf_counter() - t_row
-            last_train = 100.0 * errors / max(seen, 1)
-            row = [str(done), fmt(done * rec.batch_size / n_train), fmt(lr), fmt(loss_sum / max(steps, 1)),
-                   fmt(last_train), "", "", f"{row_images / max(secs, 1e-9):.1f}", ""]
-            loss_sum, errors, seen, steps = 0.0, 0, 0, 0
-            if done % rec.eval_every == 0 or done == rec.iterations:
+            mean_loss, last_train = counts.take_row(rep)
+            row = [str(done), fmt(done * rec.batch_size / n_train), fmt(lr), fmt(mean_loss),
+                   fmt(last_train), "", "", f"{counts.images / max(secs, 1e-9):.1f}", ""]
+            counts.images = 0
+            if rep.writes and (done % rec.eval_every == 0 or done == rec.iterations):
                 test_loss, last_test = evaluate(model, images, mean, rec.eval_batch_size, layout)
                 row[5], row[6] = fmt(test_loss), fmt(last_test)
                 if math.isnan(best) or last_test < best:
                     best, best_it = last_test, done
             row[8] = f"{time.perf_counter() - start:.3f}"
-            curves.write(",".join(row) + "\n")
-            curves.flush()
+            if curves is not None:
+                curves.write(",".join(row) + "\n")
+                curves.flush()
             if progress:
                 test = f"  test err {last_test:.2f}%" if row[6] else ""
-                print(f"  it {done}/{rec.iterations}  lr {lr:g}  loss {float(row[3]):.4f}  train err "
+                print(f"  it {done}/{rec.iterations}  lr {lr:g}  loss {mean_loss:.4f}  train err "
                       f"{last_train:.2f}%{test}  {row[7]} img/s", file=sys.stderr)
-            t_row, row_images = time.perf_counter(), 0
-    curves.close()
+            t_row = time.perf_counter()
     wall = time.perf_counter() - start
+    rep.leave()
     summary = {
         "name": rec.name, "model": rec.model_name(), "family": "cifar", "kind": rec.kind, "shortcut": "A",
         "depth": rec.depth, "params": params, "iterations": rec.iterations, "final_train_error": last_train,
@@ -634,8 +728,10 @@ def train(rec: Recipe, force: bool = False, progress: bool = True) -> dict:
         "eval_split": images.eval_split, "warmup_end": "" if warmup_end is None else warmup_end,
         "wall_s": f"{wall:.3f}",
     }
-    values = [fmt(v) if isinstance(v, float) else str(v) for v in summary.values()]
-    write_atomic(out / "summary.csv", SUMMARY_HEADER + "\n" + ",".join(values) + "\n")
+    if curves is not None:
+        curves.close()
+        values = [fmt(v) if isinstance(v, float) else str(v) for v in summary.values()]
+        write_atomic(out / "summary.csv", SUMMARY_HEADER + "\n" + ",".join(values) + "\n")
     if progress:
         print(f"{rec.name}: final test error {last_test:.2f}% (best {best:.2f}% at {best_it}), {wall:.0f} s; "
               f"{out}/summary.csv", file=sys.stderr)
