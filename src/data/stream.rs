@@ -14,7 +14,9 @@
 //! on the training device. Every random choice comes from (seed, iteration, position in the batch),
 //! so a batch is a pure function of its iteration whatever the number of threads.
 use super::folder::{self, FolderIndex};
-use super::image::{crop_chw, decode_streamable, resize_shorter, resized_dims, scaled_crop};
+use super::image::{
+    crop_chw, decode_streamable, mirror_chw, resize_shorter, resized_dims, scaled_crop,
+};
 use super::rng::{mix, SplitMix64};
 use super::scales::{self, HostGroup, ScaledBatch};
 use super::{Batch, DataSource, EpochOrder};
@@ -83,13 +85,12 @@ impl Shared {
     }
 }
 
-/// A prepared batch on the host: u8 crops plus the per-image random choices.
+/// A prepared batch on the host: u8 crops (training crops already mirrored where drawn) plus
+/// the per-image colour shifts.
 struct HostBatch {
     /// [B, V, 3, 224, 224] with V = 1 (train/eval) or 5 (ten-crop before flipping).
     pixels: Vec<u8>,
     labels: Vec<i64>,
-    /// Per image: mirror or not.
-    flips: Vec<i64>,
     /// Per image: AlexNet's three N(0, 0.1) PCA coefficients.
     alphas: Vec<f32>,
 }
@@ -158,11 +159,12 @@ fn make_train_batch(
     let lo = rank * n;
     let (idx, flips, alphas) = (
         &idx[lo..lo + n],
-        flips[lo..lo + n].to_vec(),
+        &flips[lo..lo + n],
         alphas[3 * lo..3 * (lo + n)].to_vec(),
     );
     let augment = sh.augment;
     let (pixels, labels) = decode_into(sh, &sh.train, idx, per, |k, img, out| {
+        let flip = flips[k] == 1;
         let k = k + lo;
         if augment == Augment::Imagenet {
             let mut rk = SplitMix64::new(mix(mix(sh.seed, iteration), k as u64 + 1));
@@ -172,6 +174,11 @@ fn make_train_batch(
             let x = rk.below((w - t.crop + 1) as u64) as u32;
             let crop = scaled_crop(img, s, y, x, t.crop);
             crop_chw(&crop, 0, 0, t.crop, out);
+            // Mirrored here, in the decoding workers, rather than as two whole-batch tensor
+            // passes on the training thread (the same pixels either way).
+            if flip {
+                mirror_chw(out, t.crop as usize);
+            }
         } else {
             centre_view(img, t, out);
         }
@@ -179,7 +186,6 @@ fn make_train_batch(
     Ok(HostBatch {
         pixels,
         labels,
-        flips,
         alphas,
     })
 }
@@ -241,7 +247,6 @@ fn make_eval_batch(sh: &Shared, b: u64, batch_size: usize, ten: bool) -> Result<
     Ok(HostBatch {
         pixels,
         labels,
-        flips: vec![],
         alphas: vec![],
     })
 }
@@ -367,12 +372,15 @@ impl Streaming {
         &self.eigval
     }
 
+    /// The u8 pixels as floats in [0, 1] on the device: one float tensor allocated, the
+    /// division in place (each fresh batch-sized tensor costs its page faults on the CPU).
     fn upload(&self, pixels: &[u8], shape: &[i64]) -> Tensor {
-        Tensor::from_slice(pixels)
+        let mut x = Tensor::from_slice(pixels)
             .view(shape)
             .to_device_(self.device, Kind::Uint8, true, false)
-            .to_kind(Kind::Float)
-            / 255.0
+            .to_kind(Kind::Float);
+        let _ = x.g_div_scalar_(255.0);
+        x
     }
 
     fn eval_iter(
@@ -518,21 +526,17 @@ impl DataSource for Streaming {
         let s = self.shared.t.crop as i64;
         let x = self.upload(&hb.pixels, &[b, 3, s, s]);
         let labels = Tensor::from_slice(&hb.labels).to_device(self.device);
-        let images = if self.shared.augment == Augment::Imagenet {
-            let flip = Tensor::from_slice(&hb.flips)
-                .to_device(self.device)
-                .to_kind(Kind::Bool)
-                .view([b, 1, 1, 1]);
-            let x = x.flip([3]).where_self(&flip, &x);
+        // In place: the batch is the one float tensor the step allocates for it.
+        let mut images = x;
+        let _ = images.g_sub_(&self.mean);
+        if self.shared.augment == Augment::Imagenet {
             // AlexNet colour augmentation: add eigvec · (alpha ∘ eigval) to every pixel.
             let alpha = Tensor::from_slice(&hb.alphas)
                 .view([b, 3])
                 .to_device(self.device);
             let shift = pca_shift(&alpha, &self.eigval, &self.eigvec);
-            x - &self.mean + shift.view([b, 3, 1, 1])
-        } else {
-            x - &self.mean
-        };
+            let _ = images.g_add_(&shift.view([b, 3, 1, 1]));
+        }
         Ok(Batch { images, labels })
     }
 
@@ -602,6 +606,13 @@ mod tests {
         let mut out = vec![0u8; 3 * 4];
         crop_chw(&img, 10, 20, 2, &mut out);
         assert_eq!(out, vec![20, 21, 20, 21, 10, 10, 11, 11, 7, 7, 7, 7]);
+    }
+
+    #[test]
+    fn mirror_reverses_every_row_of_every_plane() {
+        let mut planes: Vec<u8> = (0..2 * 2 * 3).collect();
+        mirror_chw(&mut planes, 2);
+        assert_eq!(planes, [1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10]);
     }
 
     #[test]
