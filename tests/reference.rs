@@ -225,3 +225,60 @@ fn report_shows_both_trainers_as_rows_of_one_network() {
     );
     assert!(r.runs.join("curves_cifar10.png").is_file());
 }
+
+/// PyTorch's own DistributedDataParallel (the reference under `torchrun --nproc-per-node 2`,
+/// gloo): one run folder, written by rank 0 alone, whose config records the world size, with
+/// the one-process run's schedule; `resnet report` gives it its own row, `(2 ranks)`.
+#[test]
+fn reference_under_torchrun_is_one_run_with_its_world_size() {
+    const TEST: &str = "reference_under_torchrun_is_one_run_with_its_world_size";
+    let (Some(r), Some(py)) = (runs(), python()) else {
+        return support::skip(TEST, NEEDS);
+    };
+    let torchrun = py.with_file_name("torchrun");
+    if !torchrun.is_file() {
+        return support::skip(TEST, ".venv/bin/torchrun (scripts/setup-libtorch.sh)");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = png_archive(tmp.path());
+    let config = tmp.path().join("tiny_png.toml");
+    std::fs::write(&config, config_text(&archive, &tmp.path().join("cache"))).unwrap();
+    let dir = tmp.path().join("runs/ref2");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/reference/train.py");
+    let out = Command::new(&torchrun)
+        .args(["--standalone", "--nproc-per-node", "2"])
+        .arg(&script)
+        .args(["--quiet", "--seed", "1", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&dir)
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    let back = Config::load(&dir.join("config.toml")).unwrap();
+    assert_eq!((back.run.world_size, back.run.seed), (2, 1));
+    let trainer = std::fs::read_to_string(dir.join("trainer.toml")).unwrap();
+    assert!(trainer.contains("world_size = 2"), "{trainer}");
+    let (one, two) = (
+        curves(r, "ref"),
+        read_curves(&dir.join("curves.csv")).unwrap(),
+    );
+    let schedule = |c: &[CurveRow]| -> Vec<(u64, String, bool)> {
+        c.iter()
+            .map(|r| (r.iteration, format!("{:e}", r.lr), r.test_error.is_some()))
+            .collect()
+    };
+    assert_eq!(schedule(&two), schedule(&one));
+    let s = read_summary(&dir.join("summary.csv")).unwrap();
+    assert_eq!((s.iterations, s.warmup_end), (12, Some(4)));
+    let runs = dir.parent().unwrap();
+    let report = support::bin()
+        .args(["report", "--runs"])
+        .arg(runs)
+        .output()
+        .unwrap();
+    assert!(report.status.success(), "{}", support::stderr(&report));
+    let table = std::fs::read_to_string(runs.join("table6_cifar10.csv")).unwrap();
+    assert!(table.contains(",pytorch-reference (2 ranks),"), "{table}");
+}
