@@ -18,6 +18,8 @@
 #                compared -> equivalence.csv
 #   bench20      resnet bench (eager and graph) vs PyTorch typical/careful/best, ResNet-20
 #                -> bench_r20.csv (+ .summary.txt)
+#   nccl1        bench --nproc 1 (the data-parallel step on NCCL at world size 1) vs the plain
+#                eager step, ResNet-20, 3 rounds -> nccl1.csv
 #   fullrun      the whole 64k-iteration ResNet-20 schedule with the graph (goal <= 150 s;
 #                Ctrl-C'd at its time limit, which still saves and records) -> fullrun.csv
 #   concurrency  1, 2, 4 concurrent ResNet-20 runs (graph; eager 1 and 4) and compare --jobs 2
@@ -240,6 +242,21 @@ if wanted bench20; then
   else
     bench r20 20 200 30
   fi
+fi
+
+# ------------------------------------------------------------------------------------ nccl1
+# The data-parallel step at world size 1 (bench --nproc 1: NCCL, the gradient all-reduce and the
+# stop agreement each step) against the plain eager step, alternately, ResNet-20.
+if wanted nccl1; then
+  echo "data-parallel step at world size 1 (NCCL) vs the plain step, ResNet-20"
+  if [ "$dry" = 1 ]; then n1_iters=3 n1_warm=1; else n1_iters=300 n1_warm=30; fi
+  n1="$(config nccl1 20 1000 "[500, 750]" 100 1000 1000)"
+  for r in 1 2 3; do
+    step "nccl1_ddp_$r" 60 "$bin" bench --config "$n1" --nproc 1 --graph off --iters $n1_iters \
+      --warmup $n1_warm --eval-images 500 --csv "$out/nccl1.csv"
+    step "nccl1_plain_$r" 60 "$bin" bench --config "$n1" --graph off --iters $n1_iters \
+      --warmup $n1_warm --eval-images 500 --csv "$out/nccl1.csv"
+  done
 fi
 
 # ------------------------------------------------------------------------------------ fullrun

@@ -38,8 +38,9 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub csv: Option<PathBuf>,
     /// Data parallelism: time the step of N worker processes of this command on c10d (as
-    /// `resnet train --nproc N`: Gloo on the CPU, one intra-op thread a worker unless --threads
-    /// says otherwise), and the gradient all-reduce alone. Under torchrun leave it out.
+    /// `resnet train --nproc N`: Gloo on the CPU, NCCL on CUDA, one intra-op thread a worker
+    /// unless --threads says otherwise), and the gradient all-reduce alone; `--nproc 1` times
+    /// the data-parallel step at world size 1 against the plain one. Under torchrun leave it out.
     #[arg(long, value_name = "N", value_parser = positive_usize, conflicts_with = "summarize")]
     pub nproc: Option<usize>,
     /// Print medians and ratios (ours/typical, ours/careful) of the rows in this CSV file
@@ -68,7 +69,10 @@ pub fn exec(a: Args) -> Result<()> {
     if let Some(n) = a.nproc {
         return super::train::launch_local(n, env.is_some(), cfg);
     }
-    if let Some(e) = env.filter(|e| e.world_size > 1) {
+    // A worker of `--nproc N` joins its group even for N = 1 (the data-parallel step against
+    // the plain one: NCCL or Gloo at world size 1); under torchrun, from world size 2.
+    let launched = std::env::var_os(resnet::sys::launch::NPROC_VAR).is_some();
+    if let Some(e) = env.filter(|e| e.world_size > 1 || launched) {
         cfg.run.world_size = e.world_size;
         return replica(&a, &cfg, &e);
     }
