@@ -77,7 +77,7 @@ pub fn run(cfg: &Config, opts: &BenchOptions, g: Group) -> Result<ScalingOutcome
     let world_size = g.world_size();
     tr.join(g);
     throughput::warm_up(&mut tr, cfg, opts.warmup, dev)?;
-    let step_s = time_steps(&mut tr, opts.warmup..opts.warmup + opts.iters, dev)?;
+    let step_s = throughput::time_train_steps(&mut tr, opts.warmup..opts.warmup + opts.iters, dev)?;
     let all_reduce_s = time_all_reduce(&tr, opts.iters, dev)?;
     let bs = cfg.optimizer.batch_size;
     let mut record = throughput::record_of(cfg, &opts.label, opts.iters, dev);
@@ -92,24 +92,6 @@ pub fn run(cfg: &Config, opts: &BenchOptions, g: Group) -> Result<ScalingOutcome
         all_reduce_ms: 1e3 * all_reduce_s / opts.iters as f64,
         grad_bytes: tr.opt.flat_grads().numel() * 4,
     })
-}
-
-/// Seconds for the steps `its`, each followed by the stop agreement of `resnet train`.
-fn time_steps(tr: &mut Trainer, its: std::ops::Range<u64>, dev: tch::Device) -> Result<f64> {
-    let t0 = Instant::now();
-    for it in its {
-        tr.step(it)?;
-        if let Some(g) = tr.group() {
-            replica::any_rank(g, false)?;
-        }
-    }
-    tr.drain()?;
-    device::synchronize(dev);
-    let s = t0.elapsed().as_secs_f64();
-    if let Some(it) = tr.first_nonfinite {
-        bail!("the training loss became NaN or infinite at iteration {it}: the timing is not of a sane run");
-    }
-    Ok(s)
 }
 
 /// Seconds for `n` all-reduces (mean) of the flat gradient buffer alone.

@@ -513,11 +513,20 @@ pub(crate) fn warm_up(tr: &mut Trainer, cfg: &Config, warmup: u64, dev: Device) 
     Ok(())
 }
 
-/// Seconds for the timed training steps `its`, refusing a run whose loss went non-finite.
-fn time_train_steps(tr: &mut Trainer, its: std::ops::Range<u64>, dev: Device) -> Result<f64> {
+/// Seconds for the timed training steps `its`, refusing a run whose loss went non-finite. A
+/// data-parallel trainer (`resnet bench --nproc`) also makes `resnet train`'s stop agreement
+/// after each step.
+pub(crate) fn time_train_steps(
+    tr: &mut Trainer,
+    its: std::ops::Range<u64>,
+    dev: Device,
+) -> Result<f64> {
     let t0 = Instant::now();
     for it in its {
         tr.step(it)?;
+        if let Some(g) = tr.group() {
+            crate::train::dist::any_rank(g, false)?;
+        }
     }
     tr.drain()?;
     device::synchronize(dev);
