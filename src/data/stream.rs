@@ -7,12 +7,13 @@
 //! (4 corners and centre, and their flips) of Table 3; or the whole image at several scales
 //! (Table 4, [`super::scales`]).
 //!
-//! Work split: decoding, the random resize and cutting out the crop window (a copy of the window,
-//! since resized images differ in size and cannot share a tensor) run on CPU worker threads that
-//! fill a bounded queue (`sync_channel`) ahead of the training loop; the flip, the float
-//! conversion, the mean subtraction and the PCA colour shift run on the whole batch as tensor ops
-//! on the training device. Every random choice comes from (seed, iteration, position in the batch),
-//! so a batch is a pure function of its iteration whatever the number of threads.
+//! Work split: decoding, the random resize of the crop window (the window alone is resized) and
+//! the flip of the u8 crop run on CPU worker threads that fill a bounded queue (`sync_channel`)
+//! ahead of the training loop; the float conversion, the mean subtraction and the PCA colour
+//! shift run on the whole batch as in-place tensor ops on the training device (one batch-sized
+//! float tensor a step: each fresh one costs its page faults on the CPU). Every random choice
+//! comes from (seed, iteration, position in the batch), so a batch is a pure function of its
+//! iteration whatever the number of threads.
 use super::folder::{self, FolderIndex};
 use super::image::{
     crop_chw, decode_streamable, mirror_chw, resize_shorter, resized_dims, scaled_crop,
