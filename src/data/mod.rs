@@ -16,6 +16,7 @@
 //! the whole-image views of §3.4's multi-scale testing ([`scales`]).
 pub mod archive;
 pub mod cifar;
+pub mod detection;
 pub mod fetch;
 pub mod folder;
 pub mod image;
