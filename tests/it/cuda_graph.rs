@@ -5,7 +5,7 @@
 //! a milestone inside the graph, checkpoints resume across modes, and bf16/channels-last capture.
 //! Those are `#[ignore = "needs CUDA"]`: scripts/device_check.sh runs this binary with
 //! `--include-ignored` on the GPU machine.
-mod support;
+use crate::support;
 use resnet::config::{Config, MemoryFormat, Precision};
 use resnet::run::checkpoint;
 use resnet::run::records;

@@ -3,7 +3,7 @@
 //! allocation abort, and nothing that was there before is lost. Cases about the command line run
 //! the real binary; the hostile files (a tar header claiming 1 TiB, a gzip bomb, a 1×100000 PNG)
 //! are built here on the fly and are small on disk.
-mod support;
+use crate::support;
 use resnet::config::Config;
 use resnet::data::{archive, cifar, fetch, folder};
 use std::ffi::OsStr;

@@ -1,6 +1,6 @@
 //! The training data behind a run (issue 19): class folders must name their classes
 //! unambiguously. Small PNG image folders.
-mod support;
+use crate::support;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;

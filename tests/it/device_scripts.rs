@@ -4,7 +4,7 @@
 //! the eager-vs-eager noise sets) and sums concurrent runs' throughput. The scripts' whole
 //! plumbing runs with `scripts/device_check.sh --cpu-dry-run` (minutes; not part of the suite).
 //! Without python3 the tool tests are visible skips (tests/support: `skip`).
-mod support;
+use crate::support;
 use std::path::Path;
 use std::process::Command;
 

@@ -1,7 +1,7 @@
 //! The §4.2 and §3.4 batch augmentation run as tensor work on the training device: on a GPU the
 //! batches must equal the CPU ones (same seed, same iteration). `#[ignore = "needs CUDA"]`:
 //! scripts/device_check.sh runs this binary with `--include-ignored` on the GPU machine.
-mod support;
+use crate::support;
 use resnet::config::Augment;
 use resnet::data::{folder, stream::Streaming, synthetic, DataSource, InMemory};
 use tch::Device;

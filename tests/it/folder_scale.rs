@@ -1,7 +1,7 @@
 //! The image-folder index (§3.4's ImageNet layout, [`folder::scan`]) at scale: the scan time and
 //! the index's memory on a synthetic tree of 200,000 small files (1,000 classes × 200, as
 //! ImageNet's 1,000 class folders hold 1,300 each). A measurement, run by hand:
-//! `cargo test --release --test folder_scale -- --ignored --nocapture`.
+//! `cargo test --release --test it folder_scale:: -- --ignored --nocapture`.
 use resnet::data::folder;
 use std::fs;
 use std::time::Instant;

@@ -6,7 +6,7 @@
 //! read-only afterwards) for the three tests. Where the project's .venv lacks torch, numpy or
 //! pillow (scripts/setup-reference.sh installs them; scripts/test calls it) each test is a
 //! visible skip (tests/support: `skip`), counted as skipped by .ci/run.
-mod support;
+use crate::support;
 use resnet::config::Config;
 use resnet::run::records::{read_curves, read_summary, CurveRow};
 use resnet::train::{self, TrainOptions};

@@ -1,8 +1,7 @@
 //! `resnet data prepare imagenet` (§3.4's data from the official archives) on a miniature with the
 //! real archives' structure, built here: nested class tars, a flat validation tar, a devkit
 //! tar.gz with a ground-truth file and a MAT v5 meta.mat.
-#[path = "support/imagenet_mini.rs"]
-mod mini;
+use crate::support::imagenet_mini as mini;
 
 use mini::{Mini, Raw};
 use resnet::data::{folder, imagenet, matfile};
@@ -268,7 +267,7 @@ fn meta_mat_written_by_scipy_is_read_alike() {
     // the real file with): two leaves and one inner synset, plain and compressed.
     for f in ["meta_scipy.mat", "meta_scipy_z.mat"] {
         let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures")
+            .join("tests/it/fixtures")
             .join(f);
         let leaves = imagenet::leaf_synsets(&matfile::read(&p).unwrap()).unwrap();
         let got: Vec<(u32, &str, Option<u64>)> = leaves

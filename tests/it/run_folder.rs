@@ -3,7 +3,7 @@
 //! checkpoint's recipe (deliberate changes are flagged and recorded), one process writes a folder
 //! at a time, curve rows are never dropped silently, and `resnet eval` prints what it measured
 //! even when it cannot record it. Tiny synthetic runs (tests/support: `Tiny`).
-mod support;
+use crate::support;
 use resnet::config::{Config, DeviceChoice};
 use resnet::run::checkpoint;
 use resnet::run::dir;

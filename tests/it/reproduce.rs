@@ -2,7 +2,7 @@
 //! a tiny synthetic recipe, 2 iterations): it trains, says it is not a reproduction, a second call
 //! reuses the cells, `--dry-run` prints the exact `resnet train` lines, bad requests are refused
 //! before anything is written; and the paper's numbers that `info` prints come from paper.rs.
-mod support;
+use crate::support;
 use resnet::analysis::reproduce::ReproduceSpec;
 use resnet::config::{Config, NetKind};
 use resnet::paper::{self, Experiment, Net};

@@ -1,7 +1,7 @@
 //! What a command is handed (issue 19, "nothing read without a bound, nothing that blocks
 //! forever"): odd config numbers, a FIFO for a checkpoint and absurd multi-scale sides are
 //! refused in one line, through the real binary, before anything is read or allocated.
-mod support;
+use crate::support;
 use std::ffi::OsStr;
 use std::time::Duration;
 use support::*;

@@ -3,7 +3,7 @@
 //! stops the run, and `resnet eval` reproduces the run's final test error. The tests that only
 //! read a finished run share one (`run120`, trained once per binary); those that change a run
 //! change a copy of it.
-mod support;
+use crate::support;
 use resnet::config::Config;
 use resnet::eval::Protocol;
 use resnet::run::checkpoint;

@@ -1,7 +1,7 @@
 //! `compare --jobs N` under signals and concurrency (issue 19): a SIGTERM to the parent reaches
 //! its children, which save their checkpoints before it exits, and one compare holds its `--out`
 //! at a time. Real processes, real signals, the tiny synthetic recipe.
-mod support;
+use crate::support;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 //! recipe: the grid trains, a second compare reuses every run, a run without its summary is
 //! resumed, and the binary writes the results table and the figure. The grid is trained once per
 //! binary (`grid`); tests that compare again work on a copy of it.
-mod support;
+use crate::support;
 use resnet::analysis::compare::{compare, CompareSpec};
 use resnet::config::{Config, NetKind};
 use resnet::train::{self, RunOutcome, TrainOptions};

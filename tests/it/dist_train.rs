@@ -1,7 +1,7 @@
 //! Data-parallel `resnet train` (issue 16, paper §3.4's "mini-batch of 256 on 8 GPUs") through the
 //! real binary: two Gloo ranks of ResNet-8 on 16×16 synthetic images, one thread each, started by
 //! `--nproc 2` or with torchrun's variables set by hand.
-mod support;
+use crate::support;
 
 use resnet::config::Config;
 use resnet::run::checkpoint;

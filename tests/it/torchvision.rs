@@ -3,7 +3,7 @@
 //! on a real Imagewoof photograph, and torchvision's weights (a plain state dict, saved by
 //! torchvision's side) are tested by `resnet eval --config` with torchvision's logits.
 //! The torchvision side is scripts/reference/torchvision_logits.py, run from .venv.
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -11,7 +11,7 @@ use tch::nn::ModuleT;
 use tch::Tensor;
 
 const NEEDS: &str = "needs torchvision + safetensors in .venv (scripts/setup-bench.sh) and \
-../shared/data/imagewoof2-320-sub116x60.tar.gz; run with `scripts/test --test torchvision -- --ignored`";
+../shared/data/imagewoof2-320-sub116x60.tar.gz; run with `scripts/test --test it torchvision:: -- --ignored`";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

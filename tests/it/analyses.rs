@@ -1,6 +1,6 @@
 //! The two analyses end to end through the binary, on tiny runs trained on synthetic data:
 //! `resnet analyze responses` (Figure 7) and `resnet eval --multi-scale` (§3.4, Table 4).
-mod support;
+use crate::support;
 use resnet::config::Config;
 use resnet::eval::Protocol;
 use resnet::train::{self, TrainOptions};

@@ -1,5 +1,5 @@
 //! Data parallelism on c10d (src/sys/dist.rs): two real processes on 127.0.0.1. Each test re-executes
-//! this test binary, filtered to itself, as rank 1 (the variable PEER_RANK tells the copy which
+//! the test binary, filtered to itself (`dist::<test>`), as rank 1 (the variable PEER_RANK tells the copy which
 //! part to play; only the parent's run is what `cargo test` counts); rank 0 runs in the test.
 use resnet::sys::dist::{Backend, Env, Group, GroupOptions, Store};
 use std::net::TcpListener;
@@ -48,7 +48,12 @@ impl Peer {
     fn spawn(test: &str, port: u16) -> Peer {
         let exe = std::env::current_exe().unwrap();
         let child = Command::new(exe)
-            .args([test, "--exact", "--nocapture", "--test-threads=1"])
+            .args([
+                &format!("dist::{test}"),
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(PEER_RANK, "1")
             .env("MASTER_ADDR", "127.0.0.1")
             .env("MASTER_PORT", port.to_string())

@@ -1,5 +1,5 @@
-//! Shared helpers of the integration tests (cargo's tests/testsuite style: each test binary
-//! says `mod support;`): the tiny recipe every end-to-end test trains ([`Tiny`]: a ResNet-8 on
+//! Shared helpers of the integration tests (cargo's tests/testsuite style: one test binary,
+//! `tests/it`, a module per subject, each saying `use crate::support;`): the tiny recipe every end-to-end test trains ([`Tiny`]: a ResNet-8 on
 //! 16×16 synthetic images, seconds on a CPU), the real binary, the one-line error contract,
 //! bounded waits, and how a test that cannot run here says so ([`skip`], [`shared_data`],
 //! [`require_cuda`]).
@@ -7,17 +7,18 @@
 //! # Skips that count as skips
 //! A test whose requirement is missing never passes silently. Two kinds:
 //! - Tests that cannot run on the CI machine at all (CUDA) or are benchmarks are
-//!   `#[ignore = "needs ..."]`. Run them on purpose with `scripts/test --test NAME -- --ignored`
+//!   `#[ignore = "needs ..."]`. Run them on purpose with `scripts/test --test it SUBJECT:: -- --ignored`
 //!   (scripts/device_check.sh runs the CUDA binaries with `--include-ignored` on the GPU
 //!   machine). Run on purpose where the requirement is missing, they fail ([`require_cuda`],
 //!   [`shared_data`]`.expect(..)`): an ignored test is never a pass without its requirement.
 //! - Tests that do run on CI when their requirement is there (the `../shared/data` archives
 //!   beside the clone, the Python reference that scripts/setup-reference.sh installs) call
-//!   [`skip`] and return when it is missing. `skip` prints `SKIPPED <binary>::<test>: needs ...`
+//!   [`skip`] and return when it is missing. `skip` prints `SKIPPED <subject>::<test>: needs ...`
 //!   to stderr and appends that line to the file named by `RESNET_SKIP_LOG` (cargo captures a
 //!   passing test's output, so stderr alone would be lost). `.ci/run` sets the variable and
 //!   counts those lines as skipped, not passed, in its closing line.
 #![allow(dead_code)]
+pub mod imagenet_mini;
 use std::ffi::OsStr;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -30,11 +31,11 @@ pub const SKIP_LOG: &str = "RESNET_SKIP_LOG";
 /// Records that `test` (its function name) did not run because it `needs` something absent:
 /// one line on stderr and in `$RESNET_SKIP_LOG` (see the module docs). The caller returns.
 pub fn skip(test: &str, needs: &str) {
-    let exe = std::env::current_exe().unwrap_or_default();
-    let stem = exe.file_stem().unwrap_or_default().to_string_lossy();
-    // cargo names test executables `<target>-<hash>`.
-    let binary = stem.rsplit_once('-').map_or(&*stem, |(b, _)| b);
-    let line = format!("SKIPPED {binary}::{test}: needs {needs}\n");
+    // libtest runs each test on a thread named by its path (`subject::test`); the subject is
+    // the module, as the test binary is the one `it`.
+    let thread = std::thread::current();
+    let name = thread.name().filter(|n| n.ends_with(test)).unwrap_or(test);
+    let line = format!("SKIPPED {name}: needs {needs}\n");
     eprint!("{line}");
     if let Some(log) = std::env::var_os(SKIP_LOG) {
         // One O_APPEND write per line: lines of parallel tests do not interleave.

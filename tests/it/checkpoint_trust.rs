@@ -2,7 +2,7 @@
 //! weight or in the training state, or gigabytes after a valid header, are refused naming the
 //! file, on eval and on resume. Checkpoints are edited byte by byte here, as a disk or a careless
 //! copy would.
-mod support;
+use crate::support;
 use std::ffi::OsStr;
 use std::path::Path;
 use support::*;

@@ -1,7 +1,7 @@
 //! What a run folder holds can be changed between runs, and nothing of it may be lost, mixed or
 //! trusted wrongly (issue 19): the lock file, leftover temporaries, `eval --csv` targets and
 //! checkpoints that are padded or corrupt. Tiny synthetic runs through the real binary.
-mod support;
+use crate::support;
 use std::ffi::OsStr;
 use std::path::Path;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! Signals and pipes (issue 19): a run whose output is gone keeps training and writes its
 //! records (no write to stdout or stderr panics), a hang-up under `nohup` is ignored, and two
 //! quick SIGTERMs exit 130 with an intact checkpoint, never a crash. Real processes, real signals.
-mod support;
+use crate::support;
 use std::ffi::OsStr;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -52,7 +52,7 @@ fn training_with_a_closed_stdout_keeps_training_and_finishes() {
 }
 
 /// Under `nohup` (SIGHUP ignored at start) a hang-up does not stop the run: it trains to its end.
-/// Without nohup, SIGHUP still saves and stops (tests/train.rs).
+/// Without nohup, SIGHUP still saves and stops (tests/it/train.rs).
 #[test]
 fn sighup_under_nohup_is_ignored() {
     let tmp = tempfile::tempdir().unwrap();

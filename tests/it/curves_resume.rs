@@ -1,7 +1,7 @@
 //! `curves.csv` on resume (issue 19): rows strictly increase and reach the row the checkpoint
 //! has seen (stored in it); a line is dropped only when it is provably half-written. A 40-iteration
 //! run (rows every 10, checkpoint at 40) is edited, then extended to 60 iterations.
-mod support;
+use crate::support;
 use std::ffi::OsStr;
 use std::path::Path;
 use support::*;

@@ -1,7 +1,7 @@
 //! `resnet bench` end to end (the throughput benchmark of the §4.2 recipe): a tiny
 //! synthetic run must print a readable line and a well-formed CSV row, append it to --csv, and
 //! `--summarize` must read the rows back. Kept to a few tiny iterations so the suite stays short.
-mod support;
+use crate::support;
 use resnet::analysis::throughput::{parse_rows, BenchRecord, CSV_HEADER};
 use std::process::Command;
 

@@ -2,8 +2,8 @@
 //! (`../shared/data/cifar10-jpeg.tar.gz`), extracted once into a cache, decoded on all cores and
 //! served through `data::open`. Where `../shared` is absent the test through `data::open` is a
 //! visible skip (tests/support: `skip`); the decode of all 60,000 JPEGs without the decoded cache
-//! is a benchmark, `#[ignore]`d: `scripts/test --test data_real -- --ignored --nocapture`.
-mod support;
+//! is a benchmark, `#[ignore]`d: `scripts/test --test it data_real:: -- --ignored --nocapture`.
+use crate::support;
 use resnet::config::Config;
 use resnet::data::{self, folder};
 use std::path::PathBuf;
