@@ -37,3 +37,4 @@ mod script_headers;
 mod signals_pipes;
 mod torchvision;
 mod train;
+mod vision_ops;
