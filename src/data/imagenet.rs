@@ -20,7 +20,12 @@
 //! is written: the class tars against the devkit's classes, the validation images against the
 //! ground truth's lines; while writing, each class's image count against meta.mat's
 //! `num_train_images` where it has that field. Every rule of [`super::archive`] holds at every
-//! level (no path outside, regular files only, declared sizes capped).
+//! level (no path outside, regular files only, declared sizes capped). One prepare per output
+//! folder at a time (its `.prepare.lock`, held throughout); the archives that made a tree are
+//! recorded (`.resnet-sources`: the devkit's MD5 and both tars' listings), and a prepare from
+//! other archives, or beside a class folder the devkit does not name, is refused; a completion
+//! marker is trusted only when the files present match its count; a class tar's repeated or
+//! non-UTF-8 member names are refused; the devkit is read through a fresh private folder.
 use super::archive::{self, Member, COMPLETE_MARKER};
 use super::matfile::{self, Array, Value};
 use anyhow::{anyhow, bail, Context, Result};

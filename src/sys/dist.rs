@@ -358,7 +358,8 @@ unsafe impl Send for Store {}
 impl Store {
     /// A TCPStore at host:port. The server binds the port (an error at once when it is taken)
     /// and waits up to `timeout` until `world_size` processes (itself included) connected; a
-    /// client retries connecting until `timeout`.
+    /// client retries connecting until `timeout`. Either way the call ends by the deadline,
+    /// also where something at the port accepts the connection and never answers.
     pub fn tcp(
         host: &str,
         port: u16,
@@ -528,7 +529,8 @@ unsafe impl Send for Group {}
 
 impl Group {
     /// The rendezvous of torch.distributed's `init_process_group(init_method="env://")`: the
-    /// store (hosted here when [`Env::hosts_store`]), its "default_pg/0/" view, the group.
+    /// store (hosted here when [`Env::hosts_store`]), its "default_pg/0/" view, the launch id
+    /// compared ([`Env::launch_id`]), the group; every step bounded by `opts.timeout`.
     pub fn init(env: &Env, opts: &GroupOptions) -> Result<Group> {
         opts.backend
             .check_available(tch::Cuda::device_count() as usize)?;
