@@ -2,13 +2,12 @@
 //! terminal meets it: N beyond the machine is refused before any worker starts; a stop while the
 //! workers load is reported as a stop (exit 130), not as a failed rank; `nohup` keeps SIGHUP
 //! ignored; a launcher killed with -9 is one stop request for its workers, who checkpoint.
-mod support;
 
+use crate::support::*;
 use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Child;
 use std::time::{Duration, Instant};
-use support::*;
 
 const DIST: &str = "dist_timeout_s = 20\n";
 

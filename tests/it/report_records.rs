@@ -2,7 +2,7 @@
 //! checkpoint at the summary's iteration (not weights from elsewhere evaluated inside the folder,
 //! not an earlier checkpoint), weights-only evaluations are written beside the weights, and a run
 //! that changed its world size during training is not averaged with one-process seeds.
-mod support;
+use crate::support;
 use resnet::analysis::report;
 use resnet::config::RecipeChange;
 use resnet::run::records::{append_changes, append_eval, write_summary, EvalRow, Summary};

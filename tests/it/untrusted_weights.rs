@@ -4,10 +4,9 @@
 //! non-finite weights, a state dict longer than its header says, and tensor names carrying
 //! terminal escapes are refused or shown safely; a mismatch names the recipe file; the floats a
 //! checkpoint saves read back bit for bit.
-mod support;
+use crate::support::*;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use support::*;
 
 /// A trained tiny run (20 iterations) in `root/run`, and its recipe file `root/run.toml`.
 fn run(root: &Path) -> (PathBuf, PathBuf) {
