@@ -75,10 +75,12 @@ fn miniature_is_laid_out_as_torchvision_reads_it() {
         fs::read(out.join("train").join(&m.wnids[1]).join(&f)).unwrap(),
         Mini::image(&m.wnids[1], &f)
     );
-    // Nothing but the layout (and hidden completion markers) is left in out/.
+    // Nothing but the layout (and hidden completion markers, the lock and the record of the
+    // archives) is left in out/.
     let mut top: Vec<String> = fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != imagenet::LOCK_FILE && n != imagenet::SOURCES_FILE)
         .collect();
     top.sort();
     assert_eq!(top, vec!["train", "val"]);
@@ -280,4 +282,131 @@ fn meta_mat_written_by_scipy_is_read_alike() {
             "{f}"
         );
     }
+}
+
+/// A plain tar whose members' names are raw bytes (not UTF-8 where the test says so).
+fn tar_bytes(members: &[(&[u8], &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in members {
+        let mut h = tar::Header::new_old();
+        h.as_old_mut().name[..name.len()].copy_from_slice(name);
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_cksum();
+        b.append(&h, *data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+/// Two prepares of one --out could both finish "ready" with classes missing images; while one
+/// holds the output folder, a second is refused naming the holder, and writes nothing.
+#[test]
+fn a_second_prepare_of_the_same_out_is_refused_while_one_runs() {
+    let d = tempfile::tempdir().unwrap();
+    let m = Mini::new(&[2, 1], 3);
+    let p = m.write(d.path(), None);
+    let out = d.path().join("out");
+    fs::create_dir(&out).unwrap();
+    let held =
+        resnet::sys::lock::take(&out.join(imagenet::LOCK_FILE), |_, _| String::new()).unwrap();
+    let e = format!("{:#}", imagenet::prepare(&archives(&p), &out).unwrap_err());
+    assert!(
+        e.contains("is being prepared by process") && e.contains(&std::process::id().to_string()),
+        "{e}"
+    );
+    assert!(!out.join("train").exists() && !out.join("val").exists());
+    drop(held);
+    imagenet::prepare(&archives(&p), &out).unwrap();
+}
+
+/// A completion marker was trusted whatever the folder held; a class folder or val/ whose files
+/// no longer match its marker's count is refused naming both counts.
+#[test]
+fn a_completion_marker_is_checked_against_the_files_present() {
+    let d = tempfile::tempdir().unwrap();
+    let m = Mini::new(&[4, 2], 5);
+    let p = m.write(d.path(), None);
+    let out = d.path().join("out");
+    imagenet::prepare(&archives(&p), &out).unwrap();
+    let class = out.join("train").join(&m.wnids[0]);
+    fs::remove_file(class.join("n00000001_101.JPEG")).unwrap();
+    let e = format!("{:#}", imagenet::prepare(&archives(&p), &out).unwrap_err());
+    assert!(
+        e.contains(&class.display().to_string()) && e.contains("says 4 images but it holds 3"),
+        "{e}"
+    );
+    fs::remove_dir_all(&class).unwrap();
+    imagenet::prepare(&archives(&p), &out).unwrap();
+    let w = &m.wnids[m.val_class(0)];
+    fs::remove_file(out.join("val").join(w).join(Mini::val_name(0))).unwrap();
+    let e = format!("{:#}", imagenet::prepare(&archives(&p), &out).unwrap_err());
+    assert!(e.contains("says 5 images but it holds 4"), "{e}");
+}
+
+/// A prepare into a folder prepared from other archives mixed the two trees and said ready; it
+/// is refused (the archives that made a tree are recorded), as is a class folder that is not a
+/// class of the devkit.
+#[test]
+fn a_tree_from_other_archives_or_with_a_foreign_class_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let (a, b) = (d.path().join("a"), d.path().join("b"));
+    fs::create_dir_all(&a).unwrap();
+    fs::create_dir_all(&b).unwrap();
+    let pa = Mini::new(&[2, 1, 1], 3).write(&a, None);
+    let pb = Mini::new(&[1, 1], 2).write(&b, None);
+    let out = d.path().join("out");
+    imagenet::prepare(&archives(&pa), &out).unwrap();
+    let e = format!("{:#}", imagenet::prepare(&archives(&pb), &out).unwrap_err());
+    assert!(e.contains("was prepared from other archives"), "{e}");
+    let foreign = out.join("train/n07777777");
+    fs::create_dir(&foreign).unwrap();
+    fs::write(foreign.join("x.JPEG"), b"x").unwrap();
+    let e = format!("{:#}", imagenet::prepare(&archives(&pa), &out).unwrap_err());
+    assert!(
+        e.contains("`n07777777` is not a class of the devkit"),
+        "{e}"
+    );
+}
+
+/// A repeated member name in a class tar (or two names that differ only in bytes that are not
+/// UTF-8) overwrote an image while the count still included it; both are refused.
+#[test]
+fn repeated_or_non_utf8_names_in_a_class_tar_are_refused() {
+    let m = Mini::new(&[2, 1], 2);
+    let second = (format!("{}.tar", m.wnids[1]), m.class_tar(1));
+    let cases: [(&[u8], &[u8], &str); 2] = [
+        (b"n00000001_1.JPEG", b"n00000001_1.JPEG", "appears twice"),
+        (b"n00000001_\xff.JPEG", b"n00000001_\xfe.JPEG", "not UTF-8"),
+    ];
+    for (x, y, want) in cases {
+        let d = tempfile::tempdir().unwrap();
+        let first = (
+            format!("{}.tar", m.wnids[0]),
+            tar_bytes(&[(x, b"one image"), (y, b"another image")]),
+        );
+        let e = err(&m, d.path(), Some(vec![first, second.clone()]));
+        assert!(e.contains("n00000001.tar") && e.contains(want), "{e}");
+        assert!(!d.path().join("out/train/n00000001").exists());
+    }
+}
+
+/// A `.devkit` symbolic link in --out made prepare extract the devkit wherever it pointed; the
+/// devkit goes to a fresh private folder, and nothing lands where a planted link points.
+#[test]
+fn a_planted_devkit_link_is_not_followed() {
+    let d = tempfile::tempdir().unwrap();
+    let m = Mini::new(&[1, 1], 2);
+    let p = m.write(d.path(), None);
+    let out = d.path().join("out");
+    let elsewhere = d.path().join("elsewhere");
+    fs::create_dir_all(&out).unwrap();
+    fs::create_dir_all(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, out.join(".devkit")).unwrap();
+    imagenet::prepare(&archives(&p), &out).unwrap();
+    assert_eq!(
+        fs::read_dir(&elsewhere).unwrap().count(),
+        0,
+        "the devkit was written through the link"
+    );
 }

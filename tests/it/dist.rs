@@ -345,3 +345,83 @@ fn two_ranks_average_the_gradients_of_the_halves_with_bn_per_half() {
         },
     );
 }
+
+/// Ranks reading different data behind the same `data.path` (another copy on another machine)
+/// trained on without notice; their content keys are compared and the difference refused on
+/// every rank, naming the ranks and their keys.
+#[test]
+fn ranks_on_different_data_are_refused_naming_the_ranks() {
+    two_ranks(
+        "ranks_on_different_data_are_refused_naming_the_ranks",
+        |g| {
+            let key = ["0123abcd", "4567ef01"][g.rank()];
+            let e = resnet::train::dist::check_same_data(g, key, "/data/imagenet").unwrap_err();
+            let e = format!("{e:#}");
+            assert!(
+                e.contains(&format!("rank {} of 2", g.rank()))
+                    && e.contains("rank 0: 0123abcd")
+                    && e.contains("rank 1: 4567ef01")
+                    && e.contains("/data/imagenet")
+                    && !e.contains('\n'),
+                "{e}"
+            );
+        },
+    );
+}
+
+/// Rank `rank` of 2 on `port` whose launch id is `id` (what `--nproc` gives its workers).
+fn env_of_launch(rank: usize, port: u16, id: &str) -> Env {
+    let vars = [
+        ("MASTER_ADDR", "127.0.0.1".to_string()),
+        ("MASTER_PORT", port.to_string()),
+        ("RANK", rank.to_string()),
+        ("WORLD_SIZE", "2".to_string()),
+        (resnet::sys::dist::LAUNCH_ID_VAR, id.to_string()),
+    ];
+    Env::from_vars(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
+        .unwrap()
+        .unwrap()
+}
+
+/// A rank whose MASTER_PORT is held by something that accepts connections and never answers
+/// waited forever; it fails within its timeout, naming the address.
+#[test]
+fn a_port_that_accepts_but_never_answers_fails_within_the_timeout() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in l.incoming() {
+            held.push(c);
+        }
+    });
+    let start = Instant::now();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(Group::init(&env(1, port), &opts(3)).map(|_| ()));
+    });
+    let r = rx
+        .recv_timeout(Duration::from_secs(40))
+        .expect("still waiting 40 s after a 3 s timeout");
+    assert_fails_in(r, start, 2.0, 15.0, &[&format!("127.0.0.1:{port}")]);
+}
+
+/// A rank that reached another job's store on the same port waited 5x the timeout and said
+/// "Connect timeout"; rank 0 publishes its launch's id, and a rank of another launch is refused
+/// at once, naming the port.
+#[test]
+fn a_rank_of_another_launch_is_refused_at_once_naming_the_port() {
+    let port = free_port();
+    std::thread::spawn(move || {
+        let _ = Group::init(&env_of_launch(0, port, "launch-a"), &opts(10));
+    });
+    let start = Instant::now();
+    let r = Group::init(&env_of_launch(1, port, "launch-b"), &opts(10)).map(|_| ());
+    assert_fails_in(
+        r,
+        start,
+        0.0,
+        5.0,
+        &["another launch", "launch-a", &format!("MASTER_PORT {port}")],
+    );
+}

@@ -822,3 +822,93 @@ fn header_only_run(config: &Path, run: &Path) {
     let state = TrainState::initial(&cfg);
     save_checkpoint(&run.join("last.safetensors"), &[], &state, Some(&cfg)).unwrap();
 }
+
+/// A 64×48 JPEG (baseline, as the image crate writes it).
+fn jpeg() -> Vec<u8> {
+    let img = image::RgbImage::from_fn(64, 48, |x, y| {
+        image::Rgb([(x * 3) as u8, (y * 5) as u8, ((x * y) % 251) as u8])
+    });
+    let mut bytes = Vec::new();
+    img.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Jpeg,
+    )
+    .unwrap();
+    bytes
+}
+
+/// A truncated JPEG (an interrupted copy) decoded silently as a partly grey image, and a header
+/// claiming 8000×8000 over a small truncated scan as an 8000×8000 grey image; both are refused
+/// as truncated, as PIL refuses them ("image file is truncated"). The whole file still decodes.
+#[test]
+fn truncated_jpegs_are_refused_not_filled_with_grey() {
+    use resnet::data::image::decode_rgb;
+    let tmp = tempfile::tempdir().unwrap();
+    let whole = jpeg();
+    let ok = write(&tmp.path().join("ok.jpg"), &whole);
+    assert_eq!(decode_rgb(&ok).unwrap().dimensions(), (64, 48));
+    let cut = write(&tmp.path().join("cut.jpg"), &whole[..whole.len() * 2 / 3]);
+    let e = format!("{:#}", decode_rgb(&cut).unwrap_err());
+    assert!(e.contains("cut.jpg") && e.contains("truncated JPEG"), "{e}");
+    let mut big = whole[..whole.len() * 2 / 3].to_vec();
+    let sof = big.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+    big[sof + 5..sof + 9].copy_from_slice(&[0x1F, 0x40, 0x1F, 0x40]);
+    let big = write(&tmp.path().join("big.jpg"), &big);
+    let e = format!("{:#}", decode_rgb(&big).unwrap_err());
+    assert!(e.contains("big.jpg") && e.contains("truncated JPEG"), "{e}");
+}
+
+/// A plain tar cut short (a member declaring more bytes than the file has) was called "a gzip
+/// bomb or a corrupt header" with limits (200 times its size, at least 1 GiB) that contradicted
+/// the numbers beside them; it is said to be truncated, with the sizes.
+#[test]
+fn a_truncated_plain_tar_is_said_to_be_truncated_with_its_sizes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = vec![7u8; 100_000];
+    let mut t = tar(&[("a.JPEG", &data)]);
+    t.truncate(4096);
+    let p = write(&tmp.path().join("cut.tar"), &t);
+    let e = format!("{:#}", archive::walk_tar_file(&p, |_| Ok(())).unwrap_err());
+    assert!(
+        e.contains("cut.tar: the archive is truncated")
+            && e.contains("declares 100000 bytes")
+            && e.contains("has 4096 bytes")
+            && !e.contains("gzip bomb"),
+        "{e}"
+    );
+}
+
+/// A 2 KB meta.mat whose struct array has no fields but claims 2^28 elements made the MAT reader
+/// allocate 6 GiB (such elements cost no bytes of the file) and abort; the count is bounded by
+/// the bytes left, and the file is refused in one line.
+#[test]
+fn a_mat_file_claiming_more_elements_than_its_bytes_is_refused() {
+    use resnet::data::matfile;
+    let el = |ty: u32, data: &[u8]| {
+        let mut v = ty.to_le_bytes().to_vec();
+        v.extend((data.len() as u32).to_le_bytes());
+        v.extend(data);
+        v.resize(8 + data.len().div_ceil(8) * 8, 0);
+        v
+    };
+    let mut body = el(6, &[2, 0, 0, 0, 0, 0, 0, 0]);
+    let dims: Vec<u8> = [1i32, 1 << 28]
+        .iter()
+        .flat_map(|d| d.to_le_bytes())
+        .collect();
+    body.extend(el(5, &dims));
+    body.extend(el(1, b"synsets"));
+    body.extend(el(5, &32i32.to_le_bytes()));
+    body.extend(el(1, &[]));
+    let mut f = b"MATLAB 5.0 MAT-file, hostile".to_vec();
+    f.resize(124, b' ');
+    f.extend(0x0100u16.to_le_bytes());
+    f.extend(b"IM");
+    f.extend(el(14, &body));
+    f.resize(2048, 0);
+    let e = format!("{:#}", matfile::parse(&f).unwrap_err());
+    assert!(
+        e.contains("synsets") && e.contains("claims 268435456 elements") && !e.contains('\n'),
+        "{e}"
+    );
+}
