@@ -2,7 +2,8 @@
 //! top-1/top-5 errors) under §3.4's testing protocols (one crop; Table 3's 10-crop; Table 4's
 //! fully-convolutional multi-scale testing), and `resnet eval --checkpoint`, which rebuilds the
 //! network from the recipe embedded in the checkpoint (or, for an older checkpoint, the run's
-//! `config.toml`) and appends to the run's `eval.csv`.
+//! `config.toml`) and appends to the run's `eval.csv`. [`detection`] scores object detections
+//! (Tables 7 and 8: VOC and COCO AP) and is `resnet eval --detections`.
 use crate::config::{Config, DeviceChoice, Precision};
 use crate::data::scales::ScaledBatch;
 use crate::data::{self, DataSource};
@@ -15,6 +16,8 @@ use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use tch::nn::{self, ModuleT};
 use tch::{Device, Kind, Tensor};
+
+pub mod detection;
 
 /// The paper's multi-scale test: shorter sides {224, 256, 384, 480, 640} (§3.4).
 pub const PAPER_SCALES: [u32; 5] = crate::paper::MULTI_SCALE_SIDES;
