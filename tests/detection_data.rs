@@ -459,3 +459,264 @@ fn train_bench_and_eval_refuse_a_detection_config_in_one_line() {
     }
     assert!(!out.exists(), "nothing written");
 }
+
+// ---- the box-aware transform and the loader ----
+
+use det::loader::{DetectionLoader, Normalization, Sizes};
+use det::{GtImage, GtObject};
+
+fn obj(class: usize, bbox: [f64; 4], difficult: bool, crowd: bool) -> GtObject {
+    GtObject {
+        class,
+        bbox,
+        area: (bbox[2] - bbox[0]) * (bbox[3] - bbox[1]),
+        crowd,
+        difficult,
+    }
+}
+
+/// Five photographs of different sizes written as PNGs into `dir`, with boxes; image 4 holds
+/// only a difficult and a crowd object (no training target).
+fn loader_split(dir: &Path) -> DetectionSplit {
+    let sizes = [(40u32, 30u32), (30, 50), (64, 20), (20, 20), (33, 21)];
+    let images = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &(w, h))| {
+            let path = dir.join(format!("{i}.png"));
+            std::fs::write(&path, support::png(w, h, i as u8 * 40)).unwrap();
+            let (wf, hf) = (w as f64, h as f64);
+            let objects = if i == 4 {
+                vec![
+                    obj(0, [1.0, 1.0, 9.0, 9.0], true, false),
+                    obj(1, [2.0, 2.0, 5.0, 5.0], false, true),
+                ]
+            } else {
+                vec![
+                    obj(i % 2, [1.0, 2.0, wf / 2.0, hf - 1.0], false, false),
+                    obj(1, [0.0, 0.0, wf, hf], i == 1, false),
+                ]
+            };
+            GtImage {
+                id: 100 + i as u64,
+                name: format!("{i}.png"),
+                path,
+                width: w,
+                height: h,
+                objects,
+            }
+        })
+        .collect();
+    DetectionSplit {
+        classes: vec!["a".into(), "b".into()],
+        category_ids: vec![1, 2],
+        images,
+    }
+}
+
+fn sizes(shorter: u32, max_side: u32, divisor: u32) -> Sizes {
+    Sizes {
+        shorter,
+        max_side,
+        divisor,
+        flip: true,
+    }
+}
+
+fn loader(dir: &Path, s: Sizes, seed: u64) -> DetectionLoader {
+    let norm = Normalization::faster_rcnn();
+    DetectionLoader::new(loader_split(dir), s, norm, seed, 1, tch::Device::Cpu).unwrap()
+}
+
+fn floats(t: &tch::Tensor) -> Vec<f32> {
+    Vec::<f32>::try_from(t.flatten(0, -1)).unwrap()
+}
+
+#[test]
+fn the_same_seed_and_iteration_give_the_same_batch_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = loader(dir.path(), sizes(40, 60, 1), 3);
+    assert_eq!(
+        a.train_len(),
+        4,
+        "the image without a training target is left out"
+    );
+    let first: Vec<_> = (0..6).map(|it| a.train_batch(it, 3).unwrap()).collect();
+    // A resumed run: a new loader, starting at iteration 4.
+    let mut b = loader(dir.path(), sizes(40, 60, 1), 3);
+    for it in [4u64, 5] {
+        let (x, y) = (&first[it as usize], b.train_batch(it, 3).unwrap());
+        assert_eq!(
+            (&x.indices, &x.flipped, &x.sizes),
+            (&y.indices, &y.flipped, &y.sizes)
+        );
+        assert_eq!(floats(&x.images), floats(&y.images));
+        for (s, t) in x.targets.iter().zip(&y.targets) {
+            assert_eq!(floats(&s.boxes), floats(&t.boxes));
+        }
+    }
+    assert!(first.iter().all(|b| !b.indices.contains(&4)));
+    assert!(first.iter().any(|b| b.flipped.contains(&true)));
+    assert!(first.iter().any(|b| b.flipped.contains(&false)));
+    let mut c = loader(dir.path(), sizes(40, 60, 1), 4);
+    let other: Vec<_> = (0..6).map(|it| c.train_batch(it, 3).unwrap()).collect();
+    assert!(
+        first
+            .iter()
+            .zip(&other)
+            .any(|(x, y)| x.indices != y.indices || x.flipped != y.flipped),
+        "another seed, other batches"
+    );
+}
+
+#[test]
+fn a_batch_pads_images_of_different_sizes_and_keeps_each_size_and_its_targets() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = loader(dir.path(), sizes(40, 60, 16), 0);
+    let split = l.split().clone();
+    let batches: Vec<_> = l.test_batches(2).map(|b| b.unwrap()).collect();
+    assert_eq!(batches.len(), 3);
+    let order: Vec<usize> = batches.iter().flat_map(|b| b.indices.clone()).collect();
+    assert_eq!(order, [0, 1, 2, 3, 4], "test images in order");
+    let mean = Normalization::faster_rcnn().mean;
+    for b in &batches {
+        let (bn, c, hh, ww) = b.images.size4().unwrap();
+        assert_eq!((bn as usize, c), (b.indices.len(), 3));
+        let (mw, mh) = (
+            b.sizes.iter().map(|s| s.0).max().unwrap(),
+            b.sizes.iter().map(|s| s.1).max().unwrap(),
+        );
+        assert_eq!(
+            (ww as u32, hh as u32),
+            (mw.div_ceil(16) * 16, mh.div_ceil(16) * 16)
+        );
+        for (k, &i) in b.indices.iter().enumerate() {
+            let img = &split.images[i];
+            let (w, h) = b.sizes[k];
+            assert_eq!(
+                (w, h),
+                det::transforms::target_size((img.width, img.height), 40, 60)
+            );
+            assert!(w.min(h) == 40 || w.max(h) == 60, "{w}x{h}");
+            assert_eq!(b.original_sizes[k], (img.width, img.height));
+            assert!(!b.flipped[k]);
+            // Inside: the resized photograph, normalized; outside: zeros.
+            let x = b.images.get(k as i64);
+            let inside = x.narrow(1, 0, h as i64).narrow(2, 0, w as i64);
+            let photo =
+                resnet::data::image::resize_to(&image::open(&img.path).unwrap().to_rgb8(), (w, h));
+            let want = photo.get_pixel(w - 1, h - 1)[2] as f32 / 255.0 - mean[2];
+            assert!(
+                (inside.double_value(&[2, h as i64 - 1, w as i64 - 1]) as f32 - want).abs() < 1e-6
+            );
+            let total = x.abs().sum(tch::Kind::Double).double_value(&[]);
+            let kept = inside.abs().sum(tch::Kind::Double).double_value(&[]);
+            assert!((total - kept).abs() < 1e-6, "padding is zero");
+            // Targets: the non-difficult, non-crowd boxes, mapped exactly by the size ratios,
+            // and back to the original by the inverse mapping.
+            let want: Vec<&GtObject> = img
+                .objects
+                .iter()
+                .filter(|o| !o.difficult && !o.crowd)
+                .collect();
+            let got = floats(&b.targets[k].boxes);
+            assert_eq!(got.len(), 4 * want.len());
+            for (j, o) in want.iter().enumerate() {
+                let r = det::transforms::resize_box(o.bbox, (img.width, img.height), (w, h));
+                for q in 0..4 {
+                    assert!((got[4 * j + q] as f64 - r[q]).abs() < 1e-4);
+                }
+                let back = b.to_original(k, r);
+                for q in 0..4 {
+                    assert!((back[q] - o.bbox[q]).abs() < 1e-9, "{back:?} {:?}", o.bbox);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_flipped_training_image_is_the_mirror_with_mirrored_boxes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut l = loader(dir.path(), sizes(40, 60, 1), 1);
+    let mut plain = loader(dir.path(), sizes(40, 60, 1), 1);
+    let batches: Vec<_> = (0..8).map(|it| l.train_batch(it, 2).unwrap()).collect();
+    let tests: Vec<_> = plain.test_batches(1).map(|b| b.unwrap()).collect();
+    let mut seen = 0;
+    for b in &batches {
+        for (k, &i) in b.indices.iter().enumerate() {
+            if !b.flipped[k] {
+                continue;
+            }
+            seen += 1;
+            let (w, h) = b.sizes[k];
+            let f = b
+                .images
+                .get(k as i64)
+                .narrow(1, 0, h as i64)
+                .narrow(2, 0, w as i64);
+            let t = &tests[i];
+            let u = t
+                .images
+                .get(0)
+                .narrow(1, 0, h as i64)
+                .narrow(2, 0, w as i64);
+            assert_eq!(floats(&f), floats(&u.flip([2])));
+            let (fb, ub) = (floats(&b.targets[k].boxes), floats(&t.targets[0].boxes));
+            for j in 0..fb.len() / 4 {
+                let m = det::transforms::flip_box(
+                    [ub[4 * j], ub[4 * j + 1], ub[4 * j + 2], ub[4 * j + 3]].map(|v| v as f64),
+                    w,
+                );
+                for q in 0..4 {
+                    assert!((fb[4 * j + q] as f64 - m[q]).abs() < 1e-4);
+                }
+                // Back in the original image: the unflipped box.
+                let back = b.to_original(
+                    k,
+                    [fb[4 * j], fb[4 * j + 1], fb[4 * j + 2], fb[4 * j + 3]].map(|v| v as f64),
+                );
+                let orig = t.to_original(
+                    0,
+                    [ub[4 * j], ub[4 * j + 1], ub[4 * j + 2], ub[4 * j + 3]].map(|v| v as f64),
+                );
+                for q in 0..4 {
+                    assert!((back[q] - orig[q]).abs() < 1e-3);
+                }
+            }
+        }
+    }
+    assert!(seen > 0);
+    let _ = plain.train_batch(0, 1).unwrap();
+}
+
+#[test]
+fn dogs_training_batches_have_the_configs_scale_and_boxes_inside() {
+    let t = "dogs_training_batches_have_the_configs_scale_and_boxes_inside";
+    let Some(cfg) = dogs_config(t, "dogs_voc") else {
+        return;
+    };
+    let split = det::read_split(&cfg, SplitKind::Train).unwrap();
+    let s = Sizes::of(&cfg.data.detection);
+    let mut l = DetectionLoader::new(
+        split,
+        s,
+        Normalization::faster_rcnn(),
+        0,
+        2,
+        tch::Device::Cpu,
+    )
+    .unwrap();
+    assert_eq!(l.train_len(), 856);
+    let b = l.train_batch(7, 2).unwrap();
+    for (k, &(w, h)) in b.sizes.iter().enumerate() {
+        assert_eq!(w.min(h), 320, "the images' own scale");
+        let boxes = floats(&b.targets[k].boxes);
+        assert!(!boxes.is_empty());
+        for q in boxes.chunks(4) {
+            assert!(
+                q[0] >= 0.0 && q[1] >= 0.0 && q[2] <= w as f32 && q[3] <= h as f32 && q[0] < q[2]
+            );
+        }
+    }
+}
