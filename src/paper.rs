@@ -117,6 +117,41 @@ pub const TEN_CROP_VIEWS: u32 = 10;
 /// is in {224, 256, 384, 480, 640})" — Table 4's fully-convolutional testing.
 pub const MULTI_SCALE_SIDES: [u32; 5] = [224, 256, 384, 480, 640];
 
+/// Appendix A, "Object Detection Baselines" (after Faster R-CNN [32], §3.1.3 "re-scale the
+/// images such that their shorter side is s = 600 pixels"): the detection scale of Tables 7–8.
+pub const DETECTION_SHORTER_SIDE: u32 = 600;
+/// The longer side's cap beside that scale: py-faster-rcnn's `lib/fast_rcnn/config.py`,
+/// `__C.TRAIN.MAX_SIZE = 1000` ("Max pixel size of the longest side of a scaled input image"),
+/// the same at test (`__C.TEST.MAX_SIZE`); torchvision's `GeneralizedRCNNTransform(max_size=1000)`.
+pub const DETECTION_MAX_SIDE: u32 = 1000;
+/// Per-channel pixel means of py-faster-rcnn (`__C.PIXEL_MEANS = [[[102.9801, 115.9465,
+/// 122.7717]]]`, BGR on 0–255), here in RGB order on 0–255; its images are not divided by a std.
+pub const FASTER_RCNN_PIXEL_MEANS_RGB: [f64; 3] = [122.7717, 115.9465, 102.9801];
+/// The 20 PASCAL VOC classes in the devkit's order (VOCdevkit `VOCinit.m`, py-faster-rcnn's
+/// `datasets/pascal_voc.py`): contiguous labels 0..20, `category_id` 1..=20.
+pub const VOC_CLASSES: [&str; 20] = [
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
+];
+
 /// A compressed schedule's milestones: §4.2's 32k/48k of 64k scaled to `iterations`
 /// (50 % and 75 %, as configs/cifar10_png_3k_resnet20.toml: 1,500 and 2,250 of 3,000).
 pub fn scaled_milestones(iterations: u64) -> Vec<u64> {
