@@ -73,7 +73,8 @@ def main():
     with open(os.path.join(a.out, "detections.json"), "w") as f:
         json.dump(dets, f)
     with open(os.path.join(a.out, "bench.toml"), "w") as f:
-        f.write('name = "coco_eval_bench"\n[data]\ndataset = "coco"\npath = "."\n'
+        f.write('name = "coco_eval_bench"\n[model]\nfamily = "imagenet"\ndepth = 18\nclasses = 80\n'
+                '[data]\ndataset = "coco"\npath = "."\n'
                 '[data.detection]\ncoco_test = { annotations = "instances.json", images = "images" }\n'
                 'coco_train = { annotations = "instances.json", images = "images" }\n')
     print(f"{len(images)} images, {len(anns)} boxes, {len(dets)} detections -> {a.out}")

@@ -16,7 +16,8 @@ pub struct Args {
     #[arg(long, conflicts_with_all = ["checkpoint", "ten_crop", "multi_scale", "csv", "device"], requires = "config")]
     pub detections: Option<PathBuf>,
     /// With --detections: also write the tables as CSV and Markdown into this folder
-    /// (per_class.{csv,md}, coco_summary.{csv,md}).
+    /// (per_class.{csv,md}, coco_summary.{csv,md}) and every number at full precision
+    /// (scores.json).
     #[arg(long, requires = "detections")]
     pub out: Option<PathBuf>,
     /// The recipe (network, data, testing sizes) for a weights-only --checkpoint, e.g.

@@ -134,6 +134,9 @@ fn class_evals(
         .collect()
 }
 
+/// One detection in `accumulate`: score, matched and ignored masks, position in its image.
+type Entry = (f64, u16, u16, usize);
+
 /// `accumulate` for one class: per area range and maxDets, the detections of all images in
 /// score order (stable over images in id order, then each image's order), cumulative true and
 /// false positives per threshold, precision made monotone, read at the recall thresholds.
@@ -151,7 +154,7 @@ fn accumulate(evals: &[Option<Vec<ImgEval>>], iou_thrs: &[f64], rec_thrs: &[f64]
             continue;
         }
         // (score, matched, ignored, position in its image), stably sorted by descending score.
-        let mut all: Vec<(f64, u16, u16, usize)> = e
+        let mut all: Vec<Entry> = e
             .iter()
             .flat_map(|x| {
                 (0..x.scores.len()).map(move |p| (x.scores[p], x.matched[p], x.ignored[p], p))
@@ -159,13 +162,8 @@ fn accumulate(evals: &[Option<Vec<ImgEval>>], iou_thrs: &[f64], rec_thrs: &[f64]
             .collect();
         all.sort_by(|x, y| y.0.partial_cmp(&x.0).unwrap_or(std::cmp::Ordering::Equal));
         for (m, &max_det) in COCO_MAX_DETS.iter().enumerate() {
-            let kept: Vec<(u16, u16)> = all
-                .iter()
-                .filter(|x| x.3 < max_det)
-                .map(|x| (x.1, x.2))
-                .collect();
             for t in 0..nt {
-                let (p, r) = curve(&kept, t, npig, rec_thrs);
+                let (p, r) = curve(&all, max_det, t, npig, rec_thrs);
                 precision[a][m][t] = p;
                 recall[a][m][t] = r;
             }
@@ -174,40 +172,58 @@ fn accumulate(evals: &[Option<Vec<ImgEval>>], iou_thrs: &[f64], rec_thrs: &[f64]
     ClassCurves { precision, recall }
 }
 
-/// Precision at each recall threshold and the final recall of one threshold's ranking.
-fn curve(kept: &[(u16, u16)], t: usize, npig: usize, rec_thrs: &[f64]) -> (Vec<f64>, f64) {
+/// Precision at each recall threshold and the final recall of one threshold's ranking (the
+/// entries of `all` at positions below `max_det`), without materializing the curves:
+/// pycocotools' `rc = tp / npig`, `pr = tp / (fp + tp + eps)`, the envelope (each precision
+/// raised to the largest after it) and `np.searchsorted(rc, recThrs, side='left')`, read as
+/// "the envelope at the first entry whose recall reaches the threshold" (0 past the end).
+fn curve(
+    all: &[Entry],
+    max_det: usize,
+    t: usize,
+    npig: usize,
+    rec_thrs: &[f64],
+) -> (Vec<f64>, f64) {
     let bit = 1u16 << t;
-    let (mut tp, mut fp) = (0.0f64, 0.0f64);
-    let mut rc = Vec::with_capacity(kept.len());
-    let mut pr = Vec::with_capacity(kept.len());
-    for &(m, ig) in kept {
-        if ig & bit == 0 {
-            if m & bit != 0 {
-                tp += 1.0;
-            } else {
-                fp += 1.0;
-            }
+    let kept = || all.iter().filter(move |e| e.3 < max_det);
+    let step = |e: &Entry| -> (f64, f64) {
+        match (e.2 & bit != 0, e.1 & bit != 0) {
+            (true, _) => (0.0, 0.0),
+            (false, true) => (1.0, 0.0),
+            (false, false) => (0.0, 1.0),
         }
-        rc.push(tp / npig as f64);
-        pr.push(tp / (fp + tp + f64::EPSILON));
-    }
-    let recall = rc.last().copied().unwrap_or(0.0);
-    for i in (1..pr.len()).rev() {
-        if pr[i] > pr[i - 1] {
-            pr[i - 1] = pr[i];
+    };
+    // Forward: where each recall threshold is first reached (entry index, in kept order).
+    let mut first = vec![usize::MAX; rec_thrs.len()];
+    let (mut tp, mut fp, mut n, mut r) = (0.0f64, 0.0f64, 0usize, 0usize);
+    for e in kept() {
+        let (a, b) = step(e);
+        tp += a;
+        fp += b;
+        let rc = tp / npig as f64;
+        while r < rec_thrs.len() && rc >= rec_thrs[r] {
+            first[r] = n;
+            r += 1;
         }
+        n += 1;
     }
-    // np.searchsorted(rc, rec_thrs, side='left'), then precision there (0 past the end).
+    let recall = if n > 0 { tp / npig as f64 } else { 0.0 };
+    // Backward: the running maximum of precision is the envelope; read it where needed.
     let mut q = vec![0.0; rec_thrs.len()];
-    let mut i = 0;
-    for (ri, &r) in rec_thrs.iter().enumerate() {
-        while i < rc.len() && rc[i] < r {
-            i += 1;
+    let mut envelope = f64::NEG_INFINITY;
+    let mut r = r; // thresholds 0..r were reached, at nondecreasing entries
+    let mut i = n;
+    for e in kept().rev() {
+        i -= 1;
+        let p = tp / (fp + tp + f64::EPSILON);
+        envelope = envelope.max(p);
+        while r > 0 && first[r - 1] == i {
+            q[r - 1] = envelope;
+            r -= 1;
         }
-        if i >= rc.len() {
-            break;
-        }
-        q[ri] = pr[i];
+        let (a, b) = step(e);
+        tp -= a;
+        fp -= b;
     }
     (q, recall)
 }
@@ -323,8 +339,14 @@ mod tests {
     #[test]
     fn curve_reads_the_envelope_at_recall_thresholds() {
         // Two boxes; ranking: hit, miss, hit. Precision 1, 1/2, 2/3 -> envelope 1, 2/3, 2/3.
-        let kept = [(1, 0), (0, 0), (1, 0)];
-        let (q, r) = curve(&kept, 0, 2, &[0.0, 0.5, 0.6, 1.0]);
+        let kept = [
+            (0.9, 1, 0, 0),
+            (0.8, 0, 0, 1),
+            (0.7, 1, 0, 2),
+            (0.6, 1, 0, 3),
+        ];
+        // The fourth entry is past maxDets 3.
+        let (q, r) = curve(&kept, 3, 0, 2, &[0.0, 0.5, 0.6, 1.0]);
         assert_eq!(r, 1.0);
         assert_eq!(q[0], 1.0 / (1.0 + f64::EPSILON));
         assert_eq!(q[2], 2.0 / (3.0 + f64::EPSILON));

@@ -5,7 +5,7 @@
 use super::coco::{self, summary_lines, CocoScores};
 use super::results;
 use super::voc::{self, VocClassAp};
-use crate::data::detection::{Detection, DetectionSplit};
+use crate::data::detection::{self, Detection, DetectionSplit, SplitKind};
 use crate::present::table::{write_atomic, Table};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
@@ -72,15 +72,20 @@ pub fn per_class_table(split: &DetectionSplit, s: &DetectionScores) -> Table {
     t
 }
 
-/// COCO's summary: pycocotools' line and the value with three decimals, as it prints.
+/// COCO's summary as a table: AP or AR, IoU, area, maxDets (pycocotools' line in columns, no
+/// `|` to break Markdown) and the value with three decimals, as it prints.
 pub fn summary_table(s: &DetectionScores) -> Table {
-    let mut t = Table::new(["metric", "value"]);
-    for (line, v) in summary_lines(&s.coco.stats).iter().zip(&s.coco.stats) {
-        let name = line
-            .rsplit_once(" = ")
-            .map_or(line.as_str(), |x| x.0)
-            .trim();
-        t.push(vec![name.to_string(), format!("{v:0.3}")]);
+    let mut t = Table::new(["metric", "IoU", "area", "maxDets", "value"]);
+    for (&(ap, thr, area, max_det), v) in coco::SUMMARY.iter().zip(&s.coco.stats) {
+        let (lo, hi, _) = crate::paper::COCO_IOU_RANGE;
+        let iou = thr.map_or_else(|| format!("{lo:0.2}:{hi:0.2}"), |x| format!("{x:0.2}"));
+        t.push(vec![
+            if ap { "AP" } else { "AR" }.to_string(),
+            iou,
+            area.to_string(),
+            max_det.to_string(),
+            format!("{v:0.3}"),
+        ]);
     }
     t
 }
@@ -132,15 +137,6 @@ pub fn write(dir: &Path, split: &DetectionSplit, s: &DetectionScores) -> Result<
     Ok(paths)
 }
 
-/// The config's test split (`data.dataset` voc or coco).
-fn test_split(cfg: &crate::config::Config, config: &Path) -> Result<DetectionSplit> {
-    let _ = cfg;
-    anyhow::bail!(
-        "{}: data.dataset must be a detection dataset (voc or coco) for --detections",
-        config.display()
-    )
-}
-
 /// What `eval --detections` measured: the split, the scores, and the seconds spent reading the
 /// ground truth, reading the detections and scoring them (both protocols).
 pub struct Scored {
@@ -155,7 +151,7 @@ pub struct Scored {
 pub fn score_file(file: &Path, config: &Path) -> Result<Scored> {
     let t0 = std::time::Instant::now();
     let cfg = crate::config::Config::load(config)?;
-    let split = test_split(&cfg, config)?;
+    let split = detection::read_split(&cfg, SplitKind::Test)?;
     let t1 = std::time::Instant::now();
     let dets = results::read(file, &split)?;
     let t2 = std::time::Instant::now();
