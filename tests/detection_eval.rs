@@ -10,7 +10,8 @@
 //! (scripts/setup-reference.sh installs them).
 mod support;
 
-use resnet::data::detection::{Detection, DetectionSplit, GtImage, GtObject};
+use resnet::config::Config;
+use resnet::data::detection::{self, Detection, DetectionSplit, GtImage, GtObject, SplitKind};
 use resnet::eval::detection::{coco, report, results, voc};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -112,6 +113,16 @@ enum Kind {
     Crowded,
     Sparse,
 }
+
+const KINDS: [Kind; 7] = [
+    Kind::Perturbed,
+    Kind::Duplicates,
+    Kind::FalsePositives,
+    Kind::Ties,
+    Kind::TinyHuge,
+    Kind::Crowded,
+    Kind::Sparse,
+];
 
 fn score(r: &mut Rng, kind: Kind) -> f64 {
     match kind {
@@ -222,15 +233,18 @@ fn references_present() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// Runs a reference script and parses its JSON.
-fn reference(script: &str, args: &[&Path]) -> Value {
+/// Runs a reference script with `--gt GT --results RESULTS` and `extra`, and parses its JSON.
+fn reference(script: &str, gt: &Path, results: &Path, extra: &[&str]) -> Value {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut c = Command::new(python());
-    c.arg(root.join(script));
-    for (flag, a) in ["--gt", "--results"].iter().zip(args) {
-        c.arg(flag).arg(a);
-    }
-    let o = c.output().unwrap();
+    let o = Command::new(python())
+        .arg(root.join(script))
+        .arg("--gt")
+        .arg(gt)
+        .arg("--results")
+        .arg(results)
+        .args(extra)
+        .output()
+        .unwrap();
     assert!(
         o.status.success(),
         "{script}: {}",
@@ -247,18 +261,34 @@ fn close(ours: Option<f64>, theirs: &Value, what: &str) {
     }
 }
 
-/// Ours against both references on one detections file.
-fn compare(dir: &Path, split: &DetectionSplit, dets: &[Detection], what: &str) {
+/// Writes the split as `dir/gt.json` for the references.
+fn write_gt(dir: &Path, split: &DetectionSplit) -> PathBuf {
     let gt = dir.join("gt.json");
     std::fs::write(&gt, serde_json::to_vec(&coco_json(split)).unwrap()).unwrap();
+    gt
+}
+
+/// Ours against both references (ground truth `gt`, a COCO json) on one detections file;
+/// returns the results file.
+fn compare(
+    dir: &Path,
+    gt: &Path,
+    split: &DetectionSplit,
+    dets: &[Detection],
+    what: &str,
+) -> PathBuf {
     let res = dir.join(format!("{what}.json"));
     results::write(&res, split, dets).unwrap();
     let read = results::read(&res, split).unwrap();
     let differ = read.iter().zip(dets).position(|(a, b)| a != b);
-    assert_eq!((read.len(), differ), (dets.len(), None), "{what}: the file reads back as written");
+    assert_eq!(
+        (read.len(), differ),
+        (dets.len(), None),
+        "{what}: the file reads back as written"
+    );
     let ours = report::score(split, &read).unwrap();
 
-    let c = reference("scripts/reference/coco_eval.py", &[&gt, &res]);
+    let c = reference("scripts/reference/coco_eval.py", gt, &res, &[]);
     for (i, s) in ours.coco.stats.iter().enumerate() {
         close(
             Some(*s),
@@ -272,12 +302,21 @@ fn compare(dir: &Path, split: &DetectionSplit, dets: &[Detection], what: &str) {
         lines,
         "{what}: summary lines"
     );
-    let v = reference("scripts/reference/voc_eval.py", &[&gt, &res]);
+    compare_per_class(&ours, split, &c, what);
+    let v = reference("scripts/reference/voc_eval.py", gt, &res, &[]);
+    compare_voc(&ours, split, &v, what);
+    res
+}
+
+/// Our per-class COCO AP and AP50 against coco_eval.py's output `c`.
+fn compare_per_class(
+    ours: &report::DetectionScores,
+    split: &DetectionSplit,
+    c: &Value,
+    what: &str,
+) {
     for (k, id) in split.category_ids.iter().enumerate() {
-        let (pc, pv) = (
-            &c["per_class"][id.to_string()],
-            &v["per_class"][id.to_string()],
-        );
+        let pc = &c["per_class"][id.to_string()];
         close(
             ours.coco.per_class[k].ap,
             &pc["ap"],
@@ -288,6 +327,13 @@ fn compare(dir: &Path, split: &DetectionSplit, dets: &[Detection], what: &str) {
             &pc["ap50"],
             &format!("{what}: COCO AP50 of {id}"),
         );
+    }
+}
+
+/// Our VOC numbers against voc_eval.py's output `v`.
+fn compare_voc(ours: &report::DetectionScores, split: &DetectionSplit, v: &Value, what: &str) {
+    for (k, id) in split.category_ids.iter().enumerate() {
+        let pv = &v["per_class"][id.to_string()];
         close(
             ours.voc[k].ap07,
             &pv["ap07"],
@@ -325,21 +371,13 @@ fn generated_detection_files_score_as_pycocotools_and_the_voc_devkit() {
         );
     }
     let dir = tempfile::tempdir().unwrap();
-    let kinds = [
-        Kind::Perturbed,
-        Kind::Duplicates,
-        Kind::FalsePositives,
-        Kind::Ties,
-        Kind::TinyHuge,
-        Kind::Crowded,
-        Kind::Sparse,
-    ];
     for (seed, gt_seed) in [(1u64, 11u64), (2, 12)] {
         let split = ground_truth(gt_seed);
         assert!(split.images.iter().any(|i| i.objects.is_empty()));
-        for kind in kinds {
+        let gt = write_gt(dir.path(), &split);
+        for kind in KINDS {
             let dets = detections(&split, kind, seed * 100 + kind as u64);
-            compare(dir.path(), &split, &dets, &format!("{kind:?}-{seed}"));
+            compare(dir.path(), &gt, &split, &dets, &format!("{kind:?}-{seed}"));
         }
     }
 }
@@ -449,4 +487,213 @@ fn hostile_results_files_are_one_line_errors() {
     assert!(results::read(&dir.path().join("empty.json"), &split)
         .unwrap()
         .is_empty());
+}
+
+/// The dogs-det test split (683 images, 745 boxes) through a repository config, and the
+/// archive's extracted root; `None` (after a visible skip) without the archive or references.
+fn dogs(test: &str, config: &str) -> Option<(DetectionSplit, PathBuf)> {
+    if support::shared_data("dogs-det.tar.gz").is_none() {
+        support::skip(test, "../shared/data/dogs-det.tar.gz");
+        return None;
+    }
+    if !references_present() {
+        support::skip(
+            test,
+            ".venv/bin/python with numpy and pycocotools (scripts/setup-reference.sh)",
+        );
+        return None;
+    }
+    let cfg = Config::load(&repo_config(config)).unwrap();
+    let root = detection::detection_root(&cfg).unwrap();
+    let split = detection::read_split_at(&cfg, &root, SplitKind::Test).unwrap();
+    assert_eq!((split.images.len(), split.boxes()), (683, 745));
+    Some((split, root))
+}
+
+fn repo_config(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("configs")
+        .join(name)
+}
+
+/// The image's name without extension: COCO's `file_name` and VOC's id name the same photo.
+fn stem(name: &str) -> &str {
+    name.rsplit_once('.').map_or(name, |x| x.0)
+}
+
+/// `dets` of `from`'s images moved to the images of `to` with the same name (the two layouts
+/// number the same photographs differently), order kept.
+fn remap(dets: &[Detection], from: &DetectionSplit, to: &DetectionSplit) -> Vec<Detection> {
+    let name: std::collections::HashMap<u64, &str> =
+        from.images.iter().map(|i| (i.id, stem(&i.name))).collect();
+    let id: std::collections::HashMap<&str, u64> =
+        to.images.iter().map(|i| (stem(&i.name), i.id)).collect();
+    dets.iter()
+        .map(|d| Detection {
+            image_id: id[name[&d.image_id]],
+            ..d.clone()
+        })
+        .collect()
+}
+
+/// The dogs test split read through the VOC layout (dogs_voc.toml).
+fn dogs_voc() -> DetectionSplit {
+    let cfg = Config::load(&repo_config("dogs_voc.toml")).unwrap();
+    detection::read_split(&cfg, SplitKind::Test).unwrap()
+}
+
+#[test]
+fn dogs_test_set_scores_as_pycocotools_and_the_voc_devkit() {
+    let test = "dogs_test_set_scores_as_pycocotools_and_the_voc_devkit";
+    let Some((split, root)) = dogs(test, "dogs_coco.toml") else {
+        return;
+    };
+    // The archive's own COCO annotations for pycocotools and voc_eval.py; its VOC XML files
+    // (corners as continuous coordinates: voc_one_based = false) for voc_eval.py against ours
+    // on the VOC layout.
+    let gt = root.join("annotations/instances_test.json");
+    let voc_split = dogs_voc();
+    let classes = Config::load(&repo_config("dogs_voc.toml"))
+        .unwrap()
+        .data
+        .detection
+        .classes;
+    let dir = tempfile::tempdir().unwrap();
+    for kind in KINDS {
+        let dets = detections(&split, kind, 300 + kind as u64);
+        compare(dir.path(), &gt, &split, &dets, &format!("dogs-{kind:?}"));
+        let voc_dets = remap(&dets, &split, &voc_split);
+        let res = dir.path().join(format!("dogs-voc-{kind:?}.json"));
+        results::write(&res, &voc_split, &voc_dets).unwrap();
+        let ours = report::score(&voc_split, &voc_dets).unwrap();
+        let xml = reference(
+            "scripts/reference/voc_eval.py",
+            &root,
+            &res,
+            &[
+                "--split",
+                "test",
+                "--continuous",
+                "--classes",
+                &classes.join(","),
+            ],
+        );
+        compare_voc(&ours, &voc_split, &xml, &format!("dogs-{kind:?} (VOC XML)"));
+        // Same boxes, same detections in the same order: the same VOC numbers on both layouts.
+        assert_eq!(
+            ours.voc,
+            report::score(&split, &dets).unwrap().voc,
+            "{kind:?}"
+        );
+    }
+}
+
+#[test]
+fn eval_detections_prints_and_writes_both_tables_for_either_layout() {
+    let test = "eval_detections_prints_and_writes_both_tables_for_either_layout";
+    let Some((split, root)) = dogs(test, "dogs_coco.toml") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // Distinct scores: the layouts number the images differently, and COCO breaks ties in
+    // score by image id.
+    let mut dets = detections(&split, Kind::FalsePositives, 7);
+    let n = dets.len() as f64;
+    for (i, d) in dets.iter_mut().enumerate() {
+        d.score = (i as f64 + 1.0) / (n + 1.0);
+    }
+    let voc_split = dogs_voc();
+    let mut written = Vec::new();
+    for (config, s, d) in [
+        ("dogs_coco.toml", &split, dets.clone()),
+        (
+            "dogs_voc.toml",
+            &voc_split,
+            remap(&dets, &split, &voc_split),
+        ),
+    ] {
+        let res = dir.path().join(format!("{config}.json"));
+        results::write(&res, s, &d).unwrap();
+        let out = dir.path().join(config);
+        let o = support::resnet(&[
+            "eval".as_ref(),
+            "--detections".as_ref(),
+            res.as_os_str(),
+            "--config".as_ref(),
+            repo_config(config).as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ]);
+        assert!(o.status.success(), "{config}: {}", support::stderr(&o));
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        for l in [
+            " Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ]",
+            "VOC07 AP",
+            "mean",
+        ] {
+            assert!(text.contains(l), "{config}: no {l:?} in {text}");
+        }
+        for f in [
+            "per_class.csv",
+            "per_class.md",
+            "coco_summary.csv",
+            "coco_summary.md",
+        ] {
+            assert!(out.join(f).is_file(), "{config}: {f}");
+        }
+        let mut v: Value =
+            serde_json::from_slice(&std::fs::read(out.join("scores.json")).unwrap()).unwrap();
+        for c in v["per_class"].as_array_mut().unwrap() {
+            c["class"] = Value::Null; // wnids in the VOC layout, breed names in COCO's
+        }
+        written.push(v);
+    }
+    // Both layouts hold the same boxes: the same numbers, to the last digit.
+    assert_eq!(written[0], written[1]);
+    let ours = &written[0];
+    let c = reference(
+        "scripts/reference/coco_eval.py",
+        &root.join("annotations/instances_test.json"),
+        &dir.path().join("dogs_coco.toml.json"),
+        &[],
+    );
+    for i in 0..12 {
+        close(
+            ours["coco_stats"][i].as_f64(),
+            &c["stats"][i],
+            &format!("stats[{i}]"),
+        );
+    }
+}
+
+#[test]
+fn eval_detections_refuses_bad_input_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.json");
+    let tiny = support::tiny().write(dir.path(), "tiny");
+    let o = support::resnet(&[
+        "eval".as_ref(),
+        "--detections".as_ref(),
+        missing.as_os_str(),
+        "--config".as_ref(),
+        tiny.as_os_str(),
+    ]);
+    support::refused(&o, &["data.dataset", "synthetic"]);
+    let o = support::resnet(&["eval", "--detections", "x.json"]);
+    assert!(!o.status.success());
+    assert!(
+        support::stderr(&o).contains("--config"),
+        "{}",
+        support::stderr(&o)
+    );
+    if support::shared_data("dogs-det.tar.gz").is_some() {
+        let o = support::resnet(&[
+            "eval".as_ref(),
+            "--detections".as_ref(),
+            missing.as_os_str(),
+            "--config".as_ref(),
+            repo_config("dogs_coco.toml").as_os_str(),
+        ]);
+        support::refused(&o, &["missing.json"]);
+    }
 }
