@@ -211,7 +211,7 @@ fn curve(
     // Backward: the running maximum of precision is the envelope; read it where needed.
     let mut q = vec![0.0; rec_thrs.len()];
     let mut envelope = f64::NEG_INFINITY;
-    let mut r = r; // thresholds 0..r were reached, at nondecreasing entries
+    // Thresholds 0..r were reached, at nondecreasing entries.
     let mut i = n;
     for e in kept().rev() {
         i -= 1;
