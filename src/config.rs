@@ -672,6 +672,10 @@ fn default_world_size() -> usize {
 fn default_dist_backend() -> String {
     "auto".into()
 }
+/// The largest `run.dist_timeout_s` (7 days): c10d's deadlines are nanosecond counts, which a
+/// timeout near 1e10 s overflows (failing at once, or never firing).
+pub const MAX_DIST_TIMEOUT_S: u64 = 7 * 24 * 3600;
+
 fn default_dist_timeout_s() -> u64 {
     300
 }
@@ -1162,8 +1166,12 @@ impl RunConfig {
                 r.world_size
             );
         }
-        if r.dist_timeout_s == 0 {
-            bail!("run.dist_timeout_s = 0: must be at least 1");
+        if r.dist_timeout_s == 0 || r.dist_timeout_s > MAX_DIST_TIMEOUT_S {
+            bail!(
+                "run.dist_timeout_s = {}: must be 1 to {MAX_DIST_TIMEOUT_S} (7 days); c10d keeps \
+                 its deadline in nanoseconds, which larger values overflow",
+                r.dist_timeout_s
+            );
         }
         Ok(())
     }

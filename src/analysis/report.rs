@@ -205,10 +205,38 @@ pub fn read_meta(dir: &Path) -> Result<RunMeta> {
             m.trainer = i.to_string();
         }
     }
-    if world_size > 1 {
+    let sizes = world_sizes_trained(&dir.join(crate::run::dir::CHANGES_FILE))?;
+    if sizes.len() > 1 {
+        // Trained partly on other world sizes: its own group, never averaged with runs that
+        // kept one world size throughout.
+        m.trainer = format!("{} (ranks {})", m.trainer, sizes.join("→"));
+    } else if world_size > 1 {
         m.trainer = format!("{} ({world_size} ranks)", m.trainer);
     }
     Ok(m)
+}
+
+/// The world sizes a run trained with, in order, from its `changes.csv` (`run.world_size` rows:
+/// the first old value, then each new one); empty when the world size never changed.
+fn world_sizes_trained(changes: &Path) -> Result<Vec<String>> {
+    if !changes.exists() {
+        return Ok(Vec::new());
+    }
+    let mut r = csv::Reader::from_path(changes)
+        .with_context(|| format!("cannot read {}", changes.display()))?;
+    let mut sizes: Vec<String> = Vec::new();
+    for row in r.records() {
+        let row = row.with_context(|| format!("{}: unreadable row", changes.display()))?;
+        if row.get(1) != Some("run.world_size") {
+            continue;
+        }
+        let (old, new) = (row.get(2).unwrap_or("?"), row.get(3).unwrap_or("?"));
+        if sizes.is_empty() {
+            sizes.push(crate::sys::console::shown(old));
+        }
+        sizes.push(crate::sys::console::shown(new));
+    }
+    Ok(sizes)
 }
 
 /// Every `<runs_dir>/*/summary.csv`, sorted by folder name, with its `eval.csv` if present.
@@ -223,7 +251,7 @@ pub fn gather(runs_dir: &Path) -> Result<Vec<RunRecord>> {
     dirs.into_iter()
         .map(|dir| {
             let summary = read_summary(&dir.join("summary.csv"))?;
-            let rows = read_eval_rows(&dir.join("eval.csv"))?;
+            let rows = own_rows(&dir, &summary, read_eval_rows(&dir.join("eval.csv"))?);
             let dataset = read_dataset(&dir.join("config.toml"))?;
             let mut meta = read_meta(&dir)?;
             if meta.classes == 0 {
@@ -240,6 +268,28 @@ pub fn gather(runs_dir: &Path) -> Result<Vec<RunRecord>> {
                 dataset,
                 meta,
             })
+        })
+        .collect()
+}
+
+/// The rows of a run's `eval.csv` that measure the run's own result: its own checkpoint
+/// (`last.safetensors` of this folder, named by any path) at the summary's iteration. Rows of
+/// other weights evaluated from inside the folder, or of an earlier checkpoint, are left out.
+fn own_rows(dir: &Path, s: &Summary, rows: Vec<EvalRow>) -> Vec<EvalRow> {
+    use crate::run::dir::CHECKPOINT_FILE;
+    let own = dir.join(CHECKPOINT_FILE).canonicalize().ok();
+    rows.into_iter()
+        .filter(|e| {
+            let p = Path::new(&e.checkpoint);
+            let ours = p.file_name() == Some(CHECKPOINT_FILE.as_ref())
+                && match p.parent().and_then(Path::file_name) {
+                    None => true,
+                    Some(folder) => {
+                        Some(folder) == dir.file_name()
+                            || (own.is_some() && p.canonicalize().ok() == own)
+                    }
+                };
+            ours && e.iteration == s.iterations
         })
         .collect()
 }
@@ -1003,7 +1053,7 @@ mod tests {
         std::fs::create_dir_all(runs.join("unfinished")).unwrap();
         let eval = |crops, top1, top5| EvalRow {
             checkpoint: "last.safetensors".into(),
-            iteration: 100,
+            iteration: paper::CIFAR_ITERATIONS,
             split: "val".into(),
             protocol: format!("{crops}-crop"),
             crops,
@@ -1347,7 +1397,7 @@ mod tests {
         );
         let row = |protocol: Protocol, top1, top5| EvalRow {
             checkpoint: "last.safetensors".into(),
-            iteration: 100,
+            iteration: paper::CIFAR_ITERATIONS,
             split: "validation".into(),
             protocol: protocol.name(),
             crops: protocol.views(),

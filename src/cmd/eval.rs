@@ -32,7 +32,8 @@ pub struct Args {
     /// data.imagenet.multi_scale (by default the paper's 224,256,384,480,640).
     #[arg(long, value_name = "SIDES", num_args = 0..=1, default_missing_value = resnet::eval::CONFIG_SIDES)]
     pub multi_scale: Option<String>,
-    /// Where to append the result (default: eval.csv in the run folder).
+    /// Where to append the result (default: eval.csv in the run folder; with --config,
+    /// W.eval.csv beside the weights W.safetensors).
     #[arg(long)]
     pub csv: Option<PathBuf>,
     /// Override the recipe's run.device: auto, cpu or cuda (e.g. a GPU run evaluated on a CPU).

@@ -12,10 +12,13 @@ pub struct Args {
     /// loads it with `load_state_dict(safetensors.torch.load_file(OUT), strict=True)`.
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
+    /// Replace --out when it already exists (never a checkpoint, nor a file in a run folder).
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn exec(a: Args) -> Result<()> {
-    let e = resnet::run::torchvision::export(&a.checkpoint, &a.out)?;
+    let e = resnet::run::torchvision::export(&a.checkpoint, &a.out, a.force)?;
     resnet::outln!(
         "wrote {} ({} tensors, iteration {}): torchvision's state dict, without the optimizer",
         a.out.display(),

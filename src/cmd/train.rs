@@ -110,8 +110,20 @@ pub(super) fn launch_local(
     cfg.run.world_size = n;
     cfg.validate()
         .with_context(|| format!("with --nproc {n}"))?;
+    // N ranks' cores (or GPUs) and memory, before any worker starts.
+    let device = resnet::sys::device::select(&cfg.run)?;
+    resnet::run::budget::check_ranks(&cfg, device, n)?;
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    resnet::sys::launch::launch(n, &resnet::sys::launch::without_nproc(&args))
+    match resnet::sys::launch::launch(n, &resnet::sys::launch::without_nproc(&args))? {
+        resnet::sys::launch::Launched::Finished => Ok(()),
+        resnet::sys::launch::Launched::Stopped => {
+            resnet::errln!(
+                "stopped by a signal while the ranks were starting (before training); run the \
+                 same command again to start"
+            );
+            std::process::exit(130);
+        }
+    }
 }
 
 /// What rank 0 (or the one process) says at the end: the resume command of an interrupted run

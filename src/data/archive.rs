@@ -40,11 +40,7 @@ pub fn safe_member_path(p: &Path) -> Option<PathBuf> {
 
 /// A member name for messages: control characters shown as `?`, at most 200 characters.
 fn shown(p: &Path) -> String {
-    p.to_string_lossy()
-        .chars()
-        .take(200)
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
+    crate::sys::console::shown(&p.to_string_lossy())
 }
 
 /// What went wrong below the tar parser, recorded by [`Watch`].
@@ -133,6 +129,7 @@ fn checked_member<R: Read>(
     entry: &tar::Entry<'_, R>,
     declared: &mut u64,
     limit: u64,
+    plain: bool,
 ) -> Result<Option<(PathBuf, u64, tar::EntryType)>> {
     let raw = entry
         .path()
@@ -147,6 +144,15 @@ fn checked_member<R: Read>(
     };
     let size = entry.size();
     *declared = declared.saturating_add(size);
+    if *declared > limit && plain {
+        // Uncompressed, the members can hold no more than the bytes there are.
+        bail!(
+            "{}: the archive is truncated: member `{}` declares {size} bytes, {declared} in \
+             all, but the archive has {limit} bytes",
+            archive.display(),
+            shown(&raw)
+        );
+    }
     if *declared > limit {
         bail!(
             "{}: member `{}` declares {size} bytes, {declared} in all, over the limit of \
@@ -267,8 +273,14 @@ fn walk_entries<R: Read>(
     let (mut declared, mut visited) = (0u64, 0);
     for entry in entries {
         let mut entry = entry.map_err(|e| describe(archive, trouble, &e, limit))?;
-        let Some((path, size, kind)) =
-            checked_member(archive, &within, &entry, &mut declared, limit)?
+        let Some((path, size, kind)) = checked_member(
+            archive,
+            &within,
+            &entry,
+            &mut declared,
+            limit,
+            trouble.borrow().plain,
+        )?
         else {
             continue;
         };
@@ -332,7 +344,7 @@ pub fn extract_tar_gz_limited(
     for entry in entries {
         let mut entry = entry.map_err(|e| describe(archive, &trouble, &e, limit))?;
         let Some((raw, size, kind)) =
-            checked_member(archive, &within, &entry, &mut declared, limit)?
+            checked_member(archive, &within, &entry, &mut declared, limit, false)?
         else {
             continue;
         };

@@ -49,6 +49,13 @@ pub fn decode_rgb(path: &Path) -> Result<image::RgbImage> {
         );
     }
     let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.starts_with(&[0xFF, 0xD8]) && !jpeg_is_whole(&bytes) {
+        bail!(
+            "{}: a truncated JPEG (its data end before the end-of-image marker: an interrupted \
+             copy or download?); refusing it rather than decoding the missing part as grey",
+            path.display()
+        );
+    }
     let reader = || {
         image::ImageReader::new(std::io::Cursor::new(&bytes[..]))
             .with_guessed_format()
@@ -64,6 +71,39 @@ pub fn decode_rgb(path: &Path) -> Result<image::RgbImage> {
     limits.max_image_height = Some(MAX_SIDE);
     r.limits(limits);
     Ok(r.decode().map_err(|e| unreadable(path, e))?.into_rgb8())
+}
+
+/// Whether a JPEG's bytes reach its end-of-image marker (EOI) after its scans, as a decoder that
+/// refuses truncated files (libjpeg under PIL) requires; the decoder used here fills a truncated
+/// scan with grey instead. The segments before the first scan are skipped by their lengths (an
+/// EXIF thumbnail's own markers are inside one); in entropy-coded data a 0xFF byte is followed
+/// by 0x00 (stuffing), a restart marker or fill, so any other marker is real: EOI ends the image,
+/// the others (the tables and scans of a progressive JPEG) are segments with a length.
+pub(crate) fn jpeg_is_whole(b: &[u8]) -> bool {
+    let seg_len = |i: usize| {
+        b.get(i..i + 2)
+            .map(|l| u16::from_be_bytes([l[0], l[1]]) as usize)
+    };
+    let mut i = 2;
+    while i + 1 < b.len() {
+        if b[i] != 0xFF {
+            // Entropy-coded data, or stray bytes between segments (which libjpeg skips too).
+            i += 1;
+            continue;
+        }
+        match b[i + 1] {
+            0xD9 => return true,
+            0x00 | 0xFF | 0xD0..=0xD7 | 0x01 => i += if b[i + 1] == 0xFF { 1 } else { 2 },
+            _ => {
+                let Some(len) = seg_len(i + 2).filter(|&l| l >= 2) else {
+                    return false;
+                };
+                // A scan's header is a segment too; its entropy-coded data follow it.
+                i += 2 + len;
+            }
+        }
+    }
+    false
 }
 
 /// Width and height of an image from its header, checked by [`check_dims`].

@@ -20,7 +20,12 @@
 //! is written: the class tars against the devkit's classes, the validation images against the
 //! ground truth's lines; while writing, each class's image count against meta.mat's
 //! `num_train_images` where it has that field. Every rule of [`super::archive`] holds at every
-//! level (no path outside, regular files only, declared sizes capped).
+//! level (no path outside, regular files only, declared sizes capped). One prepare per output
+//! folder at a time (its `.prepare.lock`, held throughout); the archives that made a tree are
+//! recorded (`.resnet-sources`: the devkit's MD5 and both tars' listings), and a prepare from
+//! other archives, or beside a class folder the devkit does not name, is refused; a completion
+//! marker is trusted only when the files present match its count; a class tar's repeated or
+//! non-UTF-8 member names are refused; the devkit is read through a fresh private folder.
 use super::archive::{self, Member, COMPLETE_MARKER};
 use super::matfile::{self, Array, Value};
 use anyhow::{anyhow, bail, Context, Result};
@@ -178,12 +183,19 @@ pub fn read_devkit(devkit: &Path, scratch: &Path) -> Result<Devkit> {
 
 /// A member that must be a plain file name (no folder): the archives are flat.
 fn flat_name(archive: &Path, m: &Member) -> Result<String> {
-    let name = m.path.to_string_lossy().into_owned();
+    let Some(name) = m.path.to_str().map(str::to_string) else {
+        // Two names that differ only in bytes that are not UTF-8 would be one file on disk.
+        bail!(
+            "{}: member `{}` has a name that is not UTF-8; the ImageNet archives' names are ASCII",
+            archive.display(),
+            crate::sys::console::shown(&m.path.to_string_lossy())
+        );
+    };
     if m.path.components().count() != 1 || name.starts_with('.') {
         bail!(
             "{}: member `{}` is not a plain file name; the ImageNet archives are flat",
             archive.display(),
-            name.chars().take(200).collect::<String>()
+            crate::sys::console::shown(&name)
         );
     }
     Ok(name)
@@ -198,7 +210,11 @@ fn list_val(val_tar: &Path, expected: usize) -> Result<Vec<(String, u64)>> {
     })?;
     names.sort();
     if let Some(w) = names.windows(2).find(|w| w[0].0 == w[1].0) {
-        bail!("{}: member `{}` appears twice", val_tar.display(), w[0].0);
+        bail!(
+            "{}: member `{}` appears twice",
+            val_tar.display(),
+            crate::sys::console::shown(&w[0].0)
+        );
     }
     if names.len() != expected {
         bail!(
@@ -210,12 +226,15 @@ fn list_val(val_tar: &Path, expected: usize) -> Result<Vec<(String, u64)>> {
     Ok(names)
 }
 
-/// The class tars of the training archive (`<wnid>.tar`), checked against the devkit's classes.
-fn list_train(train_tar: &Path, classes: &[Synset]) -> Result<usize> {
+/// The class tars of the training archive (`<wnid>.tar`, with their sizes, in archive order),
+/// checked against the devkit's classes.
+fn list_train(train_tar: &Path, classes: &[Synset]) -> Result<Vec<(String, u64)>> {
     let known: HashSet<&str> = classes.iter().map(|c| c.wnid.as_str()).collect();
     let mut seen = HashSet::new();
+    let mut listing = Vec::new();
     archive::walk_tar_file(train_tar, |m| {
         let name = flat_name(train_tar, &m)?;
+        listing.push((name.clone(), m.size));
         let wnid = name.strip_suffix(".tar").unwrap_or("");
         if !known.contains(wnid) {
             bail!(
@@ -243,7 +262,7 @@ fn list_train(train_tar: &Path, classes: &[Synset]) -> Result<usize> {
             if missing.len() > 5 { ", ..." } else { "" }
         );
     }
-    Ok(seen.len())
+    Ok(listing)
 }
 
 /// The three archives and the output folder.
@@ -275,12 +294,21 @@ pub fn prepare(a: &Archives, out: &Path) -> Result<Prepared> {
         }
     }
     fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let scratch = out.join(".devkit");
-    let devkit = read_devkit(&a.devkit, &scratch);
-    let _ = fs::remove_dir_all(&scratch);
-    let devkit = devkit?;
+    // One prepare per --out at a time, for its whole length (two would both finish "ready").
+    let _lock = crate::sys::lock::take(&out.join(LOCK_FILE), |holder, path| {
+        format!(
+            "{} is being prepared by {holder} (lock {}); wait for it to finish or stop it",
+            out.display(),
+            path.display()
+        )
+    })?;
+    let devkit = read_devkit_privately(&a.devkit, out)?;
     let val_names = list_val(&a.val_tar, devkit.val_wnids.len())?;
-    let classes = list_train(&a.train_tar, &devkit.classes)?;
+    let train_tars = list_train(&a.train_tar, &devkit.classes)?;
+    let classes = train_tars.len();
+    let key = sources_key(&a.devkit, &val_names, &train_tars)?;
+    check_tree(out, &key, &devkit.classes)?;
+    crate::sys::atomic::write(&out.join(SOURCES_FILE), format!("{key}\n").as_bytes())?;
     let (val_images, val_skipped) = prepare_val(&a.val_tar, &val_names, &devkit.val_wnids, out)?;
     let (train_images, classes_skipped) = prepare_train(&a.train_tar, &devkit.classes, out)?;
     Ok(Prepared {
@@ -290,6 +318,91 @@ pub fn prepare(a: &Archives, out: &Path) -> Result<Prepared> {
         classes_skipped,
         val_skipped,
     })
+}
+
+/// The lock file of an output folder, held for a whole prepare.
+pub const LOCK_FILE: &str = ".prepare.lock";
+/// The record of which archives made the tree in an output folder ([`sources_key`]).
+pub const SOURCES_FILE: &str = ".resnet-sources";
+
+/// The devkit read through a scratch folder of its own: created fresh and private (mode 0700)
+/// with a name no earlier file has (mkdir fails on anything already there, a symbolic link
+/// included, so nothing is written where a planted link points), removed afterwards.
+fn read_devkit_privately(devkit: &Path, out: &Path) -> Result<Devkit> {
+    use std::os::unix::fs::DirBuilderExt;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let scratch = out.join(format!(".devkit-{}-{nanos}", std::process::id()));
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&scratch)
+        .with_context(|| format!("cannot create the scratch folder {}", scratch.display()))?;
+    let read = read_devkit(devkit, &scratch);
+    let _ = fs::remove_dir_all(&scratch);
+    read
+}
+
+/// What identifies the three archives' content: the devkit's bytes and the two tars' member
+/// names and sizes (their listings, read anyway), as one MD5.
+fn sources_key(
+    devkit: &Path,
+    val_names: &[(String, u64)],
+    train_tars: &[(String, u64)],
+) -> Result<String> {
+    use md5::{Digest, Md5};
+    let mut h = Md5::new();
+    let mut f =
+        fs::File::open(devkit).with_context(|| format!("cannot read {}", devkit.display()))?;
+    std::io::copy(&mut f, &mut h).with_context(|| format!("cannot read {}", devkit.display()))?;
+    for (list, tag) in [(val_names, "val"), (train_tars, "train")] {
+        h.update(tag);
+        for (n, size) in list {
+            h.update(format!("\0{n}\0{size}"));
+        }
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Refuses an output folder whose tree was made from other archives (its record differs), or
+/// holds a tree without a record, or a class folder that is not a class of the devkit: mixing
+/// them would give a dataset that neither set of archives describes.
+fn check_tree(out: &Path, key: &str, classes: &[Synset]) -> Result<()> {
+    let record = out.join(SOURCES_FILE);
+    let o = out.display();
+    let parts = ["train", "val", ".val.partial"];
+    match fs::read_to_string(&record) {
+        Ok(old) if old.trim() == key => {}
+        Ok(old) => bail!(
+            "{o} was prepared from other archives (content key {} in {}, these archives give \
+             {key}); prepare into another --out, or remove {o} first",
+            crate::sys::console::shown(old.trim()),
+            record.display()
+        ),
+        Err(_) if parts.iter().any(|p| out.join(p).exists()) => bail!(
+            "{o} holds a train/ or val/ tree without the record {SOURCES_FILE} of the archives \
+             that made it; prepare into another --out, or remove {o} first"
+        ),
+        Err(_) => {}
+    }
+    let known: HashSet<&str> = classes.iter().map(|c| c.wnid.as_str()).collect();
+    for part in parts {
+        let Ok(entries) = fs::read_dir(out.join(part)) else {
+            continue;
+        };
+        for e in entries {
+            let name = e?.file_name().to_string_lossy().into_owned();
+            if !name.starts_with('.') && !known.contains(name.as_str()) {
+                bail!(
+                    "{}: `{}` is not a class of the devkit; remove it (or prepare into another \
+                     --out)",
+                    out.join(part).display(),
+                    crate::sys::console::shown(&name)
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Removes the hidden files (temporary files of a killed write) from `dir`'s class folders.
@@ -319,7 +432,14 @@ fn prepare_val(
     out: &Path,
 ) -> Result<(usize, usize)> {
     let done = out.join("val");
-    if done.join(COMPLETE_MARKER).is_file() {
+    if let Some(n) = complete_count(&done, 2)? {
+        if n != names.len() {
+            bail!(
+                "{}: {n} images, the ground truth lists {}; remove it and prepare again",
+                done.display(),
+                names.len()
+            );
+        }
         eprintln!("{}: complete from an earlier run", done.display());
         return Ok((names.len(), names.len()));
     }
@@ -385,7 +505,7 @@ fn prepare_train(train_tar: &Path, classes: &[Synset], out: &Path) -> Result<(us
         let wnid = name.trim_end_matches(".tar").to_string();
         k += 1;
         let done = train.join(&wnid);
-        if let Some(n) = complete_count(&done) {
+        if let Some(n) = complete_count(&done, 1)? {
             images += n;
             skipped += 1;
             return Ok(());
@@ -405,13 +525,43 @@ fn prepare_train(train_tar: &Path, classes: &[Synset], out: &Path) -> Result<(us
     Ok((images, skipped))
 }
 
-/// The image count in a class folder's completion marker, if it has one.
-fn complete_count(dir: &Path) -> Option<usize> {
-    fs::read_to_string(dir.join(COMPLETE_MARKER))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+/// The image count of a completed folder (a class folder: `depth` 1; `val/`, whose images are in
+/// class folders: 2), `None` without a completion marker. The marker is checked against the
+/// files present: a folder whose marker says another count (files removed or added since, a
+/// marker copied) is an error naming both counts, never trusted.
+fn complete_count(dir: &Path, depth: usize) -> Result<Option<usize>> {
+    let Ok(text) = fs::read_to_string(dir.join(COMPLETE_MARKER)) else {
+        return Ok(None);
+    };
+    let said: Option<usize> = text.trim().parse().ok();
+    let present = count_files(dir, depth)?;
+    if said != Some(present) {
+        bail!(
+            "{}: its completion marker says {} images but it holds {present}; remove the \
+             folder and prepare again",
+            dir.display(),
+            crate::sys::console::shown(text.trim())
+        );
+    }
+    Ok(Some(present))
+}
+
+/// The regular files (hidden ones left out) in `dir`, or in its subfolders when `depth` is 2.
+fn count_files(dir: &Path, depth: usize) -> Result<usize> {
+    let mut n = 0;
+    for e in fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let e = e?;
+        if e.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let t = e.file_type()?;
+        if depth > 1 && t.is_dir() {
+            n += count_files(&e.path(), depth - 1)?;
+        } else if depth == 1 && t.is_file() {
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 /// One class tar (the outer member `m`) into `train/<wnid>/`, through a partial folder.
@@ -430,10 +580,26 @@ fn extract_class(
     fs::create_dir_all(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
     let inner = train_tar.join(&m.path);
     let size = m.size;
+    let mut names = HashSet::new();
     let n = archive::walk_tar(&inner, m.reader(), size, |mut f| {
         let name = flat_name(&inner, &f)?;
+        if !names.insert(name.clone()) {
+            bail!(
+                "{}: member `{}` appears twice (the second would replace the first)",
+                inner.display(),
+                crate::sys::console::shown(&name)
+            );
+        }
         f.save(&partial.join(name))
     })?;
+    let written = count_files(&partial, 1)?;
+    if written != n {
+        bail!(
+            "{}: {n} images read but {written} files written in {}",
+            inner.display(),
+            partial.display()
+        );
+    }
     if let Some(e) = expected {
         if n as u64 != e {
             bail!(

@@ -5,6 +5,7 @@
 //! byte order; anything else (sparse or object arrays, `-v7.3` HDF5 files) is one clear error or
 //! an [`Value::Unsupported`] placeholder, never a guess. The `matfile` crate (0.5) reads numeric
 //! arrays only, hence this file.
+use crate::sys::console::shown;
 use anyhow::{anyhow, bail, Context, Result};
 use std::io::Read;
 use std::path::Path;
@@ -275,9 +276,14 @@ fn matrix(data: &[u8], big: bool, depth: usize) -> Result<Array> {
         .iter()
         .try_fold(1usize, |a, &d| a.checked_mul(d))
         .filter(|&n| n <= 1 << 28)
-        .ok_or_else(|| anyhow!("array `{name}` has dimensions {dims:?}, too many elements"))?;
+        .ok_or_else(|| {
+            anyhow!(
+                "array `{}` has dimensions {dims:?}, too many elements",
+                shown(&name)
+            )
+        })?;
     let value = class_value(&mut c, class, n, &name, big, depth)
-        .with_context(|| format!("array `{name}`"))?;
+        .with_context(|| format!("array `{}`", shown(&name)))?;
     Ok(Array { name, dims, value })
 }
 
@@ -295,11 +301,14 @@ fn class_value(
     depth: usize,
 ) -> Result<Value> {
     Ok(match class {
-        1 => Value::Cell(
-            (0..n)
-                .map(|_| sub_matrix(c, big, depth))
-                .collect::<Result<_>>()?,
-        ),
+        1 => {
+            within_bytes_left(c, n, 1, name)?;
+            Value::Cell(
+                (0..n)
+                    .map(|_| sub_matrix(c, big, depth))
+                    .collect::<Result<_>>()?,
+            )
+        }
         2 => {
             let len = numbers(MI_INT32, c.expect(&[MI_INT32], "field name length")?, big)?;
             let len = len.first().copied().unwrap_or(0.0) as usize;
@@ -315,6 +324,7 @@ fn class_value(
                         .to_string()
                 })
                 .collect();
+            within_bytes_left(c, n, fields.len(), name)?;
             let mut elements = Vec::with_capacity(n.min(1 << 16));
             for _ in 0..n {
                 let e = (0..fields.len())
@@ -329,7 +339,7 @@ fn class_value(
             let (ty, d) = c.element()?;
             let s = chars(ty, d, big).with_context(|| format!("at byte {at}"))?;
             if s.chars().count() != n {
-                bail!("char array `{name}` holds {} characters, its dimensions say {n} (only single-row char arrays are read)", s.chars().count());
+                bail!("char array `{}` holds {} characters, its dimensions say {n} (only single-row char arrays are read)", shown(name), s.chars().count());
             }
             Value::Char(s)
         }
@@ -344,6 +354,24 @@ fn class_value(
         }
         other => Value::Unsupported(other),
     })
+}
+
+/// Refuses a cell or struct array of `n` elements of `fields` arrays each that the bytes left in
+/// its element cannot hold: every array inside takes at least an 8-byte tag. A struct without
+/// fields costs no bytes per element, so it is held to the same 8 bytes an element (one such
+/// element, MATLAB's `struct()`, is always accepted): a small file cannot claim millions of
+/// elements and make the reader allocate gigabytes.
+fn within_bytes_left(c: &Cursor, n: usize, fields: usize, name: &str) -> Result<()> {
+    let left = c.buf.len().saturating_sub(c.pos);
+    let need = n.saturating_mul(fields.max(1)).saturating_mul(8);
+    if n > 1 && need > left {
+        bail!(
+            "array `{}` claims {n} elements of {fields} field(s), more than the {left} \
+             bytes left in it can hold (8 bytes an array at least)",
+            shown(name)
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -309,7 +309,8 @@ pub struct EvalOutcome {
 pub struct EvalOptions {
     /// The testing protocol (one crop, Table 3's ten crops, Table 4's multi-scale).
     pub protocol: Protocol,
-    /// Where [`record`] appends the row (default: the checkpoint folder's `eval.csv`).
+    /// Where [`record`] appends the row (default: the checkpoint folder's `eval.csv`; for
+    /// weights-only files, `W.eval.csv` beside the weights `W.safetensors`).
     pub csv: Option<PathBuf>,
     /// Overrides the recipe's `run.device`.
     pub device: Option<DeviceChoice>,
@@ -345,6 +346,10 @@ pub struct Opened {
     pub cfg: Config,
     /// One-line notes for the user (an older checkpoint without its config).
     pub notes: Vec<String>,
+    /// The file the recipe came from, named when the weights do not fit its network: the
+    /// checkpoint itself (its embedded config), the `config.toml` beside an older one, or the
+    /// `--config` of weights from elsewhere.
+    recipe: PathBuf,
     /// The checkpoint as read (tensors on the CPU), restored by [`Opened::restore`].
     tensors: checkpoint::Checkpoint,
 }
@@ -370,7 +375,12 @@ pub fn open(checkpoint: &Path) -> Result<Opened> {
     let header = tensors.header();
     let mut notes = Vec::new();
     let cfg = checkpoint_recipe(&header, &dir.config(), &mut notes)?;
+    let recipe = match &header.config {
+        Some(_) => checkpoint.to_path_buf(),
+        None => dir.config(),
+    };
     Ok(Opened {
+        recipe,
         checkpoint: checkpoint.to_path_buf(),
         dir,
         header,
@@ -394,6 +404,7 @@ pub fn open_weights(weights: &Path, config: &Path) -> Result<Opened> {
         config: Some(cfg.clone()),
     };
     Ok(Opened {
+        recipe: config.to_path_buf(),
         checkpoint: weights.to_path_buf(),
         dir: folder_of(weights),
         header: ckpt.header(),
@@ -441,11 +452,7 @@ impl Opened {
         }
         let vs = nn::VarStore::new(dev);
         let model = ResNet::new(&vs.root(), &self.cfg.model);
-        let source = match &ckpt.config {
-            Some(_) => self.checkpoint.clone(),
-            None => self.dir.config(),
-        };
-        ckpt.restore_model(&vs, &self.cfg.model, &source)?;
+        ckpt.restore_model(&vs, &self.cfg.model, &self.recipe)?;
         Ok((dev, vs, model))
     }
 }
@@ -495,7 +502,12 @@ pub fn measure(checkpoint: &Path, opts: &EvalOptions) -> Result<EvalOutcome> {
         top1_error: r.top1_error,
         top5_error: r.top5_error,
     };
-    let csv = opts.csv.clone().unwrap_or_else(|| dir.eval_csv());
+    // Weights from elsewhere are not the run's own result: their rows never go into a run
+    // folder's eval.csv unless --csv says so, but beside the weights (`W.eval.csv`).
+    let csv = opts.csv.clone().unwrap_or_else(|| match &opts.config {
+        Some(_) => checkpoint.with_extension("eval.csv"),
+        None => dir.eval_csv(),
+    });
     Ok(EvalOutcome { row, csv, notes })
 }
 

@@ -250,6 +250,45 @@ pub fn check(cfg: &Config, device: Device) -> Result<Estimate> {
     refuse_short(cfg, estimate(cfg, device))
 }
 
+/// Checks that `n` local ranks of `cfg` (each its share of the global batch) fit this machine
+/// before any of them starts: on the CPU, at most one rank a core and `n` ranks' memory within
+/// what the host has available; on CUDA, one GPU a rank, each rank's share within its device's
+/// free memory, and the ranks' host memory within the host's.
+pub fn check_ranks(cfg: &Config, device: Device, n: usize) -> Result<Estimate> {
+    let mut rank = cfg.clone();
+    rank.optimizer.batch_size = (cfg.optimizer.batch_size / n.max(1)).max(1);
+    if device.is_cuda() {
+        let gpus = tch::Cuda::device_count().max(0) as usize;
+        if n > gpus {
+            bail!("--nproc {n}: {n} ranks need {n} CUDA devices (one a rank), this machine has {gpus}");
+        }
+    } else {
+        let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+        if n > cores {
+            bail!(
+                "--nproc {n}: {n} ranks on the CPU need {n} cores (one a rank), this machine has \
+                 {cores}"
+            );
+        }
+    }
+    let e = estimate(&rank, device);
+    if let Some(have) = e.host_available {
+        let need = e.host_bytes() * n as f64;
+        if need > have as f64 {
+            bail!(
+                "--nproc {n}: {n} ranks of {} need about {} of memory on the host ({} each: {}), \
+                 but {} is available (MemAvailable)",
+                cfg.name,
+                human(need),
+                human(e.host_bytes()),
+                e.parts(),
+                human(have as f64)
+            );
+        }
+    }
+    refuse_short(&rank, e)
+}
+
 /// Refuses the estimate `e` of `cfg` where the host or the device has less memory available.
 fn refuse_short(cfg: &Config, e: Estimate) -> Result<Estimate> {
     let refuse = |need: f64, have: u64, place: &str, source: &str| -> Result<()> {

@@ -9,6 +9,7 @@
 //! any moment leaves the previous checkpoint (or the new one) whole.
 use crate::config::{Config, Family, ModelConfig, NetKind, Shortcut};
 use crate::run::state::TrainState;
+use crate::sys::console::shown;
 use anyhow::{bail, Context, Result};
 use safetensors::tensor::{Dtype, View};
 use std::borrow::Cow;
@@ -175,7 +176,19 @@ pub struct CheckpointHeader {
 /// The largest safetensors header this build reads (ours are a few hundred KiB).
 const MAX_HEADER_BYTES: u64 = 64 << 20;
 
-fn corrupt(path: &Path, what: impl std::fmt::Display) -> anyhow::Error {
+/// How a reader names a file whose layout is broken: [`corrupt`] for checkpoints,
+/// [`corrupt_weights`] for plain state dicts.
+pub(crate) type Bad = fn(&Path, String) -> anyhow::Error;
+
+/// A plain state dict (weights from elsewhere) that is truncated or not what its header says.
+pub(crate) fn corrupt_weights(path: &Path, what: String) -> anyhow::Error {
+    anyhow::anyhow!(
+        "weights {} are truncated or corrupt ({what})",
+        path.display()
+    )
+}
+
+fn corrupt(path: &Path, what: String) -> anyhow::Error {
     anyhow::anyhow!(
         "checkpoint {} is truncated or corrupt ({what}); its run can only restart \
          (resnet train --force) or resume from an intact copy",
@@ -216,13 +229,13 @@ pub(crate) fn open_checkpoint(path: &Path) -> Result<std::fs::File> {
 /// The size the header of the open checkpoint `f` describes (8 + header + the end of the last
 /// tensor's data), checked against the file's size before any tensor is read; `f` is left at
 /// its start.
-fn described_len(path: &Path, f: &mut std::fs::File) -> Result<u64> {
+pub(crate) fn described_len(path: &Path, f: &mut std::fs::File, bad: Bad) -> Result<u64> {
     use std::io::Seek;
     let actual = f
         .metadata()
         .with_context(|| format!("cannot read checkpoint {}", path.display()))?
         .len();
-    let (n, json) = header_json(path, f, Some(actual))?;
+    let (n, json) = header_json(path, f, Some(actual), bad)?;
     let end = json
         .as_object()
         .into_iter()
@@ -232,7 +245,7 @@ fn described_len(path: &Path, f: &mut std::fs::File) -> Result<u64> {
         .unwrap_or(0);
     let want = 8 + n + end;
     if want != actual {
-        return Err(corrupt(
+        return Err(bad(
             path,
             format!("the file has {actual} bytes but its header describes {want} bytes"),
         ));
@@ -248,20 +261,21 @@ fn header_json(
     path: &Path,
     f: &mut std::fs::File,
     file_len: Option<u64>,
+    bad: Bad,
 ) -> Result<(u64, serde_json::Value)> {
     use std::io::Read;
     let mut len = [0u8; 8];
     f.read_exact(&mut len)
-        .map_err(|e| corrupt(path, format!("no header: {e}")))?;
+        .map_err(|e| bad(path, format!("no header: {e}")))?;
     let n = u64::from_le_bytes(len);
     if n > MAX_HEADER_BYTES || file_len.is_some_and(|actual| 8 + n > actual) {
-        return Err(corrupt(path, format!("a header of {n} bytes")));
+        return Err(bad(path, format!("a header of {n} bytes")));
     }
     let mut header = vec![0u8; n as usize];
     f.read_exact(&mut header)
-        .map_err(|e| corrupt(path, format!("header cut short: {e}")))?;
+        .map_err(|e| bad(path, format!("header cut short: {e}")))?;
     let json: serde_json::Value =
-        serde_json::from_slice(&header).map_err(|e| corrupt(path, format!("header: {e}")))?;
+        serde_json::from_slice(&header).map_err(|e| bad(path, format!("header: {e}")))?;
     Ok((n, json))
 }
 
@@ -269,7 +283,7 @@ fn header_json(
 /// file is an error naming it.
 pub fn read_header(path: &Path) -> Result<CheckpointHeader> {
     let mut f = open_checkpoint(path)?;
-    let (_, json) = header_json(path, &mut f, None)?;
+    let (_, json) = header_json(path, &mut f, None, corrupt)?;
     let md: HashMap<String, String> = json
         .get("__metadata__")
         .and_then(|m| m.as_object())
@@ -327,7 +341,7 @@ fn parse_metadata(path: &Path, md: &HashMap<String, String>) -> Result<Checkpoin
 pub fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
     use std::io::Read;
     let mut f = open_checkpoint(path)?;
-    let want = described_len(path, &mut f)?;
+    let want = described_len(path, &mut f, corrupt)?;
     let mut bytes = Vec::new();
     f.take(want)
         .read_to_end(&mut bytes)
@@ -354,24 +368,34 @@ pub fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
     })
 }
 
-/// The tensors of a safetensors file (F32 or I64), by name.
+/// The tensors of a safetensors file (F32 or I64), by name. A float tensor holding NaN or an
+/// infinity is refused naming it: such weights give no meaningful error, and training never saves
+/// them. Tensor names are file-derived: messages show them with control characters replaced.
 pub(crate) fn tensors_of(
     path: &Path,
     st: &safetensors::SafeTensors<'_>,
 ) -> Result<HashMap<String, Tensor>> {
     let mut tensors = HashMap::new();
     for (name, view) in st.tensors() {
+        let shown = shown(&name);
         let kind = match view.dtype() {
             Dtype::F32 => Kind::Float,
             Dtype::I64 => Kind::Int64,
             other => bail!(
-                "checkpoint {}: tensor {name} has dtype {other:?}; expected F32 or I64",
+                "checkpoint {}: tensor {shown} has dtype {other:?}; expected F32 or I64",
                 path.display()
             ),
         };
         let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
         let t = Tensor::f_from_data_size(view.data(), &shape, kind)
-            .with_context(|| format!("checkpoint {}: tensor {name}", path.display()))?;
+            .with_context(|| format!("checkpoint {}: tensor {shown}", path.display()))?;
+        if kind == Kind::Float && t.isfinite().all().int64_value(&[]) == 0 {
+            bail!(
+                "checkpoint {}: tensor {shown} holds NaN or infinite values; refusing weights \
+                 that are not finite",
+                path.display()
+            );
+        }
         tensors.insert(name, t);
     }
     Ok(tensors)
@@ -432,11 +456,12 @@ impl Checkpoint {
         names.sort();
         for name in &names {
             let Some(t) = self.tensors.get(*name) else {
-                return Some(format!("tensor {name} is missing"));
+                return Some(format!("tensor {} is missing", shown(name)));
             };
             if t.size() != vars[*name].size() {
                 return Some(format!(
-                    "tensor {name} has shape {:?}, the model expects {:?}",
+                    "tensor {} has shape {:?}, the model expects {:?}",
+                    shown(name),
                     t.size(),
                     vars[*name].size()
                 ));
@@ -450,7 +475,7 @@ impl Checkpoint {
         extra.sort();
         extra
             .first()
-            .map(|n| format!("tensor {n} is not part of the model"))
+            .map(|n| format!("tensor {} is not part of the model", shown(n)))
     }
 
     /// The network these tensors belong to, read from their names and shapes: family (stem

@@ -4,7 +4,6 @@
 //! `.lock` (one writer at a time). The file names are defined here once; every module uses them.
 use crate::config::Config;
 use anyhow::{bail, Context, Result};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// File names inside a run folder.
@@ -143,64 +142,15 @@ impl RunLock {
         })
     }
 
-    /// Takes the lock file `path` (its PID written into it), or fails with `busy(holder, path)`.
+    /// Takes the lock file `path` ([`crate::sys::lock::take`]), or fails with
+    /// `busy(holder, path)`.
     fn take(path: &Path, busy: impl FnOnce(&str, &Path) -> String) -> Result<RunLock> {
-        let path = path.to_path_buf();
-        let mut file = open_lock(&path)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let mut holder = String::new();
-                let _ = std::io::Read::read_to_string(&mut file, &mut holder);
-                let holder = match holder.trim() {
-                    "" => "another process".to_string(),
-                    pid => format!("process {pid}"),
-                };
-                bail!("{}", busy(&holder, &path));
-            }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(e).with_context(|| format!("cannot lock {}", path.display()))
-            }
-        }
-        file.set_len(0)
-            .and_then(|_| file.write_all(format!("{}\n", std::process::id()).as_bytes()))
-            .with_context(|| format!("cannot write lock file {}", path.display()))?;
-        Ok(RunLock { _file: file, path })
+        let file = crate::sys::lock::take(path, busy)?;
+        Ok(RunLock {
+            _file: file,
+            path: path.to_path_buf(),
+        })
     }
-}
-
-/// Opens (creating) the lock file `path`: never through a symbolic link, never a file with
-/// other names (a hard link), a FIFO or a device.
-fn open_lock(path: &Path) -> Result<std::fs::File> {
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-    let refuse = |what: &str| {
-        anyhow::anyhow!(
-            "lock file {} is {what}, not the run folder's own file; remove it (the lock is \
-             recreated) and train again",
-            path.display()
-        )
-    };
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) => refuse("a symbolic link"),
-            _ => anyhow::Error::new(e).context(format!("cannot open lock file {}", path.display())),
-        })?;
-    let meta = file
-        .metadata()
-        .with_context(|| format!("cannot inspect lock file {}", path.display()))?;
-    if !meta.is_file() {
-        return Err(refuse(crate::sys::atomic::file_kind(&meta.file_type())));
-    }
-    if meta.nlink() != 1 {
-        return Err(refuse("a hard link to another file"));
-    }
-    Ok(file)
 }
 
 #[cfg(test)]

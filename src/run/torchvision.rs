@@ -4,7 +4,8 @@
 //! `read_state_dict` reads one (a torchvision model saved with `safetensors.torch.save_file`), so
 //! that torchvision's pretrained weights can be measured under the paper's testing protocols.
 use super::checkpoint::{
-    load_checkpoint, open_checkpoint, tensors_of, to_raw, Raw, MOMENTUM_PREFIX,
+    corrupt_weights, described_len, load_checkpoint, open_checkpoint, tensors_of, to_raw, Raw,
+    MOMENTUM_PREFIX,
 };
 use anyhow::{bail, Context, Result};
 use std::collections::{BTreeMap, HashMap};
@@ -43,17 +44,10 @@ pub fn state_dict(tensors: &HashMap<String, Tensor>, iteration: u64) -> BTreeMap
     out
 }
 
-/// Writes the checkpoint's network as a torchvision state dict to `out` (atomically). Refuses to
-/// write over the checkpoint itself, before reading anything.
-pub fn export(checkpoint: &Path, out: &Path) -> Result<Exported> {
-    if out == checkpoint
-        || (out.exists() && out.canonicalize().ok() == checkpoint.canonicalize().ok())
-    {
-        bail!(
-            "--out {} is the checkpoint itself; name another file",
-            out.display()
-        );
-    }
+/// Writes the checkpoint's network as a torchvision state dict to `out` (atomically), after
+/// [`check_out`], before reading anything.
+pub fn export(checkpoint: &Path, out: &Path, force: bool) -> Result<Exported> {
+    check_out(checkpoint, out, force)?;
     let ck = load_checkpoint(checkpoint)?;
     let dict = state_dict(&ck.tensors, ck.state.iteration);
     let raws: BTreeMap<&str, Raw> = dict
@@ -69,13 +63,53 @@ pub fn export(checkpoint: &Path, out: &Path) -> Result<Exported> {
     })
 }
 
+/// Where `export` may write: never over the checkpoint itself (by any name: a symbolic or hard
+/// link), never into a folder that holds a run (its checkpoint, config or records, whose run
+/// could then only restart), and over an existing file only when `force` says so. A device or
+/// FIFO (`/dev/stdout`) is written in place, never replaced.
+fn check_out(checkpoint: &Path, out: &Path, force: bool) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let o = out.display();
+    let same =
+        |a: &std::fs::Metadata, b: &std::fs::Metadata| a.dev() == b.dev() && a.ino() == b.ino();
+    if out == checkpoint
+        || matches!((std::fs::metadata(out), std::fs::metadata(checkpoint)), (Ok(a), Ok(b)) if same(&a, &b))
+    {
+        bail!("--out {o} is the checkpoint itself; name another file");
+    }
+    let target = match crate::sys::atomic::resolve(out)? {
+        crate::sys::atomic::Target::Regular(p) => p,
+        crate::sys::atomic::Target::Special(_) => return Ok(()),
+    };
+    let folder = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let run = crate::run::dir::RunDir::new(folder).existing_run_files();
+    if !run.is_empty() {
+        bail!(
+            "--out {o}: the folder {} holds a run ({}); write the state dict outside run folders",
+            folder.display(),
+            run.join(", ")
+        );
+    }
+    if target.exists() && !force {
+        bail!("--out {o} already exists; pass --force to replace it, or name another file");
+    }
+    Ok(())
+}
+
 /// Reads a plain state dict (torchvision's names; F32 weights, I64 counters), dropping the BN
 /// counters `num_batches_tracked`, which our nets do not hold (eval mode never reads them). A
 /// checkpoint of ours is refused: its own recipe says which network it is.
 pub fn read_state_dict(path: &Path) -> Result<HashMap<String, Tensor>> {
     use std::io::Read;
+    // The header's own account of the size is checked against the file before the data are
+    // read: a valid dict followed by gigabytes costs nothing.
+    let mut f = open_checkpoint(path)?;
+    let want = described_len(path, &mut f, corrupt_weights)?;
     let mut bytes = Vec::new();
-    open_checkpoint(path)?
+    f.take(want)
         .read_to_end(&mut bytes)
         .with_context(|| format!("cannot read weights {}", path.display()))?;
     let st = safetensors::SafeTensors::deserialize(&bytes)

@@ -30,3 +30,13 @@ macro_rules! errln {
         let _ = writeln!(std::io::stderr(), $($arg)*);
     }};
 }
+
+/// A string read from a file (a tensor name, an archive member, a class folder) as messages
+/// show it: control characters (escape sequences, carriage returns, newlines) replaced by `?`,
+/// at most 200 characters, so that a hostile file cannot drive the terminal or forge lines.
+pub fn shown(s: &str) -> String {
+    s.chars()
+        .take(200)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}

@@ -191,7 +191,15 @@ pub struct Env {
     /// TORCHELASTIC_USE_AGENT_STORE: torchrun's agent already hosts the store on MASTER_PORT,
     /// so every rank connects as a client; otherwise rank 0 hosts it.
     pub agent_store: bool,
+    /// What identifies this launch among others on the same machine ([`LAUNCH_ID_VAR`], set by
+    /// `--nproc`, else torchrun's TORCHELASTIC_RUN_ID): rank 0 publishes it in the store and every
+    /// other rank compares it before the group forms, so that a rank that reached another job's
+    /// store on the same port is refused at once.
+    pub launch_id: Option<String>,
 }
+
+/// The variable `resnet train --nproc` gives its workers: one id per launch.
+pub const LAUNCH_ID_VAR: &str = "RESNET_LAUNCH_ID";
 
 impl Env {
     /// torchrun's environment of this process; None when neither RANK nor WORLD_SIZE is set
@@ -248,6 +256,9 @@ impl Env {
             Some("True") | Some("true") | Some("1") => true,
             Some(v) => bail!("TORCHELASTIC_USE_AGENT_STORE={v:?}: expected True or False"),
         };
+        let launch_id = get(LAUNCH_ID_VAR)
+            .or_else(|| get("TORCHELASTIC_RUN_ID"))
+            .filter(|v| !v.is_empty());
         Ok(Some(Env {
             master_addr,
             master_port,
@@ -257,6 +268,7 @@ impl Env {
             local_world_size,
             restart_count,
             agent_store,
+            launch_id,
         }))
     }
 
@@ -287,6 +299,52 @@ fn quiet_c10d_logs() {
     }
 }
 
+/// Runs `f` on a thread of its own and waits for it at most `timeout` (plus a margin for the
+/// shim's own bound to fire first): `None` when it has not returned by then. A c10d call that
+/// waits on a peer which accepted the connection but never answers has no bound of its own.
+fn within_deadline<T: Send + 'static>(
+    timeout: Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(timeout + DEADLINE_MARGIN).ok()
+}
+
+/// How long past a timeout [`within_deadline`] waits for c10d to report it itself.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
+
+/// The store key under which rank 0 publishes its launch id.
+const LAUNCH_KEY: &str = "resnet/launch_id";
+
+/// Rank 0 publishes `env.launch_id` in the store; every other rank reads it and refuses a store
+/// of another launch at once, naming the port (a second job on the same MASTER_PORT), before
+/// the group is formed.
+fn check_launch(store: &Store, env: &Env) -> Result<()> {
+    let Some(mine) = &env.launch_id else {
+        return Ok(());
+    };
+    if env.rank == 0 {
+        return store.set(LAUNCH_KEY, mine.as_bytes());
+    }
+    let theirs = store.get(LAUNCH_KEY)?;
+    if theirs != mine.as_bytes() {
+        bail!(
+            "rank {} of {}: the store at {}:{} belongs to another launch (its id {}, ours {mine}): \
+             another job uses MASTER_PORT {}; give each job its own port",
+            env.rank,
+            env.world_size,
+            env.master_addr,
+            env.master_port,
+            crate::sys::console::shown(&String::from_utf8_lossy(&theirs)),
+            env.master_port
+        );
+    }
+    Ok(())
+}
+
 /// A c10d key-value store (TCPStore, or a PrefixStore view of one).
 pub struct Store {
     raw: *mut c_void,
@@ -300,7 +358,8 @@ unsafe impl Send for Store {}
 impl Store {
     /// A TCPStore at host:port. The server binds the port (an error at once when it is taken)
     /// and waits up to `timeout` until `world_size` processes (itself included) connected; a
-    /// client retries connecting until `timeout`.
+    /// client retries connecting until `timeout`. Either way the call ends by the deadline,
+    /// also where something at the port accepts the connection and never answers.
     pub fn tcp(
         host: &str,
         port: u16,
@@ -310,28 +369,39 @@ impl Store {
     ) -> Result<Store> {
         quiet_c10d_logs();
         let h = cstring("store host", host)?;
-        let mut raw = std::ptr::null_mut();
         let role = if server { "hosting" } else { "connecting to" };
         let started = Instant::now();
-        // SAFETY: valid C string and out-pointer; on success `raw` is a heap handle freed in Drop.
-        check(unsafe {
-            resnet_dist_tcp_store_new(
-                h.as_ptr(),
-                i32::from(port),
-                i32::from(server),
-                world_size as i32,
-                1,
-                millis(timeout),
-                &mut raw,
-            )
+        let ms = millis(timeout);
+        let made = within_deadline(timeout, move || {
+            let mut raw = std::ptr::null_mut();
+            // SAFETY: valid C string and out-pointer; on success `raw` is a heap handle freed in
+            // Drop (or, past the deadline, never: the process is ending with the error).
+            check(unsafe {
+                resnet_dist_tcp_store_new(
+                    h.as_ptr(),
+                    i32::from(port),
+                    i32::from(server),
+                    world_size as i32,
+                    1,
+                    ms,
+                    &mut raw,
+                )
+            })
+            .map(|()| raw as usize)
         })
-        .map_err(|e| {
+        .unwrap_or_else(|| {
+            Err(format!(
+                "no answer within the timeout (something on port {port} accepts connections but \
+                 does not answer as a store: another program or job on MASTER_PORT?)"
+            ))
+        });
+        let raw = made.map_err(|e| {
             anyhow::anyhow!(
                 "{role} the store at {host}:{port} (world size {world_size}, timeout {} s) failed after {:.1} s: {e}",
                 timeout.as_secs_f64(),
                 started.elapsed().as_secs_f64()
             )
-        })?;
+        })? as *mut c_void;
         Ok(Store { raw, timeout })
     }
 
@@ -459,7 +529,8 @@ unsafe impl Send for Group {}
 
 impl Group {
     /// The rendezvous of torch.distributed's `init_process_group(init_method="env://")`: the
-    /// store (hosted here when [`Env::hosts_store`]), its "default_pg/0/" view, the group.
+    /// store (hosted here when [`Env::hosts_store`]), its "default_pg/0/" view, the launch id
+    /// compared ([`Env::launch_id`]), the group; every step bounded by `opts.timeout`.
     pub fn init(env: &Env, opts: &GroupOptions) -> Result<Group> {
         opts.backend
             .check_available(tch::Cuda::device_count() as usize)?;
@@ -480,6 +551,7 @@ impl Group {
         } else {
             tcp.prefixed(GROUP_PREFIX)?
         };
+        check_launch(&store, env)?;
         let ifname = std::env::var("GLOO_SOCKET_IFNAME").ok();
         let bind = Bind::choose(&env.master_addr, ifname.as_deref());
         Group::new(store, env.rank, env.world_size, env.local_rank, opts, &bind)
@@ -500,31 +572,46 @@ impl Group {
             Bind::Default => (CString::default(), CString::default()),
         };
         let backend = opts.backend;
-        let mut raw = std::ptr::null_mut();
         let started = Instant::now();
-        // SAFETY: live store handle (the group keeps its own reference), valid C strings and
-        // out-pointer; on success `raw` is a heap handle freed in Drop.
-        check(unsafe {
-            resnet_dist_group_new(
-                store.raw,
-                i32::from(backend == Backend::Nccl),
-                rank as i32,
-                world_size as i32,
-                millis(opts.timeout),
-                ifname.as_ptr(),
-                host.as_ptr(),
-                local_rank as i32,
-                &mut raw,
-            )
-        })
-        .map_err(|e| {
+        let (store_raw, ms) = (store.raw as usize, millis(opts.timeout));
+        // Past the deadline the store handle is leaked with the waiting thread (the process is
+        // ending with the error), never freed under it.
+        let made = within_deadline(opts.timeout, move || {
+            let mut raw = std::ptr::null_mut();
+            // SAFETY: live store handle (the group keeps its own reference), valid C strings and
+            // out-pointer; on success `raw` is a heap handle freed in Drop.
+            check(unsafe {
+                resnet_dist_group_new(
+                    store_raw as *mut c_void,
+                    i32::from(backend == Backend::Nccl),
+                    rank as i32,
+                    world_size as i32,
+                    ms,
+                    ifname.as_ptr(),
+                    host.as_ptr(),
+                    local_rank as i32,
+                    &mut raw,
+                )
+            })
+            .map(|()| raw as usize)
+        });
+        let Some(made) = made else {
+            std::mem::forget(store);
+            bail!(
+                "rank {rank} of {world_size}: creating the {} group did not complete within its \
+                 timeout ({} s)",
+                backend.name(),
+                opts.timeout.as_secs_f64()
+            );
+        };
+        let raw = made.map_err(|e| {
             anyhow::anyhow!(
                 "rank {rank} of {world_size}: creating the {} group failed after {:.1} s (timeout {} s): {e}",
                 backend.name(),
                 started.elapsed().as_secs_f64(),
                 opts.timeout.as_secs_f64()
             )
-        })?;
+        })? as *mut c_void;
         let device = match backend {
             Backend::Gloo => Device::Cpu,
             Backend::Nccl => Device::Cuda(local_rank),

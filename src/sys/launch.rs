@@ -65,6 +65,7 @@ fn spawn(
         .env("GROUP_RANK", "0")
         .env("TORCHELASTIC_RESTART_COUNT", "0")
         .env(NPROC_VAR, n.to_string())
+        .env(crate::sys::dist::LAUNCH_ID_VAR, launch_id())
         .process_group(0);
     // As torchrun: one intra-op thread a worker unless said otherwise (run.threads still wins).
     if std::env::var_os("OMP_NUM_THREADS").is_none() {
@@ -82,6 +83,18 @@ fn spawn(
         .with_context(|| format!("cannot start rank {rank} ({})", exe.display()))
 }
 
+/// This launch's id (the launcher's PID and start time), the same for all its workers.
+fn launch_id() -> String {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        format!("{}-{}", std::process::id(), t.as_nanos())
+    })
+    .clone()
+}
+
 fn describe(s: ExitStatus) -> String {
     match (s.code(), s.signal()) {
         (Some(c), _) => format!("exit status {c}"),
@@ -97,19 +110,62 @@ fn signal_all(children: &mut [Option<Child>], sig: libc::c_int) {
     }
 }
 
+/// Whether `signal` is ignored (SIG_IGN), as `nohup` leaves SIGHUP for the program it starts.
+pub fn signal_ignored(signal: libc::c_int) -> bool {
+    // SAFETY: sigaction with a null new action only reads the current one into `old`.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction == libc::SIG_IGN
+    }
+}
+
+/// How the workers of [`launch`] ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Launched {
+    /// Every worker exited 0 (a run stopped by a signal after it began training included: its
+    /// rank 0 saved and said how to resume).
+    Finished,
+    /// A stop signal reached the launcher before every worker had started training: the
+    /// workers it started ended by that signal, the others were never started.
+    Stopped,
+}
+
+/// Whether a worker's end is the stop it was asked for (the forwarded signal's default action,
+/// or a stopped command's exit status).
+fn stopped_by_signal(status: ExitStatus) -> bool {
+    matches!(
+        status.signal(),
+        Some(libc::SIGTERM | libc::SIGINT | libc::SIGHUP)
+    ) || matches!(status.code(), Some(130 | 143))
+}
+
 /// Starts `n` workers of this binary with `args`, forwards stop signals, waits for all of them.
-/// Ok when every worker exited 0; else one line naming the first rank that failed.
-pub fn launch(n: usize, args: &[OsString]) -> Result<()> {
+/// A stop signal received while they are being started starts no more. Ok when every worker
+/// exited 0, or when a stop ended them before training ([`Launched::Stopped`]); else one line
+/// naming the first rank that failed. A SIGHUP ignored at start (`nohup`) stays ignored, here
+/// and in the workers.
+pub fn launch(n: usize, args: &[OsString]) -> Result<Launched> {
     if n == 0 {
         bail!("--nproc 0: must be at least 1");
     }
     let exe = std::env::current_exe().context("cannot find this program's own path")?;
+    let hup_ignored = signal_ignored(libc::SIGHUP);
     let _ = ctrlc::set_handler(|| {
         SIGNALS.fetch_add(1, Ordering::SeqCst);
     });
+    if hup_ignored {
+        // SAFETY: setting a signal's disposition to SIG_IGN installs no code; the workers
+        // inherit it through exec.
+        unsafe { libc::signal(libc::SIGHUP, libc::SIG_IGN) };
+    }
     let port = free_port()?;
     let mut children: Vec<Option<Child>> = Vec::with_capacity(n);
     for rank in 0..n {
+        if SIGNALS.load(Ordering::SeqCst) > 0 {
+            // Told to stop: no more workers (those started are stopped below).
+            break;
+        }
         match spawn(&exe, args, rank, n, port) {
             Ok(c) => children.push(Some(c)),
             Err(e) => {
@@ -120,7 +176,8 @@ pub fn launch(n: usize, args: &[OsString]) -> Result<()> {
     }
     let mut forwarded = 0;
     let mut failed: Option<(usize, String, Instant)> = None;
-    let mut alive = n;
+    let mut all_stopped = true;
+    let mut alive = children.len();
     while alive > 0 {
         let got = SIGNALS.load(Ordering::SeqCst);
         while forwarded < got {
@@ -132,8 +189,11 @@ pub fn launch(n: usize, args: &[OsString]) -> Result<()> {
             if let Some(status) = c.try_wait()? {
                 *slot = None;
                 alive -= 1;
-                if !status.success() && failed.is_none() {
-                    failed = Some((rank, describe(status), Instant::now()));
+                if !status.success() {
+                    all_stopped &= stopped_by_signal(status);
+                    if failed.is_none() {
+                        failed = Some((rank, describe(status), Instant::now()));
+                    }
                 }
             }
         }
@@ -144,10 +204,15 @@ pub fn launch(n: usize, args: &[OsString]) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    if let Some((rank, how, _)) = failed {
-        bail!("rank {rank} of {n} failed ({how}; its own message above says why)");
+    let stopped = SIGNALS.load(Ordering::SeqCst) > 0;
+    match failed {
+        Some(_) if stopped && all_stopped => Ok(Launched::Stopped),
+        None if stopped && children.len() < n => Ok(Launched::Stopped),
+        Some((rank, how, _)) => {
+            bail!("rank {rank} of {n} failed ({how}; its own message above says why)")
+        }
+        None => Ok(Launched::Finished),
     }
-    Ok(())
 }
 
 #[cfg(test)]

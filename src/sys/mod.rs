@@ -7,4 +7,5 @@ pub mod device;
 pub mod dist;
 pub mod graph;
 pub mod launch;
+pub mod lock;
 pub mod memory;

@@ -123,6 +123,34 @@ pub fn check_same_config(g: &Group, cfg: &Config) -> Result<()> {
     Ok(())
 }
 
+/// Every rank's content key of its training data (`key`: what the data layer computed from the
+/// files it read) compared with rank 0's: ranks that read different data behind the same
+/// `data.path` (another copy on another machine, a folder changed between two starts) are
+/// refused on every rank, naming the ranks and their keys, before anything is trained.
+pub fn check_same_data(g: &Group, key: &str, path: &str) -> Result<()> {
+    let all = g.gather_bytes("resnet/data_key", key.as_bytes())?;
+    let shown = |b: &[u8]| crate::sys::console::shown(&String::from_utf8_lossy(b));
+    let bad: Vec<String> = all
+        .iter()
+        .enumerate()
+        .skip(1)
+        .filter(|(_, b)| *b != &all[0])
+        .map(|(r, b)| format!("rank {r}: {}", shown(b)))
+        .collect();
+    if !bad.is_empty() {
+        bail!(
+            "rank {} of {}: the ranks read different data behind data.path = {} (content key of \
+             rank 0: {}; {}); every rank must see the same files",
+            g.rank(),
+            g.world_size(),
+            crate::sys::console::shown(path),
+            shown(&all[0]),
+            bad.join("; ")
+        );
+    }
+    Ok(())
+}
+
 /// Whether any rank passes `flag` (one small all-reduce: the stop agreement of a step).
 pub fn any_rank(g: &Group, flag: bool) -> Result<bool> {
     let mut v = [i64::from(flag)];

@@ -50,6 +50,11 @@ pub fn prepare_with(cfg: &Config, opts: &TrainOptions, group: Option<Group>) -> 
         Start::Fresh { .. } => 0,
     };
     crate::train::dist::check_same_u64(&g, "starting iteration", start_at)?;
+    crate::train::dist::check_same_data(
+        &g,
+        p.trainer.data.content_key(),
+        &p.cfg.data.path.display().to_string(),
+    )?;
     crate::train::dist::broadcast_params(&g, &p.trainer.opt)?;
     crate::train::dist::broadcast_buffers(&g, &p.trainer.vs)?;
     p.trainer.join(g);

@@ -22,11 +22,29 @@ pub(super) static PRESSES: AtomicUsize = AtomicUsize::new(0);
 /// handler or destructor from this (the handler's) thread while libtorch runs on the main one
 /// (`exit` there segfaulted about one time in seven). A SIGHUP ignored at start (`nohup`) stays
 /// ignored.
+///
+/// A worker of `--nproc` learns of its launcher's death by `PR_SET_PDEATHSIG`, which the kernel
+/// sends once per exiting thread of the launcher: the SIGTERMs that arrive within
+/// [`PARENT_DEATH_BURST_MS`] of the first, once the launcher is gone, are that one request.
 pub(super) fn install_signal_handler() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        let hup_ignored = signal_ignored(libc::SIGHUP);
-        let _ = ctrlc::set_handler(|| {
+        let hup_ignored = crate::sys::launch::signal_ignored(libc::SIGHUP);
+        // SAFETY: getppid has no preconditions.
+        let parent = unsafe { libc::getppid() };
+        let launched = std::env::var_os(crate::sys::launch::NPROC_VAR).is_some();
+        let first = std::sync::OnceLock::<Instant>::new();
+        let _ = ctrlc::set_handler(move || {
+            let at = *first.get_or_init(Instant::now);
+            // SAFETY: getppid has no preconditions.
+            let orphaned = unsafe { libc::getppid() } != parent;
+            if launched
+                && orphaned
+                && PRESSES.load(Ordering::SeqCst) >= 1
+                && at.elapsed().as_millis() < PARENT_DEATH_BURST_MS
+            {
+                return;
+            }
             if PRESSES.fetch_add(1, Ordering::SeqCst) >= 1 {
                 crate::errln!(
                     "\nsecond interrupt: exiting without saving (the last checkpoint is intact)"
@@ -43,15 +61,9 @@ pub(super) fn install_signal_handler() {
     });
 }
 
-/// Whether `signal` is ignored (SIG_IGN), as `nohup` leaves SIGHUP for the program it starts.
-fn signal_ignored(signal: libc::c_int) -> bool {
-    // SAFETY: sigaction with a null new action only reads the current one into `old`.
-    unsafe {
-        let mut old: libc::sigaction = std::mem::zeroed();
-        libc::sigaction(signal, std::ptr::null(), &mut old) == 0
-            && old.sa_sigaction == libc::SIG_IGN
-    }
-}
+/// How long after a worker's first stop signal, its launcher dead, further signals are taken for
+/// the same parent death (the kernel sends them back to back, one per exiting thread).
+const PARENT_DEATH_BURST_MS: u128 = 2000;
 
 /// For a process that supervises runs (`compare --jobs`): Ctrl-C, SIGTERM and SIGHUP set the
 /// flag that [`stop_requested`] reads (a second one exits at once), as in a training run.
