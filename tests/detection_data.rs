@@ -458,6 +458,23 @@ fn train_bench_and_eval_refuse_a_detection_config_in_one_line() {
         refused(&resnet(&args), &["detection data", "issue 25"]);
     }
     assert!(!out.exists(), "nothing written");
+    // --draw is for detection configs only.
+    let tiny = support::tiny().write(dir.path(), "tiny");
+    let o = resnet(&[
+        "data".as_ref(),
+        "show".as_ref(),
+        "--config".as_ref(),
+        tiny.as_os_str(),
+        "--draw".as_ref(),
+        "1".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    refused(
+        &o,
+        &["--draw", "only for detection configs", "\"synthetic\""],
+    );
+    assert!(!out.exists(), "nothing written");
 }
 
 // ---- the box-aware transform and the loader ----
