@@ -11,7 +11,7 @@
 # says so, when the budget (default 560 s from the start) would be exceeded; when the graphed
 # equivalence run fails, the graph parts of the later sections are skipped and eager is timed):
 #   env          card, driver, torch, commit -> meta.csv
-#   tests        the Rust CUDA tests (tests/cuda_graph.rs, tests/data_cuda.rs) as test binaries,
+#   tests        the Rust CUDA tests (tests/it/cuda_graph.rs, tests/it/data_cuda.rs) in the test binary,
 #                with --include-ignored (the CUDA tests are #[ignore = "needs CUDA"] elsewhere)
 #   equivalence  ResNet-20 on the real JPEGs, 200 iterations (milestone at 100): eager, eager
 #                again (noise), graph, graph->eager and eager->graph resumed at 100; curves
@@ -172,8 +172,8 @@ if wanted tests; then
   ignored=(--include-ignored)
   [ "$dry" = 1 ] && ignored=()
   for t in cuda_graph data_cuda; do
-    if [ -x "$carry/tests/$t" ]; then
-      DC_COMMAND="$t" step "test_$t" 150 "$carry/tests/$t" ${ignored[@]+"${ignored[@]}"} --test-threads=1
+    if [ -x "$carry/tests/it" ]; then
+      DC_COMMAND="$t" step "test_$t" 150 "$carry/tests/it" "$t::" ${ignored[@]+"${ignored[@]}"} --test-threads=1
     else
       echo "  test_$t: no test binary in $carry/tests (skipped)"
     fi

@@ -4,8 +4,8 @@
 # in the git-ignored .device/ (at most 64 MiB):
 #
 #   .device/resnet                 the release binary (stripped)
-#   .device/tests/cuda_graph       the test binaries with CUDA tests (tests/cuda_graph.rs,
-#   .device/tests/data_cuda        tests/data_cuda.rs), stripped
+#   .device/tests/it               the integration-test binary (its CUDA tests: tests/it/cuda_graph.rs,
+#                                  tests/it/data_cuda.rs), stripped
 #   .device/cifar10-jpeg.tar.gz    the CIFAR-10 JPEG archive (DATA=...; default ../shared/data)
 #   .device/commit.txt             the commit (with -dirty if the tree has changes)
 #
@@ -48,7 +48,7 @@ export LIBTORCH="${LIBTORCH:-$root/.libtorch}"
 cargo build --release --quiet --bin resnet
 # The test executables: cargo prints their paths in its JSON messages.
 py="$(command -v python3 || echo "$root/.venv/bin/python")"
-tests_json="$(cargo test --release --no-run --message-format=json --test cuda_graph --test data_cuda 2>/dev/null)"
+tests_json="$(cargo test --release --no-run --message-format=json --test it 2>/dev/null)"
 exes="$(printf '%s\n' "$tests_json" | "$py" -c '
 import json, sys
 for line in sys.stdin:

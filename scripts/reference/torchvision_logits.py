@@ -11,7 +11,7 @@ Two jobs, both with ``torchvision.models.resnet*`` itself, nothing of ours:
   ``W`` with ``safetensors.torch.save_file``, as a user would save torchvision's weights, so that
   ``resnet eval --checkpoint W --config ...`` can be checked on a file of torchvision's making.
 
-Used by tests/torchvision.rs; run it from the project's .venv (scripts/setup-bench.sh installs
+Used by tests/it/torchvision.rs; run it from the project's .venv (scripts/setup-bench.sh installs
 torchvision 0.26.0 beside torch 2.11.0).
 """
 import argparse

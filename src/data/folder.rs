@@ -65,7 +65,7 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
 /// The regular files of `dir` (links followed), sorted, hidden ones left out. The type comes
 /// from the directory entry, so only links cost a `stat`: a scan of 201,000 files (1,000 class
 /// folders) took 1.8-2.0 s with one `stat` per file, 0.4-0.5 s without, warm page cache, on the
-/// 2-core development machine (tests/folder_scale.rs); 1.28 million files scale to about 3 s, so
+/// 2-core development machine (tests/it/folder_scale.rs); 1.28 million files scale to about 3 s, so
 /// the index is not cached.
 fn sorted_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let list = || format!("cannot list {}", dir.display());
