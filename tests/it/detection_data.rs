@@ -2,13 +2,11 @@
 //! on the real dogs-det archive (both layouts: the same images, per-class counts and boxes), every
 //! kind of hostile annotation as a one-line error naming the file, `resnet data show` on a
 //! detection config (counts, drawings), and train/bench/eval refusing detection configs.
-mod support;
-
+use crate::support::{self, refused, resnet, shared_data, skip};
 use resnet::config::Config;
 use resnet::data::detection::{self as det, DetectionSplit, SplitKind};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use support::{refused, resnet, shared_data, skip};
 
 const DOGS: &str = "dogs-det.tar.gz";
 
