@@ -15,6 +15,10 @@
 //! - the resolved config a run folder receives ([`Config::to_toml`]) holds both as absolute
 //!   paths, so it means the same wherever it is read from.
 //!
+//! `[data.detection]`'s paths (VOC roots, COCO annotation files and image folders) are relative to
+//! `data.path` itself (the folder, or the extracted archive's top folder), so they never change
+//! meaning when `data.path` moves.
+//!
 //! `run.out_dir` keeps the command-line rule (relative to the current directory) wherever it is
 //! written, so that `runs/<name>` lands beside the user as before.
 use anyhow::{bail, Context, Result};

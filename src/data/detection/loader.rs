@@ -40,6 +40,19 @@ impl Normalization {
             std: [1.0; 3],
         }
     }
+
+    /// The classification loader's rule for whole images of any size (`data::scales`): values
+    /// in [0, 1] minus the per-channel mean of a backbone's [3, H, W] training mean image, no std.
+    pub fn from_mean_image(mean_image: &Tensor) -> Result<Self> {
+        let m = Vec::<f32>::try_from(crate::data::scales::channel_mean(mean_image))?;
+        if m.len() != 3 {
+            bail!("a mean image has 3 channels, this one {}", m.len());
+        }
+        Ok(Normalization {
+            mean: [m[0], m[1], m[2]],
+            std: [1.0; 3],
+        })
+    }
 }
 
 /// The sizes of the transform (from `[data.detection]`).
@@ -287,4 +300,22 @@ fn pack(images: &[Prepared], divisor: u32, n: &Normalization) -> Tensor {
     Tensor::from_slice(&buf)
         .view([images.len() as i64, 3, hh as i64, ww as i64])
         .to_kind(Kind::Float)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mean_image_gives_its_channel_means() {
+        let img = Tensor::from_slice(&[
+            0.1f32, 0.3, 0.2, 0.2, 0.5, 0.5, 0.5, 0.5, 0.9, 0.7, 0.8, 0.8,
+        ])
+        .view([3, 2, 2]);
+        let n = Normalization::from_mean_image(&img).unwrap();
+        for (a, b) in n.mean.iter().zip([0.2f32, 0.5, 0.8]) {
+            assert!((a - b).abs() < 1e-6, "{:?}", n.mean);
+        }
+        assert_eq!(n.std, [1.0; 3]);
+    }
 }

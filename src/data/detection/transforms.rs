@@ -10,6 +10,11 @@
 //! image's own extent `[0, 0, w, h]` maps exactly onto `[0, 0, w', h']` and the inverse mapping is
 //! the exact reverse. The flip in continuous coordinates is `x -> w - x` (py-faster-rcnn's
 //! `w - x - 1` is the same for its inclusive pixel indices).
+//!
+//! The pixels are resized by [`crate::data::image::resize_to`], the classification loader's
+//! bilinear filter, antialiased when shrinking (py-faster-rcnn's `cv2.INTER_LINEAR` and
+//! torchvision's `interpolate(mode="bilinear")` are not): the same image when enlarging, as at
+//! the paper's 600 px, a slightly smoother one when shrinking.
 
 /// The resized size of a `w`×`h` image: shorter side `shorter`, longer side at most `max_side`.
 pub fn target_size((w, h): (u32, u32), shorter: u32, max_side: u32) -> (u32, u32) {

@@ -2,13 +2,11 @@
 //! on the real dogs-det archive (both layouts: the same images, per-class counts and boxes), every
 //! kind of hostile annotation as a one-line error naming the file, `resnet data show` on a
 //! detection config (counts, drawings), and train/bench/eval refusing detection configs.
-mod support;
-
+use crate::support::{self, refused, resnet, shared_data, skip};
 use resnet::config::Config;
 use resnet::data::detection::{self as det, DetectionSplit, SplitKind};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use support::{refused, resnet, shared_data, skip};
 
 const DOGS: &str = "dogs-det.tar.gz";
 
@@ -457,6 +455,23 @@ fn train_bench_and_eval_refuse_a_detection_config_in_one_line() {
     ] {
         refused(&resnet(&args), &["detection data", "issue 25"]);
     }
+    assert!(!out.exists(), "nothing written");
+    // --draw is for detection configs only.
+    let tiny = support::tiny().write(dir.path(), "tiny");
+    let o = resnet(&[
+        "data".as_ref(),
+        "show".as_ref(),
+        "--config".as_ref(),
+        tiny.as_os_str(),
+        "--draw".as_ref(),
+        "1".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    refused(
+        &o,
+        &["--draw", "only for detection configs", "\"synthetic\""],
+    );
     assert!(!out.exists(), "nothing written");
 }
 
