@@ -15,6 +15,10 @@
 //! - the resolved config a run folder receives ([`Config::to_toml`]) holds both as absolute
 //!   paths, so it means the same wherever it is read from.
 //!
+//! `[data.detection]`'s paths (VOC roots, COCO annotation files and image folders) are relative to
+//! `data.path` itself (the folder, or the extracted archive's top folder), so they never change
+//! meaning when `data.path` moves.
+//!
 //! `run.out_dir` keeps the command-line rule (relative to the current directory) wherever it is
 //! written, so that `runs/<name>` lands beside the user as before.
 use anyhow::{bail, Context, Result};
@@ -150,6 +154,30 @@ pub enum Dataset {
     ImageFolder,
     /// Seeded class-dependent patterns, for tests and smoke runs.
     Synthetic,
+    /// Detection (the paper's appendix, Table 7): the PASCAL VOC layout (`JPEGImages/`,
+    /// `Annotations/*.xml`, `ImageSets/Main/<set>.txt`) under the roots of `[data.detection]`.
+    Voc,
+    /// Detection (the paper's appendix, Table 8): COCO's `instances_*.json` and image folders
+    /// named in `[data.detection]`.
+    Coco,
+}
+
+impl Dataset {
+    /// The config's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dataset::Cifar10 => "cifar10",
+            Dataset::ImageFolder => "image_folder",
+            Dataset::Synthetic => "synthetic",
+            Dataset::Voc => "voc",
+            Dataset::Coco => "coco",
+        }
+    }
+
+    /// A detection dataset (boxes, not one label per image): `voc` or `coco`.
+    pub fn is_detection(self) -> bool {
+        matches!(self, Dataset::Voc | Dataset::Coco)
+    }
 }
 
 /// Training-time augmentation.
@@ -197,6 +225,188 @@ pub struct DataConfig {
     /// The sizes of §3.4's transform (`augment = "imagenet"` and the evaluation of large images).
     #[serde(default)]
     pub imagenet: ImagenetTransform,
+    /// Where a detection dataset's annotations are and how its images are resized
+    /// (`dataset = "voc"` or `"coco"` only).
+    #[serde(default)]
+    pub detection: DetectionConfig,
+}
+
+/// One VOC image set: `ROOT/ImageSets/Main/SET.txt` names the images of `ROOT/JPEGImages/` and
+/// `ROOT/Annotations/`. `root` is relative to `data.path` (absolute allowed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VocSet {
+    pub root: PathBuf,
+    pub set: String,
+}
+
+/// One COCO split: an `instances_*.json` and the folder holding its `file_name`s, both relative
+/// to `data.path` (absolute allowed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CocoSet {
+    pub annotations: PathBuf,
+    pub images: PathBuf,
+}
+
+/// `[data.detection]`: the splits of a detection dataset and Faster R-CNN's image transform.
+///
+/// Paths are relative to `data.path`: the folder itself, or, for a `.tar.gz`, its extraction in
+/// `data.cache_dir` (its single top-level folder when it has one). VOC 07+12 with
+/// `data.path = "VOCdevkit"`: `voc_train = [{ root = "VOC2007", set = "trainval" },
+/// { root = "VOC2012", set = "trainval" }]`, `voc_test = [{ root = "VOC2007", set = "test" }]`;
+/// 07++12 adds `{ root = "VOC2007", set = "test" }` to the training sets and tests on VOC2012.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectionConfig {
+    /// Class names, in the order of the contiguous labels. VOC: the `<name>` of the objects
+    /// (empty = VOC's 20 classes in the devkit's order); an object of another class is an error.
+    /// COCO: empty = the categories of the file sorted by id; when given, exactly those names.
+    #[serde(default)]
+    pub classes: Vec<String>,
+    /// VOC image sets of the training split.
+    #[serde(default = "default_voc_train")]
+    pub voc_train: Vec<VocSet>,
+    /// VOC image sets of the test split.
+    #[serde(default = "default_voc_test")]
+    pub voc_test: Vec<VocSet>,
+    /// VOC's corners are 1-based inclusive pixel indices (the devkit's convention): the box
+    /// `[xmin - 1, ymin - 1, xmax, ymax]` in continuous coordinates, as py-faster-rcnn and
+    /// Detectron convert them. `false` reads them as continuous coordinates as written (for
+    /// VOC-style files made from COCO boxes, as the dogs-det archive's are).
+    #[serde(default = "default_true")]
+    pub voc_one_based: bool,
+    /// The COCO training split (default: the official 2017 layout).
+    #[serde(default = "default_coco_train")]
+    pub coco_train: CocoSet,
+    /// The COCO test split (default: COCO 2017 val).
+    #[serde(default = "default_coco_test")]
+    pub coco_test: CocoSet,
+    /// Faster R-CNN's scale: the shorter side after resizing (the paper's 600).
+    #[serde(default = "default_det_shorter")]
+    pub shorter_side: u32,
+    /// The longer side is at most this (py-faster-rcnn's 1000); the shorter side gives way.
+    #[serde(default = "default_det_longer")]
+    pub max_side: u32,
+    /// A batch is zero-padded to the largest image, then to a multiple of this (1 = no more).
+    #[serde(default = "default_one")]
+    pub size_divisor: u32,
+    /// Horizontal flips of training images (with their boxes), each with probability 1/2.
+    #[serde(default = "default_true")]
+    pub flip: bool,
+}
+
+fn default_voc_train() -> Vec<VocSet> {
+    vec![VocSet {
+        root: PathBuf::from("."),
+        set: "trainval".into(),
+    }]
+}
+fn default_voc_test() -> Vec<VocSet> {
+    vec![VocSet {
+        root: PathBuf::from("."),
+        set: "test".into(),
+    }]
+}
+fn coco_set(set: &str) -> CocoSet {
+    CocoSet {
+        annotations: PathBuf::from(format!("annotations/instances_{set}.json")),
+        images: PathBuf::from(set),
+    }
+}
+fn default_coco_train() -> CocoSet {
+    coco_set("train2017")
+}
+fn default_coco_test() -> CocoSet {
+    coco_set("val2017")
+}
+fn default_det_shorter() -> u32 {
+    crate::paper::DETECTION_SHORTER_SIDE
+}
+fn default_det_longer() -> u32 {
+    crate::paper::DETECTION_MAX_SIDE
+}
+fn default_one() -> u32 {
+    1
+}
+
+impl Default for DetectionConfig {
+    fn default() -> Self {
+        DetectionConfig {
+            classes: Vec::new(),
+            voc_train: default_voc_train(),
+            voc_test: default_voc_test(),
+            voc_one_based: true,
+            coco_train: default_coco_train(),
+            coco_test: default_coco_test(),
+            shorter_side: default_det_shorter(),
+            max_side: default_det_longer(),
+            size_divisor: default_one(),
+            flip: true,
+        }
+    }
+}
+
+/// Largest `data.detection.shorter_side` / `max_side` accepted (COCO's images are at most 640
+/// pixels a side; Detectron's largest test scale is 1,400).
+pub const MAX_DETECTION_SIDE: u32 = 4096;
+
+impl DetectionConfig {
+    /// Sizes in range, shorter side not above the longer bound, image sets and class names
+    /// well-formed and distinct.
+    pub fn validate(&self) -> Result<()> {
+        let d = self;
+        for (key, v) in [("shorter_side", d.shorter_side), ("max_side", d.max_side)] {
+            if v == 0 || v > MAX_DETECTION_SIDE {
+                bail!("data.detection.{key} = {v}: must be in 1..={MAX_DETECTION_SIDE} pixels");
+            }
+        }
+        if d.shorter_side > d.max_side {
+            bail!(
+                "data.detection.shorter_side = {} is larger than data.detection.max_side = {}",
+                d.shorter_side,
+                d.max_side
+            );
+        }
+        if !(1..=256).contains(&d.size_divisor) {
+            bail!(
+                "data.detection.size_divisor = {}: must be in 1..=256 (1 = pad to the largest \
+                 image only; torchvision pads to 32)",
+                d.size_divisor
+            );
+        }
+        for (key, sets) in [("voc_train", &d.voc_train), ("voc_test", &d.voc_test)] {
+            if sets.is_empty() {
+                bail!("data.detection.{key} = []: list at least one {{ root, set }}");
+            }
+            for s in sets {
+                let ok = !s.set.is_empty()
+                    && s.set.len() <= 255
+                    && !s.set.contains(['/', '\\', '\0'])
+                    && s.set != "."
+                    && s.set != "..";
+                if !ok {
+                    bail!(
+                        "data.detection.{key}: set = {:?} is not an image-set name (a file name \
+                         under ImageSets/Main/ without .txt, e.g. \"trainval\")",
+                        s.set
+                    );
+                }
+            }
+        }
+        for (i, c) in d.classes.iter().enumerate() {
+            if c.trim().is_empty() || c.trim() != c {
+                bail!("data.detection.classes: {c:?} is not a class name (empty or padded)");
+            }
+            if d.classes[..i].contains(c) {
+                bail!("data.detection.classes: {c:?} is listed twice");
+            }
+        }
+        if d.classes.len() > MAX_CLASSES {
+            bail!("data.detection.classes: at most {MAX_CLASSES} names");
+        }
+        Ok(())
+    }
 }
 
 /// `[data.imagenet]`: the pixel sizes of §3.4's transform, the paper's by default. Training: the
@@ -818,6 +1028,7 @@ impl Config {
             );
         }
         d.imagenet.validate()?;
+        d.detection.validate()?;
         if d.augment == Augment::Imagenet && self.model.family == Family::Cifar {
             bail!("data.augment = \"imagenet\" crops 224x224 and does not fit model.family = \"cifar\"; allowed: \"cifar\", \"none\"");
         }

@@ -29,7 +29,8 @@ enum Command {
     Train(cmd::train::Args),
     /// Evaluate a checkpoint (top-1/top-5 error) with the network of the recipe it carries
     /// (older checkpoints: its run's config.toml), one crop, ten crops or multi-scale (§3.4);
-    /// appends to the run's eval.csv.
+    /// appends to the run's eval.csv. Or score a detections file (COCO results format) against
+    /// a detection config's test split: VOC AP and COCO AP/AR as the official evaluators.
     Eval(cmd::eval::Args),
     /// Write a checkpoint's network as torchvision's state dict (safetensors, no optimizer
     /// state), which torchvision's model of the same net loads with strict=True.

@@ -117,6 +117,41 @@ pub const TEN_CROP_VIEWS: u32 = 10;
 /// is in {224, 256, 384, 480, 640})" — Table 4's fully-convolutional testing.
 pub const MULTI_SCALE_SIDES: [u32; 5] = [224, 256, 384, 480, 640];
 
+/// Appendix A, "Object Detection Baselines" (after Faster R-CNN [32], §3.1.3 "re-scale the
+/// images such that their shorter side is s = 600 pixels"): the detection scale of Tables 7–8.
+pub const DETECTION_SHORTER_SIDE: u32 = 600;
+/// The longer side's cap beside that scale: py-faster-rcnn's `lib/fast_rcnn/config.py`,
+/// `__C.TRAIN.MAX_SIZE = 1000` ("Max pixel size of the longest side of a scaled input image"),
+/// the same at test (`__C.TEST.MAX_SIZE`); torchvision's `GeneralizedRCNNTransform(max_size=1000)`.
+pub const DETECTION_MAX_SIDE: u32 = 1000;
+/// Per-channel pixel means of py-faster-rcnn (`__C.PIXEL_MEANS = [[[102.9801, 115.9465,
+/// 122.7717]]]`, BGR on 0–255), here in RGB order on 0–255; its images are not divided by a std.
+pub const FASTER_RCNN_PIXEL_MEANS_RGB: [f64; 3] = [122.7717, 115.9465, 102.9801];
+/// The 20 PASCAL VOC classes in the devkit's order (VOCdevkit `VOCinit.m`, py-faster-rcnn's
+/// `datasets/pascal_voc.py`): contiguous labels 0..20, `category_id` 1..=20.
+pub const VOC_CLASSES: [&str; 20] = [
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
+];
+
 /// A compressed schedule's milestones: §4.2's 32k/48k of 64k scaled to `iterations`
 /// (50 % and 75 %, as configs/cifar10_png_3k_resnet20.toml: 1,500 and 2,250 of 3,000).
 pub fn scaled_milestones(iterations: u64) -> Vec<u64> {
@@ -451,6 +486,38 @@ impl Experiment {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Detection scoring (Tables 7 and 8): the official evaluators' parameters
+// ---------------------------------------------------------------------------------------------
+
+/// PASCAL VOC: a detection is a true positive when its overlap with a ground-truth box is at
+/// least 0.5 (VOC devkit `VOCevaldet.m`, `VOCopts.minoverlap = 0.5`; py-faster-rcnn's
+/// `voc_eval(..., ovthresh=0.5)`). Table 7 reports mAP at this threshold.
+pub const VOC_MIN_OVERLAP: f64 = 0.5;
+/// PASCAL VOC2007's 11-point interpolated AP: recall thresholds 0, 0.1, ..., 1 (devkit
+/// `VOCevaldet.m`; py-faster-rcnn `voc_ap(use_07_metric=True)`, `np.arange(0., 1.1, 0.1)`).
+pub const VOC07_RECALL_POINTS: usize = 11;
+/// COCO's IoU thresholds `np.linspace(.5, 0.95, 10)` (pycocotools `cocoeval.py`,
+/// `Params.setDetParams`): first, last and count. Table 8's mAP@[.5, .95] averages over them.
+pub const COCO_IOU_RANGE: (f64, f64, usize) = (0.5, 0.95, 10);
+/// COCO's recall thresholds `np.linspace(.0, 1.00, 101)` (pycocotools, `Params.setDetParams`).
+pub const COCO_RECALL_RANGE: (f64, f64, usize) = (0.0, 1.0, 101);
+/// COCO's IoU thresholds of the summary's AP50 and AP75 lines (pycocotools `summarize`), and
+/// Table 8's mAP@.5.
+pub const COCO_AP50: f64 = 0.5;
+pub const COCO_AP75: f64 = 0.75;
+/// COCO's area ranges in pixels² by name (pycocotools `Params.setDetParams`: `[0, 1e5 ** 2]`,
+/// `[0, 32 ** 2]`, `[32 ** 2, 96 ** 2]`, `[96 ** 2, 1e5 ** 2]`; `areaRngLbl`).
+pub const COCO_AREA_RANGES: [(&str, f64, f64); 4] = [
+    ("all", 0.0, 1e5 * 1e5),
+    ("small", 0.0, 32.0 * 32.0),
+    ("medium", 32.0 * 32.0, 96.0 * 96.0),
+    ("large", 96.0 * 96.0, 1e5 * 1e5),
+];
+/// COCO's limits on detections per image and category (pycocotools `Params.setDetParams`,
+/// `maxDets = [1, 10, 100]`).
+pub const COCO_MAX_DETS: [usize; 3] = [1, 10, 100];
 
 /// Every network the paper trains: CIFAR plain/residual 20–110 and ResNet-1202 (Table 6),
 /// ImageNet plain-18/34, ResNet-18/34 with A/B/C, ResNet-50/101/152 with B (Tables 1–3).

@@ -65,6 +65,7 @@ pub fn exec(a: Args) -> Result<()> {
         a.device.as_deref().map(parse_device).transpose()?,
         a.threads,
     )?;
+    resnet::data::detection::refuse_for_classifier(&cfg, "bench")?;
     let env = resnet::sys::dist::Env::from_process()?;
     if let Some(n) = a.nproc {
         return super::train::launch_local(n, env.is_some(), cfg);

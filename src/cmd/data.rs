@@ -37,6 +37,12 @@ pub struct FetchArgs {
 pub struct ShowArgs {
     #[arg(long)]
     pub config: PathBuf,
+    /// Detection configs: draw the ground-truth boxes of the first N test images into --out.
+    #[arg(long, requires = "out")]
+    pub draw: Option<usize>,
+    /// Folder receiving the --draw pictures (created).
+    #[arg(long, requires = "draw")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -87,6 +93,17 @@ fn fetch(a: FetchArgs) -> Result<()> {
 
 fn show(a: ShowArgs) -> Result<()> {
     let cfg = Config::load(&a.config)?;
+    if cfg.data.dataset.is_detection() {
+        return show_detection(&cfg, a.draw.zip(a.out));
+    }
+    if a.draw.is_some() {
+        anyhow::bail!(
+            "--draw: only for detection configs (data.dataset = \"voc\" or \"coco\"); {} has \
+             data.dataset = \"{}\"",
+            a.config.display(),
+            cfg.data.dataset.name()
+        );
+    }
     let device = resnet::sys::device::select(&cfg.run)?;
     let src = resnet::data::open(&cfg, device)?;
     resnet::outln!(
@@ -96,6 +113,26 @@ fn show(a: ShowArgs) -> Result<()> {
         src.eval_split(),
         src.eval_len()
     );
+    Ok(())
+}
+
+/// Per-class image and box counts of both splits, and the drawn ground truth when asked.
+fn show_detection(cfg: &Config, draw: Option<(usize, PathBuf)>) -> Result<()> {
+    use resnet::data::detection as det;
+    let (train, test) = det::read_splits(cfg)?;
+    resnet::out!("{}", det::count_table(&train, &test).to_text());
+    resnet::outln!(
+        "{} classes; train: {} images, {} boxes; test: {} images, {} boxes",
+        train.classes.len(),
+        train.images.len(),
+        train.boxes(),
+        test.images.len(),
+        test.boxes()
+    );
+    if let Some((n, out)) = draw {
+        let written = det::draw::ground_truth(&test, n, &out)?;
+        resnet::outln!("drew {written} test images into {}", out.display());
+    }
     Ok(())
 }
 

@@ -1,14 +1,25 @@
-//! `resnet eval`: a checkpoint tested under §3.4's protocols (1-crop, 10-crop, multi-scale).
+//! `resnet eval`: a checkpoint tested under §3.4's protocols (1-crop, 10-crop, multi-scale), or
+//! a detections file scored by VOC's and COCO's protocols (Tables 7 and 8).
 use super::parse_device;
 use anyhow::Result;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
 pub struct Args {
     /// A checkpoint (last.safetensors) inside a run folder; with --config, a plain state dict
     /// (torchvision's names, safetensors: e.g. torchvision's pretrained weights).
-    #[arg(long)]
-    pub checkpoint: PathBuf,
+    #[arg(long, required_unless_present = "detections")]
+    pub checkpoint: Option<PathBuf>,
+    /// A detections file in COCO's results format (a JSON list of {"image_id", "category_id",
+    /// "bbox": [x, y, w, h], "score"}), scored against the test split of --config (data.dataset
+    /// voc or coco): per-class VOC07 AP, VOC AP, COCO AP and AP50, and COCO's 12-line summary.
+    #[arg(long, conflicts_with_all = ["checkpoint", "ten_crop", "multi_scale", "csv", "device"], requires = "config")]
+    pub detections: Option<PathBuf>,
+    /// With --detections: also write the tables as CSV and Markdown into this folder
+    /// (per_class.{csv,md}, coco_summary.{csv,md}) and every number at full precision
+    /// (scores.json).
+    #[arg(long, requires = "detections")]
+    pub out: Option<PathBuf>,
     /// The recipe (network, data, testing sizes) for a weights-only --checkpoint, e.g.
     /// configs/imagenet_resnet50.toml for torchvision's resnet50 weights.
     #[arg(long)]
@@ -32,6 +43,12 @@ pub struct Args {
 
 pub fn exec(a: Args) -> Result<()> {
     use resnet::eval::Protocol;
+    if let (Some(file), Some(config)) = (&a.detections, &a.config) {
+        return detections(file, config, a.out.as_deref());
+    }
+    let Some(checkpoint) = a.checkpoint else {
+        anyhow::bail!("eval: give --checkpoint FILE or --detections FILE --config C");
+    };
     let protocol = match (&a.multi_scale, a.ten_crop) {
         (Some(list), _) => Protocol::multi_scale(list)?,
         (None, true) => Protocol::TenCrop,
@@ -43,7 +60,7 @@ pub fn exec(a: Args) -> Result<()> {
         device: a.device.as_deref().map(parse_device).transpose()?,
         config: a.config,
     };
-    let out = resnet::eval::measure(&a.checkpoint, &opts)?;
+    let out = resnet::eval::measure(&checkpoint, &opts)?;
     for n in &out.notes {
         resnet::errln!("{n}");
     }
@@ -55,5 +72,24 @@ pub fn exec(a: Args) -> Result<()> {
     // The numbers are printed first: a failed write loses nothing that was measured.
     resnet::eval::record(&out)?;
     resnet::outln!("appended to {}", out.csv.display());
+    Ok(())
+}
+
+/// `--detections FILE --config C [--out DIR]`: prints both tables, then writes them.
+fn detections(file: &Path, config: &Path, out: Option<&Path>) -> Result<()> {
+    use resnet::eval::detection::report;
+    let r = report::score_file(file, config)?;
+    resnet::outln!("{}", report::text(&r.split, &r.scores).trim_end());
+    let [gt, dt, scoring] = r.seconds;
+    resnet::errln!(
+        "read {} images of ground truth in {gt:.3} s and {} detections in {dt:.3} s; scored in {scoring:.3} s",
+        r.split.images.len(),
+        r.detections
+    );
+    if let Some(dir) = out {
+        for p in report::write(dir, &r.split, &r.scores)? {
+            resnet::outln!("wrote {}", p.display());
+        }
+    }
     Ok(())
 }

@@ -67,6 +67,7 @@ pub fn exec(a: Args) -> Result<()> {
     };
     let resume_dir = a.resume.clone().flatten();
     let mut cfg = resolve_config(a.config.as_deref(), resume_dir.as_deref(), &overrides)?;
+    resnet::data::detection::refuse_for_classifier(&cfg, "train")?;
     let env = resnet::sys::dist::Env::from_process()?;
     if let Some(n) = a.nproc {
         return launch_local(n, env.is_some(), cfg);

@@ -183,6 +183,16 @@ pub fn resize_shorter(img: &RgbImage, s: u32) -> RgbImage {
     resize_window(img, (0.0, 0.0, w as f64, h as f64), (nw, nh))
 }
 
+/// Resizes the whole image to `size` (bilinear, antialiased as [`resize_shorter`]); the same
+/// image when the size is its own. Faster R-CNN's detection scale (`data::detection::transforms`).
+pub fn resize_to(img: &RgbImage, size: (u32, u32)) -> RgbImage {
+    let (w, h) = img.dimensions();
+    if size == (w, h) {
+        return img.clone();
+    }
+    resize_window(img, (0.0, 0.0, w as f64, h as f64), size)
+}
+
 /// The source window (left, top, width, height; fractional) of `img` resized to `size` with the
 /// bilinear tent filter widened by the downscale factor (antialiased, as PIL's and torchvision's
 /// bilinear resize and the image crate's `Triangle`), by `fast_image_resize`: SIMD (AVX2/SSE4.1

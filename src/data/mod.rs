@@ -144,6 +144,7 @@ pub fn open_quiet(cfg: &Config, device: Device, progress: bool) -> Result<Opened
             in_memory(cfg, set, key, device)
         }
         Dataset::ImageFolder => open_image_folder(cfg, device, progress),
+        Dataset::Voc | Dataset::Coco => bail!("{}", detection::NOT_A_CLASSIFIER),
     }
 }
 

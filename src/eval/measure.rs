@@ -178,6 +178,9 @@ impl Opened {
 /// Evaluates a checkpoint with the network of its own recipe ([`open`]), or weights with that of
 /// `opts.config` ([`open_weights`]). Writes nothing.
 pub fn measure(checkpoint: &Path, opts: &EvalOptions) -> Result<EvalOutcome> {
+    if let Some(c) = &opts.config {
+        data::detection::refuse_for_classifier(&Config::load(c)?, "eval --config")?;
+    }
     let mut opened = match &opts.config {
         Some(config) => open_weights(checkpoint, config)?,
         None => open(checkpoint)?,

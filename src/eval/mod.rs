@@ -1,5 +1,8 @@
 //! Test-set evaluation (§3.4, §4.2, Tables 2-4): the testing protocols ([`protocols`]) and the
-//! evaluation of a checkpoint or weights file that `resnet eval --checkpoint` runs ([`measure`]).
+//! evaluation of a checkpoint or weights file that `resnet eval --checkpoint` runs ([`measure`]);
+//! [`detection`] scores object detections (Tables 7 and 8: VOC and COCO AP) for `resnet eval
+//! --detections`.
+pub mod detection;
 pub mod measure;
 pub mod protocols;
 

@@ -103,6 +103,8 @@ fn input_side(cfg: &Config) -> usize {
         Dataset::Synthetic => cfg.data.synthetic.image_size,
         Dataset::Cifar10 => 32,
         Dataset::ImageFolder => cfg.model.image_size(),
+        // Detection images are resized whole: at most max_side a side.
+        Dataset::Voc | Dataset::Coco => cfg.data.detection.max_side as usize,
     }
 }
 
@@ -129,6 +131,8 @@ pub fn estimate(cfg: &Config, device: Device) -> Estimate {
             )
         }
         Dataset::Cifar10 => (CIFAR10_IMAGES * 3072.0, CIFAR10_IMAGES * 3072.0 * 6.0),
+        // Decoded per batch from files (the detector of issue 25 trains on them).
+        Dataset::Voc | Dataset::Coco => (0.0, 0.0),
         // Counted when the folder is scanned; streamed ImageNet-style data needs its prefetched
         // batches of 224x224 crops on the host.
         Dataset::ImageFolder => (

@@ -103,7 +103,9 @@ fn config_paths_are_relative_to_the_configs_folder() {
             Dataset::ImageFolder if stem.starts_with("imagenet") => {
                 assert_eq!(cfg.data.path, repo.join("data/imagenet"), "{stem}")
             }
-            Dataset::ImageFolder => assert!(cfg.data.path.starts_with(&shared), "{stem}"),
+            Dataset::ImageFolder | Dataset::Voc | Dataset::Coco => {
+                assert!(cfg.data.path.starts_with(&shared), "{stem}")
+            }
         }
     }
     let readme = Config::load(&repo.join("configs/cifar10_jpeg_resnet20_400.toml")).unwrap();

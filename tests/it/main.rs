@@ -21,6 +21,8 @@ mod data_cuda;
 mod data_fetch;
 mod data_prepare;
 mod data_real;
+mod detection_data;
+mod detection_eval;
 mod device_scripts;
 mod dist;
 mod dist_train;
