@@ -465,7 +465,7 @@ def train(rec: Recipe, force: bool = False, progress: bool = True) -> dict:
         generator=torch.Generator().manual_seed(rec.seed), persistent_workers=workers > 0)
     batches = iter(loader)
     n_train = len(data.train)
-    write_atomic(out / "config.toml", base.resolved_config(rec))
+    write_atomic(out / "config.toml", base.resolved_config(rec).replace("train.py", "train_imagenet.py", 1))
     write_atomic(out / "trainer.toml", trainer_toml(rec, workers))
     curves = open(out / "curves.csv", "w")
     curves.write(base.CURVES_HEADER + "\n")

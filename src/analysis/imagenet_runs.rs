@@ -80,7 +80,7 @@ pub fn imagenet_seeds_table(runs: &[RunRecord]) -> Table {
         let crop: Vec<(u32, f64, f64)> = g.iter().filter_map(|r| crop_errors(r)).collect();
         let crops: Vec<String> = crop.iter().map(|c| c.0.to_string()).collect();
         let mut crops_col = crops.first().cloned().unwrap_or_default();
-        if crops.iter().any(|c| c != &crops_col) || crop.len() != g.len() {
+        if !crop.is_empty() && (crops.iter().any(|c| c != &crops_col) || crop.len() != g.len()) {
             crops_col = format!("mixed ({} of {} runs evaluated)", crop.len(), g.len());
         }
         let r = g[0];
