@@ -1187,8 +1187,8 @@ mod tests {
             "method,layers,params,paper_params,impl,dataset,schedule,split,runs,error,paper_error,\
              akamaster_error,diff,note,run\n"
         ));
-        // No curves in these runs: four tables (csv + md) and report.md only.
-        assert_eq!(rep.files.len(), 9);
+        // No curves in these runs: six tables (csv + md) and report.md only.
+        assert_eq!(rep.files.len(), 13);
         // No multi-scale rows: Table 4 lists the paper's five nets, ours empty.
         assert_eq!(rep.table4.rows.len(), 5);
         assert!(rep.table4.rows.iter().all(|r| r[3].is_empty()));
