@@ -24,6 +24,6 @@ done
 # Machine paths out of every text file written here.
 for f in "$out"/report.txt "$out"/*.md "$out"/*.csv "$out"/*/*; do
     [ -f "$f" ] || continue
-    case $f in *.png | *.svg | *.sh) continue ;; esac
+    case $f in *.png | *.svg | *.sh | */README.md) continue ;; esac
     sed -i -e "s|$RUNS|\$RUNS|g" -e "s|$shared|../shared|g" -e "s|$here|.|g" "$f"
 done
