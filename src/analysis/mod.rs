@@ -2,6 +2,7 @@
 //! the paper (`report`), Figure 7 (`responses`), Table 1 / Table 6 counts (`info`), the
 //! throughput of the training step (`throughput`) and of its data-parallel form (`scaling`).
 pub mod compare;
+pub(crate) mod imagenet_runs;
 pub mod info;
 pub mod report;
 pub mod reproduce;

@@ -2,6 +2,7 @@
 //! Tables 2 and 3 (ImageNet validation top-1/top-5 error, 10-crop testing) and Table 4 (single
 //! models, multi-scale fully-convolutional testing), with the paper's numbers in a column beside
 //! ours and the difference; each paper number beside our result of the protocol that produced it.
+use super::imagenet_runs;
 use crate::config::{Family, NetKind, Shortcut};
 use crate::eval::{Protocol, PAPER_SCALES};
 use crate::paper::{self, Net};
@@ -391,11 +392,11 @@ fn rows_of(runs: &[RunRecord], family: Family) -> Vec<(Summary, Option<&RunRecor
 }
 
 /// The order of the paper's tables: plain before residual, then depth, then shortcut option.
-fn paper_order(s: &Summary) -> (bool, usize, Shortcut) {
+pub(crate) fn paper_order(s: &Summary) -> (bool, usize, Shortcut) {
     (s.kind != NetKind::Plain, s.depth, s.shortcut)
 }
 
-fn pct(v: f64) -> String {
+pub(crate) fn pct(v: f64) -> String {
     format!("{v:.2}")
 }
 
@@ -738,40 +739,48 @@ fn run_dir(run: Option<&RunRecord>) -> String {
 /// one line per run (training error dashed, test error bold), labelled with the network, the
 /// seed and the schedule.
 pub fn cifar_figure(runs: &[RunRecord], title: &str) -> Result<Option<Figure>> {
+    let groups = cifar_groups(runs);
+    curves_figure(groups.iter().flat_map(|g| g.runs.iter().copied()), title)
+}
+
+/// Figure 6's layout for `runs` (in the order given) that have curves: one panel per trainer,
+/// one line per run, labelled with the network and the seed.
+pub(crate) fn curves_figure<'a>(
+    runs: impl IntoIterator<Item = &'a RunRecord>,
+    title: &str,
+) -> Result<Option<Figure>> {
     let mut panels: Vec<Panel> = Vec::new();
-    for g in cifar_groups(runs) {
-        for r in &g.runs {
-            let curves_path = r.dir.join("curves.csv");
-            if !curves_path.is_file() {
-                continue;
-            }
-            let curves = read_curves(&curves_path)?;
-            let trainer = &r.meta.trainer;
-            let idx = match panels.iter().position(|p| &p.title == trainer) {
-                Some(i) => i,
-                None => {
-                    panels.push(Panel {
-                        title: trainer.clone(),
-                        series: Vec::new(),
-                    });
-                    panels.len() - 1
-                }
-            };
-            let panel = &mut panels[idx];
-            let name = super::compare::legend_name(&r.summary);
-            panel.series.push(Series {
-                label: format!("{name} s{}", r.meta.seed),
-                color: PALETTE[panel.series.len() % PALETTE.len()].to_string(),
-                train: curves
-                    .iter()
-                    .map(|c| (c.iteration as f64, c.train_error))
-                    .collect(),
-                test: curves
-                    .iter()
-                    .filter_map(|c| c.test_error.map(|e| (c.iteration as f64, e)))
-                    .collect(),
-            });
+    for r in runs {
+        let curves_path = r.dir.join("curves.csv");
+        if !curves_path.is_file() {
+            continue;
         }
+        let curves = read_curves(&curves_path)?;
+        let trainer = &r.meta.trainer;
+        let idx = match panels.iter().position(|p| &p.title == trainer) {
+            Some(i) => i,
+            None => {
+                panels.push(Panel {
+                    title: trainer.clone(),
+                    series: Vec::new(),
+                });
+                panels.len() - 1
+            }
+        };
+        let panel = &mut panels[idx];
+        let name = super::compare::legend_name(&r.summary);
+        panel.series.push(Series {
+            label: format!("{name} s{}", r.meta.seed),
+            color: PALETTE[panel.series.len() % PALETTE.len()].to_string(),
+            train: curves
+                .iter()
+                .map(|c| (c.iteration as f64, c.train_error))
+                .collect(),
+            test: curves
+                .iter()
+                .filter_map(|c| c.test_error.map(|e| (c.iteration as f64, e)))
+                .collect(),
+        });
     }
     if panels.is_empty() {
         return Ok(None);
@@ -824,6 +833,10 @@ pub struct Report {
     pub cifar_runs: Table,
     pub imagenet: Table,
     pub table4: Table,
+    /// ImageNet-family experiments, mean±std over seeds per trainer.
+    pub imagenet_seeds: Table,
+    /// Every ImageNet-family run, one per seed.
+    pub imagenet_runs: Table,
     pub files: Vec<PathBuf>,
 }
 
@@ -837,6 +850,15 @@ reproduction (its README; its trainer.py runs 200 epochs, about 78k iterations, 
 and 150, per-channel normalization, and keeps the checkpoint with the best test accuracy). `diff` = our mean − the paper's (its mean for ResNet-110), only for runs with the \
 paper's data (CIFAR-10, or a lossless PNG copy) and its 64k-iteration schedule; `note` says why \
 any other row is not a Table 6 reproduction. Plain nets appear only in Figure 6.";
+
+const IMAGENET_SEEDS_NOTE: &str = "Errors in %: one row per network, trainer (`impl`: `ours` is \
+`resnet train`, `pytorch-reference` is scripts/reference/train_imagenet.py), data and schedule. \
+`final_1crop_error`: the training-time evaluation at the last iteration (centre crop); \
+`top1_error`/`top5_error`: the `eval.csv` row with the most crops (`resnet eval --ten-crop`, or \
+the reference's own 10-crop test); each the mean±std (sample std, n−1) over the `runs` seeds.";
+
+const IMAGENET_RUNS_NOTE: &str = "Every ImageNet-family run, one per seed; errors in %, wall \
+time of the training in seconds.";
 
 const RUNS_NOTE: &str = "Every CIFAR-10 run behind Table 6's rows, one per seed; errors in %, \
 wall time in seconds.";
@@ -862,14 +884,17 @@ single models and are not listed.",
 }
 
 /// Gathers `runs_dir` and writes `table6_cifar10.{csv,md}`, `runs_cifar10.{csv,md}`,
-/// `tables2_3_imagenet.{csv,md}`, `table4_imagenet.{csv,md}`, `report.md` and, when CIFAR runs have curves,
-/// `curves_cifar10.{svg,png}` under `results_dir`.
+/// `tables2_3_imagenet.{csv,md}`, `table4_imagenet.{csv,md}`, `seeds_imagenet.{csv,md}`,
+/// `runs_imagenet.{csv,md}`, `report.md` and, when CIFAR or ImageNet-family runs have curves,
+/// `curves_cifar10.{svg,png}` and `curves_imagenet.{svg,png}` under `results_dir`.
 pub fn report(runs_dir: &Path, results_dir: &Path) -> Result<Report> {
     let runs = gather(runs_dir)?;
     let cifar = table6(&runs);
     let cifar_runs = cifar_runs_table(&runs);
     let imagenet = table_imagenet(&runs);
     let table4 = table4_imagenet(&runs);
+    let imagenet_seeds = imagenet_runs::imagenet_seeds_table(&runs);
+    let imagenet_runs = imagenet_runs::imagenet_runs_table(&runs);
     let mut files = Vec::new();
     let mut md = format!(
         "# Results beside the paper\n\n{} finished runs under `{}`.\n",
@@ -896,6 +921,18 @@ pub fn report(runs_dir: &Path, results_dir: &Path) -> Result<Report> {
             &table4_note(),
             &table4,
         ),
+        (
+            "seeds_imagenet",
+            "ImageNet-family runs, mean±std over seeds",
+            IMAGENET_SEEDS_NOTE,
+            &imagenet_seeds,
+        ),
+        (
+            "runs_imagenet",
+            "ImageNet-family runs, per seed",
+            IMAGENET_RUNS_NOTE,
+            &imagenet_runs,
+        ),
     ] {
         let csv = results_dir.join(format!("{stem}.csv"));
         t.write_csv(&csv)
@@ -906,14 +943,29 @@ pub fn report(runs_dir: &Path, results_dir: &Path) -> Result<Report> {
         md += &format!("\n{section}");
         files.extend([csv, mdp]);
     }
-    let title = "CIFAR-10 runs: error (%) against iterations as in Figure 6";
-    if let Some(fig) = cifar_figure(&runs, title)? {
+    let figures = [
+        (
+            "curves_cifar10",
+            "CIFAR-10",
+            cifar_figure(&runs, "CIFAR-10 runs: error (%) against iterations as in Figure 6")?,
+        ),
+        (
+            "curves_imagenet",
+            "ImageNet-family",
+            imagenet_runs::imagenet_figure(
+                &runs,
+                "ImageNet-family runs: training (dashed) and 1-crop validation error (%) as in Figure 4",
+            )?,
+        ),
+    ];
+    for (stem, what, fig) in figures {
+        let Some(fig) = fig else { continue };
         let svg_text = plot::to_svg(&fig);
-        let svg = results_dir.join("curves_cifar10.svg");
+        let svg = results_dir.join(format!("{stem}.svg"));
         write_atomic(&svg, svg_text.as_bytes())?;
-        let png = results_dir.join("curves_cifar10.png");
+        let png = results_dir.join(format!("{stem}.png"));
         write_atomic(&png, &plot::svg_to_png(&svg_text, 2.0)?)?;
-        md += "\n## Curves\n\n![CIFAR-10 curves](curves_cifar10.png)\n";
+        md += &format!("\n## Curves, {what}\n\n![{what} curves]({stem}.png)\n");
         files.extend([svg, png]);
     }
     let all = results_dir.join("report.md");
@@ -925,6 +977,8 @@ pub fn report(runs_dir: &Path, results_dir: &Path) -> Result<Report> {
         cifar_runs,
         imagenet,
         table4,
+        imagenet_seeds,
+        imagenet_runs,
         files,
     })
 }
@@ -1183,8 +1237,8 @@ mod tests {
             "method,layers,params,paper_params,impl,dataset,schedule,split,runs,error,paper_error,\
              akamaster_error,diff,note,run\n"
         ));
-        // No curves in these runs: four tables (csv + md) and report.md only.
-        assert_eq!(rep.files.len(), 9);
+        // No curves in these runs: six tables (csv + md) and report.md only.
+        assert_eq!(rep.files.len(), 13);
         // No multi-scale rows: Table 4 lists the paper's five nets, ours empty.
         assert_eq!(rep.table4.rows.len(), 5);
         assert!(rep.table4.rows.iter().all(|r| r[3].is_empty()));

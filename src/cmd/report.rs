@@ -8,7 +8,7 @@ pub struct Args {
     #[arg(long, default_value = "runs")]
     pub runs: PathBuf,
     /// Where to write table6_cifar10.*, runs_cifar10.*, tables2_3_imagenet.*,
-    /// table4_imagenet.*, curves_cifar10.*
+    /// table4_imagenet.*, seeds_imagenet.*, runs_imagenet.*, curves_cifar10.*, curves_imagenet.*
     /// and report.md (default: the --runs folder, so the repository's results/ is only written
     /// when asked, e.g. --out results).
     #[arg(long, visible_alias = "results", value_name = "DIR")]
@@ -28,6 +28,14 @@ pub fn exec(a: Args) -> Result<()> {
     resnet::outln!(
         "Table 4: ImageNet validation error (%), multi-scale testing\n{}",
         r.table4.to_text()
+    );
+    resnet::outln!(
+        "ImageNet-family runs, mean±std over seeds (%)\n{}",
+        r.imagenet_seeds.to_text()
+    );
+    resnet::outln!(
+        "ImageNet-family runs, per seed (%)\n{}",
+        r.imagenet_runs.to_text()
     );
     for f in &r.files {
         resnet::outln!("wrote {}", f.display());
