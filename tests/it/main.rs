@@ -33,6 +33,7 @@ mod input_bounds;
 mod launcher;
 mod proof_cifar10_png;
 mod reference;
+mod reference_imagenet;
 mod report_records;
 mod reproduce;
 mod run_folder;

@@ -6,7 +6,7 @@
 //! for name and shape for shape. Both trainers run once per test binary (a `OnceLock` fixture).
 //! Where .venv lacks torch, torchvision, numpy or pillow each test is a visible skip
 //! (tests/support: `skip`).
-mod support;
+use crate::support;
 use resnet::config::{Config, ModelConfig, NetKind, Shortcut};
 use resnet::net::model::ResNet;
 use resnet::run::records::{read_curves, read_eval, read_summary};
