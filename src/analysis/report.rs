@@ -273,23 +273,29 @@ pub fn gather(runs_dir: &Path) -> Result<Vec<RunRecord>> {
         .collect()
 }
 
-/// The rows of a run's `eval.csv` that measure the run's own result: its own checkpoint
-/// (`last.safetensors` of this folder, named by any path) at the summary's iteration. Rows of
-/// other weights evaluated from inside the folder, or of an earlier checkpoint, are left out.
+/// The rows of a run's `eval.csv` that measure the run's own result: its own checkpoint at the
+/// summary's iteration, named by any path: `last.safetensors` of this folder (`resnet train`), or
+/// `last.pt` (the reference trainers' torchvision state dict, whose 10-crop test they record
+/// themselves). Rows of other weights evaluated from inside the folder, or of an earlier
+/// checkpoint, are left out.
 fn own_rows(dir: &Path, s: &Summary, rows: Vec<EvalRow>) -> Vec<EvalRow> {
     use crate::run::dir::CHECKPOINT_FILE;
-    let own = dir.join(CHECKPOINT_FILE).canonicalize().ok();
+    const REFERENCE_CHECKPOINT_FILE: &str = "last.pt";
     rows.into_iter()
         .filter(|e| {
             let p = Path::new(&e.checkpoint);
-            let ours = p.file_name() == Some(CHECKPOINT_FILE.as_ref())
-                && match p.parent().and_then(Path::file_name) {
+            let ours = [CHECKPOINT_FILE, REFERENCE_CHECKPOINT_FILE]
+                .into_iter()
+                .find(|name| p.file_name() == Some(name.as_ref()))
+                .is_some_and(|name| match p.parent().and_then(Path::file_name) {
                     None => true,
                     Some(folder) => {
-                        Some(folder) == dir.file_name()
-                            || (own.is_some() && p.canonicalize().ok() == own)
+                        Some(folder) == dir.file_name() || {
+                            let own = dir.join(name).canonicalize().ok();
+                            own.is_some() && p.canonicalize().ok() == own
+                        }
                     }
-                };
+                });
             ours && e.iteration == s.iterations
         })
         .collect()
