@@ -5,11 +5,11 @@
 # never a checkpoint), with the machine's run folder written as $RUNS and the data folder as
 # ../shared in every copied file.
 #
-#   RUNS=/work/fidelity-runs BIN=target/release/resnet results/fidelity-imagewoof/collect.sh
+#   RUNS=$HOME/fidelity-runs BIN=target/release/resnet results/fidelity-imagewoof/collect.sh
 set -eu
 here=$(cd "$(dirname "$0")/../.." && pwd)
 out=$here/results/fidelity-imagewoof
-RUNS=${RUNS:-/work/fidelity-runs}
+RUNS=${RUNS:-$HOME/fidelity-runs}
 BIN=${BIN:-$here/target/release/resnet}
 shared=$(cd "$here/../shared" 2>/dev/null && pwd || echo /nonexistent)
 "$BIN" report --runs "$RUNS" --out "$out" > "$out/report.txt"

@@ -6,15 +6,15 @@
 # ours with a checkpoint but no summary is resumed (`resnet train --resume`), so rerunning the
 # same command after a kill continues where it stopped.
 #
-#   RUNS=/work/fidelity-runs BIN=/work/fidelity-bin/resnet \
+#   RUNS=$HOME/fidelity-runs BIN=$HOME/fidelity-bin/resnet \
 #     results/fidelity-imagewoof/run_queue.sh ours:0 ours:1 ref:0 ours:2 ref:1 ref:2
 #
-# Environment: RUNS (run folders; default /work/fidelity-runs), BIN (our binary; default
+# Environment: RUNS (run folders; default $HOME/fidelity-runs), BIN (our binary; default
 # target/release/resnet), PY (python; default .venv/bin/python), CONFIG (default
 # configs/imagewoof_resnet18_B.toml), NICE (default 10). Logs: $RUNS/<job>.log.
 set -u
 here=$(cd "$(dirname "$0")/../.." && pwd)
-RUNS=${RUNS:-/work/fidelity-runs}
+RUNS=${RUNS:-$HOME/fidelity-runs}
 BIN=${BIN:-$here/target/release/resnet}
 PY=${PY:-$here/.venv/bin/python}
 CONFIG=${CONFIG:-$here/configs/imagewoof_resnet18_B.toml}

@@ -9,12 +9,12 @@
 # others (each trainer's own `images_per_s` column: images over the wall time since the row
 # before, data waits included) are kept.
 #
-#   RUNS=/tmp/speed BIN=/work/fidelity-bin/resnet results/fidelity-imagewoof/speed.sh [ROUNDS]
+#   RUNS=$HOME/fidelity-speed BIN=$HOME/fidelity-bin/resnet results/fidelity-imagewoof/speed.sh [ROUNDS]
 #
 # Prints one line `impl,round,row,images_per_s` per kept row, then the median of each impl.
 set -eu
 here=$(cd "$(dirname "$0")/../.." && pwd)
-RUNS=${RUNS:-/tmp/fidelity-speed}
+RUNS=${RUNS:-$HOME/fidelity-speed}
 BIN=${BIN:-$here/target/release/resnet}
 PY=${PY:-$here/.venv/bin/python}
 CONFIG=${CONFIG:-$here/configs/imagewoof_resnet18_B.toml}
