@@ -321,10 +321,10 @@ fn default_coco_test() -> CocoSet {
     coco_set("val2017")
 }
 fn default_det_shorter() -> u32 {
-    crate::paper::DETECTION_SHORTER_SIDE
+    600
 }
 fn default_det_longer() -> u32 {
-    crate::paper::DETECTION_MAX_SIDE
+    1000
 }
 fn default_one() -> u32 {
     1
@@ -1429,6 +1429,9 @@ mod tests {
         assert_eq!(c.schedule.milestones, paper::CIFAR_MILESTONES.to_vec());
         assert_eq!(c.schedule.gamma, paper::LR_DIVISOR_GAMMA);
         assert_eq!(c.schedule.iterations, paper::CIFAR_ITERATIONS);
+        let d = &c.data.detection;
+        assert_eq!(d.shorter_side, paper::DETECTION_SHORTER_SIDE);
+        assert_eq!(d.max_side, paper::DETECTION_MAX_SIDE);
         let w = WarmupConfig::default();
         assert_eq!(w.lr, paper::WARMUP_LR);
         assert_eq!(w.until_train_error, paper::WARMUP_UNTIL_TRAIN_ERROR);

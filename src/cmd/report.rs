@@ -17,7 +17,7 @@ pub struct Args {
 
 pub fn exec(a: Args) -> Result<()> {
     let out = a.out.unwrap_or_else(|| a.runs.clone());
-    let r = resnet::analysis::report::report(&a.runs, &out)?;
+    let r = resnet::analysis::report_writer::report(&a.runs, &out)?;
     resnet::outln!("{} finished runs under {}\n", r.runs, a.runs.display());
     resnet::outln!("Table 6: CIFAR-10 test error (%)\n{}", r.cifar.to_text());
     resnet::outln!("CIFAR-10 runs, per seed\n{}", r.cifar_runs.to_text());

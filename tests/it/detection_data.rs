@@ -70,7 +70,12 @@ fn assert_same(
 #[test]
 fn dogs_voc_and_coco_layouts_give_the_same_images_counts_and_boxes() {
     let t = "dogs_voc_and_coco_layouts_give_the_same_images_counts_and_boxes";
-    let (Some(vc), Some(cc)) = (dogs_config(t, "dogs_voc"), dogs_config(t, "dogs_coco")) else {
+    // One skip line when the archive is absent: the second config is only asked for after the
+    // first was found.
+    let Some(vc) = dogs_config(t, "dogs_voc") else {
+        return;
+    };
+    let Some(cc) = dogs_config(t, "dogs_coco") else {
         return;
     };
     let (vtrain, vtest) = det::read_splits(&vc).unwrap();
