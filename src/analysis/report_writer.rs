@@ -3,7 +3,7 @@
 //! [`super::imagenet_runs`], the curves) beside the paper's numbers, as CSV, Markdown and PNG.
 use super::imagenet_runs;
 use super::report::{
-    cifar_figure, cifar_runs_table, gather, table4_imagenet, table6, table_imagenet,
+    cifar_figure, cifar_runs_table, gather, table4_imagenet, table6, table_imagenet, RunRecord,
 };
 use crate::paper;
 use crate::present::plot;
@@ -129,17 +129,41 @@ pub fn report(runs_dir: &Path, results_dir: &Path) -> Result<Report> {
         md += &format!("\n{section}");
         files.extend([csv, mdp]);
     }
+    md += &write_figures(&runs, results_dir, &mut files)?;
+    let all = results_dir.join("report.md");
+    write_atomic(&all, md.as_bytes())?;
+    files.push(all);
+    Ok(Report {
+        runs: runs.len(),
+        cifar,
+        cifar_runs,
+        imagenet,
+        table4,
+        imagenet_seeds,
+        imagenet_runs,
+        files,
+    })
+}
+
+/// The curves of the CIFAR-10 and the ImageNet-family runs, as SVG and PNG under `results_dir`
+/// (added to `files`); the Markdown that shows them.
+fn write_figures(
+    runs: &[RunRecord],
+    results_dir: &Path,
+    files: &mut Vec<PathBuf>,
+) -> Result<String> {
+    let mut md = String::new();
     let figures = [
         (
             "curves_cifar10",
             "CIFAR-10",
-            cifar_figure(&runs, "CIFAR-10 runs: error (%) against iterations as in Figure 6")?,
+            cifar_figure(runs, "CIFAR-10 runs: error (%) against iterations as in Figure 6")?,
         ),
         (
             "curves_imagenet",
             "ImageNet-family",
             imagenet_runs::imagenet_figure(
-                &runs,
+                runs,
                 "ImageNet-family runs: training (dashed) and 1-crop validation error (%) as in Figure 4",
             )?,
         ),
@@ -154,17 +178,5 @@ pub fn report(runs_dir: &Path, results_dir: &Path) -> Result<Report> {
         md += &format!("\n## Curves, {what}\n\n![{what} curves]({stem}.png)\n");
         files.extend([svg, png]);
     }
-    let all = results_dir.join("report.md");
-    write_atomic(&all, md.as_bytes())?;
-    files.push(all);
-    Ok(Report {
-        runs: runs.len(),
-        cifar,
-        cifar_runs,
-        imagenet,
-        table4,
-        imagenet_seeds,
-        imagenet_runs,
-        files,
-    })
+    Ok(md)
 }
