@@ -17,16 +17,6 @@ use std::sync::OnceLock;
 const NEEDS: &str =
     ".venv/bin/python importing torch, numpy and pillow (scripts/setup-reference.sh)";
 
-fn python() -> Option<PathBuf> {
-    let py = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    let ok = Command::new(&py)
-        .args(["-c", "import torch, numpy, PIL"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    ok.then_some(py)
-}
-
 /// Two classes of 16×16 noise images with random labels (no signal, so the training error stays
 /// near 50 % and the warm-up runs to its max_iterations in both trainers), as a .tar.gz of
 /// `set/{train,test}/<class>/*.png`.
@@ -94,7 +84,7 @@ struct Runs {
 /// Trains ours and the reference once per test binary (`None` without the Python reference).
 fn runs() -> Option<&'static Runs> {
     static RUNS: OnceLock<Option<Runs>> = OnceLock::new();
-    RUNS.get_or_init(|| python().map(|py| train_both(&py)))
+    RUNS.get_or_init(|| support::venv_python("torch, numpy, PIL").map(|py| train_both(&py)))
         .as_ref()
 }
 
@@ -232,7 +222,7 @@ fn report_shows_both_trainers_as_rows_of_one_network() {
 #[test]
 fn reference_under_torchrun_is_one_run_with_its_world_size() {
     const TEST: &str = "reference_under_torchrun_is_one_run_with_its_world_size";
-    let (Some(r), Some(py)) = (runs(), python()) else {
+    let (Some(r), Some(py)) = (runs(), support::venv_python("torch, numpy, PIL")) else {
         return support::skip(TEST, NEEDS);
     };
     let torchrun = py.with_file_name("torchrun");

@@ -23,16 +23,6 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn python() -> Option<PathBuf> {
-    let py = root().join(".venv/bin/python");
-    let ok = Command::new(&py)
-        .args(["-c", "import torch, torchvision, numpy, PIL"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    ok.then_some(py)
-}
-
 /// Three classes of noisy, class-tinted photographs of 72–100 pixels a side (over the 64 pixels
 /// below which our loader keeps images in memory, so ours streams them as ImageNet's), 8 per
 /// class in train/ and 3 in val/, half PNG and half JPEG.
@@ -120,8 +110,10 @@ struct Runs {
 
 fn runs() -> Option<&'static Runs> {
     static RUNS: OnceLock<Option<Runs>> = OnceLock::new();
-    RUNS.get_or_init(|| python().map(|py| train_both(&py)))
-        .as_ref()
+    RUNS.get_or_init(|| {
+        support::venv_python("torch, torchvision, numpy, PIL").map(|py| train_both(&py))
+    })
+    .as_ref()
 }
 
 fn checked(o: Output, what: &str) -> Output {
@@ -296,7 +288,10 @@ const PRINT: &str = "\nfor k, v in sd.items(): print(k, *v.shape)";
 /// for shape.
 #[test]
 fn reference_resnet18_b_has_our_exported_parameters() {
-    let (Some(r), Some(py)) = (runs(), python()) else {
+    let (Some(r), Some(py)) = (
+        runs(),
+        support::venv_python("torch, torchvision, numpy, PIL"),
+    ) else {
         return support::skip("reference_resnet18_b_has_our_exported_parameters", NEEDS);
     };
     let pt = r.runs.join("ref/last.pt");
@@ -321,7 +316,7 @@ fn reference_resnet18_b_has_our_exported_parameters() {
 /// shapes (torchvision's BN batch counters aside, which ours does not keep).
 #[test]
 fn reference_nets_hold_our_parameters_for_every_option() {
-    let Some(py) = python() else {
+    let Some(py) = support::venv_python("torch, torchvision, numpy, PIL") else {
         return support::skip("reference_nets_hold_our_parameters_for_every_option", NEEDS);
     };
     let residual = NetKind::Residual;
@@ -362,7 +357,7 @@ fn reference_nets_hold_our_parameters_for_every_option() {
 /// A config the reference does not implement is refused in one line naming the key and value.
 #[test]
 fn reference_imagenet_refuses_what_it_does_not_implement() {
-    let Some(py) = python() else {
+    let Some(py) = support::venv_python("torch, torchvision, numpy, PIL") else {
         return support::skip(
             "reference_imagenet_refuses_what_it_does_not_implement",
             NEEDS,

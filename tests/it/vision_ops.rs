@@ -11,22 +11,12 @@ use resnet::net::detection::box_coding::{decode, encode};
 use resnet::net::detection::nms::{batched_nms, nms};
 use resnet::net::detection::roi_align::RoiAlign;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use tch::{Device, Kind, Tensor};
 
 const NEEDS: &str =
     ".venv/bin/python importing torchvision and safetensors (scripts/setup-reference.sh)";
-
-fn python() -> Option<PathBuf> {
-    let py = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    let ok = Command::new(&py)
-        .args(["-c", "import torchvision, safetensors"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    ok.then_some(py)
-}
 
 /// (output size, spatial scale, sampling ratio, aligned): Detectron's C4 (14, 1/16, 0 or 2,
 /// not aligned), torchvision's (7, ..., 2), Detectron2's aligned, a single sample.
@@ -99,7 +89,7 @@ fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
 
 #[test]
 fn roi_align_and_nms_equal_torchvision() {
-    let Some(py) = python() else {
+    let Some(py) = support::venv_python("torchvision, safetensors") else {
         return support::skip("roi_align_and_nms_equal_torchvision", NEEDS);
     };
     let dir = tempfile::tempdir().unwrap();

@@ -48,6 +48,18 @@ pub fn skip(test: &str, needs: &str) {
     }
 }
 
+/// The project's `.venv/bin/python` when it imports every module of `modules` (a Python import
+/// list such as `"torch, numpy, PIL"`): the Python references' requirement, for [`skip`].
+pub fn venv_python(modules: &str) -> Option<PathBuf> {
+    let py = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    let ok = Command::new(&py)
+        .args(["-c", &format!("import {modules}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    ok.then_some(py)
+}
+
 /// `file` of the shared data folder (`../shared/data` beside the checkout, or the folder
 /// `RESNET_SHARED_DATA` names), when it is there.
 pub fn shared_data(file: &str) -> Option<PathBuf> {
